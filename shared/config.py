@@ -1,0 +1,215 @@
+"""The one place that builds settings: defaults, then ``depot.yaml`` (``DEPOT_CONFIG``), then the environment,
+then explicit overrides. Every process (web, workers, beat, Flower, CLI) builds its settings here, so they all
+agree on the broker's visibility timeout and on every other knob."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+
+class SettingsError(ValueError):
+    """One or more settings are invalid; the message names each bad variable."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+#: Per job kind: (soft, hard) time limits in seconds.
+DEFAULT_TIME_LIMITS_S: dict[str, tuple[int, int]] = {
+    "download": (4 * 3600, 4 * 3600 + 300),
+    "scan": (2 * 3600, 2 * 3600 + 300),
+    "verify": (4 * 3600, 4 * 3600 + 300),
+    "preview": (1800, 1900),
+    "maintenance": (300, 330),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of Model Depot. Field name = lower-case environment name without ``DEPOT_``."""
+
+    redis_url: str | None = None  #: external Redis; unset = embedded one started by ``depot up``
+    embedded_redis_port: int = 6389
+    store: Path = Path("var/models")
+    var_dir: Path = Path("var")
+    extra_model_paths: tuple[Path, ...] = ()
+    host: str = field(default_factory=lambda: socket.gethostname().split(".")[0] or "localhost")
+    api_token: str | None = None
+    read_token_required: bool = False
+    civitai_url: str = "https://civitai.com"
+    hf_endpoint: str = "https://huggingface.co"
+    allow_private_urls: bool = False
+    web_port: int = 8800
+    web_bind: str = "127.0.0.1"
+    flower_port: int = 5555
+    flower_auth: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    #: finished task records expire after this many seconds
+    task_ttl_s: int = 30 * 86400
+    #: a running task's lease; heartbeats renew it every lease/4
+    lease_s: float = 60.0
+    #: beat runs the reaper this often
+    reaper_interval_s: float = 30.0
+    #: progress events at most this often per task
+    progress_interval_s: float = 1.0
+    #: per-task event stream length (approximate trim)
+    events_maxlen: int = 500
+    #: broker redelivery after this long unacked; must exceed every hard time limit
+    visibility_timeout_s: int = 6 * 3600
+    time_limits_s: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_TIME_LIMITS_S))
+    worker_concurrency: int = 2
+    download_concurrency: int = 2
+    soft_shutdown_s: int = 30
+    #: periodic quick scan; 0 = off
+    scan_interval_s: float = 0.0
+    #: files larger than this are hashed lazily by a quick scan (a full scan hashes everything)
+    lazy_hash_bytes: int = 1024**3
+    #: Civitai NSFW level ceiling for previews (1 PG, 2 PG-13, 4 R, 8 X, 16 XXX)
+    nsfw_level: int = 1
+    #: partial downloads older than this with no lease are removed by the hygiene job
+    stale_partial_s: float = 24 * 3600.0
+    #: stall watchdog: no bytes for this long means reconnect
+    stall_s: float = 30.0
+    download_retries: int = 8
+    chunk_bytes: int = 4 * 1024 * 1024
+    #: extra task modules a worker loads (extensions and the test suite)
+    task_modules: tuple[str, ...] = ()
+    #: per-host mount point of the store, for ``extra_model_paths.yaml`` (``host=/path``)
+    host_mounts: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
+
+    @property
+    def keys_file(self) -> Path:
+        return self.var_dir / "keys.json"
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.var_dir / "thumbs"
+
+    @property
+    def effective_flower_auth(self) -> str | None:
+        if self.flower_auth:
+            return self.flower_auth
+        return f"depot:{self.api_token}" if self.api_token else None
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _parse_bool(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{name}: expected one of 1/0, true/false, yes/no, on/off, got {raw!r}")
+
+
+def _coerce(name: str, f: dataclasses.Field, raw: Any) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if raw is None:
+        return None
+    if name == "time_limits_s":
+        if isinstance(raw, str):
+            raw = yaml.safe_load(raw)
+        out = dict(DEFAULT_TIME_LIMITS_S)
+        for k, v in dict(raw).items():
+            soft, hard = (int(v[0]), int(v[1])) if isinstance(v, (list, tuple)) else (int(v), int(v) + 60)
+            out[str(k)] = (soft, hard)
+        return out
+    if name == "host_mounts":
+        if isinstance(raw, str):
+            pairs = [p for p in raw.split(",") if p.strip()]
+            return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in pairs)}
+        return {str(k): str(v) for k, v in dict(raw).items()}
+    if kind.startswith("bool"):
+        return _parse_bool(name, raw)
+    if kind.startswith("int"):
+        return int(raw)
+    if kind.startswith("float"):
+        return float(raw)
+    if kind.startswith("Path"):
+        return Path(os.path.expandvars(os.path.expanduser(str(raw))))
+    if kind.startswith("tuple[Path"):
+        items = raw if isinstance(raw, (list, tuple)) else str(raw).split(os.pathsep)
+        return tuple(Path(os.path.expanduser(str(p))) for p in items if str(p).strip())
+    if kind.startswith("tuple[str"):
+        items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+        return tuple(str(p).strip() for p in items if str(p).strip())
+    text = str(raw)
+    return text if text != "" or not kind.endswith("None") else None
+
+
+#: Environment names that differ from ``DEPOT_<FIELD>``.
+_ENV_ALIASES = {"hf_endpoint": "HF_ENDPOINT"}
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, ``DEPOT_CONFIG`` YAML, the environment and ``overrides``.
+
+    Raises:
+        SettingsError: naming every invalid value.
+    """
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    config_path = env.get("DEPOT_CONFIG")
+    errors: list[str] = []
+    if config_path:
+        try:
+            loaded = yaml.safe_load(Path(config_path).read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError("top level must be a mapping")
+            raw.update({str(k).lower(): v for k, v in loaded.items()})
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            errors.append(f"DEPOT_CONFIG={config_path}: {exc}")
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    for name in fields:
+        env_name = _ENV_ALIASES.get(name, f"DEPOT_{name.upper()}")
+        if env_name in env:
+            raw[name] = env[env_name]
+    raw.update(overrides)
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in fields:
+            if name in overrides:
+                errors.append(f"unknown setting {name!r}")
+            continue
+        try:
+            values[name] = value if name in overrides and not isinstance(value, str) else _coerce(name, fields[name], value)
+        except (TypeError, ValueError) as exc:
+            errors.append(f"DEPOT_{name.upper()}={value!r}: {exc}")
+    if errors:
+        raise SettingsError("invalid settings: " + "; ".join(errors))
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    problems = []
+    longest_hard = max(hard for _soft, hard in s.time_limits_s.values())
+    if s.visibility_timeout_s <= longest_hard:
+        problems.append(
+            f"DEPOT_VISIBILITY_TIMEOUT_S={s.visibility_timeout_s} must exceed the longest hard time limit ({longest_hard} s)"
+        )
+    if not s.host or any(c in s.host for c in " /\\:@"):
+        problems.append(f"DEPOT_HOST={s.host!r}: use letters, digits, '-', '_' or '.'")
+    if s.lease_s < 1:
+        problems.append("DEPOT_LEASE_S must be at least 1 second")
+    if not 0 < s.web_port < 65536:
+        problems.append(f"DEPOT_WEB_PORT={s.web_port} is not a port")
+    if s.flower_auth and ":" not in s.flower_auth:
+        problems.append("DEPOT_FLOWER_AUTH must be user:password")
+    if problems:
+        raise SettingsError("invalid settings: " + "; ".join(problems))

@@ -1,0 +1,42 @@
+"""Every Redis key Model Depot uses, built in one place.
+
+| key                                 | type   | content / TTL                                                  |
+|-------------------------------------|--------|----------------------------------------------------------------|
+| depot:task:{id}                     | HASH   | the task record; expires `task_ttl_s` after a terminal state   |
+| depot:task:{id}:events              | STREAM | the task's events (field `e` = JSON), MAXLEN ~ events_maxlen   |
+| depot:tasks                         | ZSET   | every task id, score 0, ids sort by creation (lex paging)      |
+| depot:tasks:state:{state}           | ZSET   | ids per state, score 0 (lex paging)                            |
+| depot:tasks:leases                  | ZSET   | running task ids scored by lease deadline (ms); the reaper's   |
+| depot:idem:{key}                    | STRING | id of the live task for an idempotency key                     |
+| depot:lock:{name}                   | STRING | redis-py Lock tokens (artifact leases, scan per root, reaper)  |
+| depot:workers                       | HASH   | node name -> JSON {name, host, queues, pid, seen}              |
+| depot:store:*                       | *      | the model index (shared/store/index.py documents its keys)     |
+| channel depot:events                | PUBSUB | every task event, JSON                                         |
+"""
+from __future__ import annotations
+
+PREFIX = "depot:"
+EVENTS_CHANNEL = PREFIX + "events"
+TASKS = PREFIX + "tasks"
+LEASES = PREFIX + "tasks:leases"
+WORKERS = PREFIX + "workers"
+
+
+def task(task_id: str) -> str:
+    return f"{PREFIX}task:{task_id}"
+
+
+def task_events(task_id: str) -> str:
+    return f"{PREFIX}task:{task_id}:events"
+
+
+def state_index(state: str) -> str:
+    return f"{PREFIX}tasks:state:{state}"
+
+
+def idem(key: str) -> str:
+    return f"{PREFIX}idem:{key}"
+
+
+def lock(name: str) -> str:
+    return f"{PREFIX}lock:{name}"

@@ -1,0 +1,12 @@
+-- progress: the owning attempt records progress (and renews its lease); publishes a progress event.
+-- KEYS[1] task hash
+-- ARGV[1] prefix, [2] id, [3] attempt, [4] lease ms, [5] progress JSON, [6] events maxlen
+-- Returns {1, cancel_requested, pause_requested} | {0} when this attempt no longer owns the task.
+local tkey, id = KEYS[1], ARGV[2]
+local v = redis.call('HMGET', tkey, 'state', 'attempt', 'cancel_requested', 'pause_requested')
+if v[1] ~= 'running' or v[2] ~= ARGV[3] then return {0} end
+local t = now_s()
+redis.call('ZADD', PREFIX .. 'tasks:leases', now_ms() + tonumber(ARGV[4]), id)
+redis.call('HSET', tkey, 'progress', ARGV[5], 'updated_at', t)
+emit(tkey, id, 'progress', {progress = cjson.decode(ARGV[5]), updated_at = t}, ARGV[6])
+return {1, v[3] or '', v[4] or ''}

@@ -1,0 +1,76 @@
+"""Tasks: list, read, events, and the user's control actions (409 when not allowed)."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from shared.states import KINDS, TaskState
+from web.api.params import choice_arg, int_arg
+from web.context import depot
+
+bp = Blueprint("tasks", __name__)
+
+_ID_CHARS = set("0123456789abcdef")
+
+
+def _check_id(task_id: str) -> str:
+    from shared.errors import NotFound
+    if not task_id or len(task_id) > 64 or not set(task_id) <= _ID_CHARS:
+        raise NotFound(f"No task with id {task_id!r}.")
+    return task_id
+
+
+@bp.get("/tasks")
+def list_tasks():  # type: ignore[no-untyped-def]
+    state = choice_arg("state", [s.value for s in TaskState])
+    kind = request.args.get("kind") or None
+    if kind is not None and (len(kind) > 40 or not kind.replace("_", "").isalnum()):
+        from shared.errors import InvalidRequest
+        raise InvalidRequest(f"Query parameter 'kind' must be one of {', '.join(KINDS)}; got {kind!r}.")
+    limit = int_arg("limit", 50, lo=1, hi=500)
+    cursor = request.args.get("cursor") or None
+    if cursor is not None:
+        _check_id(cursor)
+    items, next_cursor = depot().services.records.list(state=state, kind=kind, limit=limit, cursor=cursor)
+    return jsonify({"items": items, "next_cursor": next_cursor})
+
+
+@bp.get("/tasks/<task_id>")
+def get_task(task_id: str):  # type: ignore[no-untyped-def]
+    return jsonify(depot().services.records.get(_check_id(task_id)))
+
+
+@bp.get("/tasks/<task_id>/events")
+def task_events(task_id: str):  # type: ignore[no-untyped-def]
+    since = int_arg("since", 0)
+    return jsonify({"events": depot().services.records.events(_check_id(task_id), since)})
+
+
+def _control(task_id: str, action: str):  # type: ignore[no-untyped-def]
+    task = depot().dispatcher.control(_check_id(task_id), action)
+    return jsonify(task)
+
+
+@bp.post("/tasks/<task_id>/pause")
+def pause(task_id: str):  # type: ignore[no-untyped-def]
+    return _control(task_id, "pause")
+
+
+@bp.post("/tasks/<task_id>/resume")
+def resume(task_id: str):  # type: ignore[no-untyped-def]
+    return _control(task_id, "resume")
+
+
+@bp.post("/tasks/<task_id>/cancel")
+def cancel(task_id: str):  # type: ignore[no-untyped-def]
+    return _control(task_id, "cancel")
+
+
+@bp.post("/tasks/<task_id>/retry")
+def retry(task_id: str):  # type: ignore[no-untyped-def]
+    return _control(task_id, "retry")
+
+
+@bp.delete("/tasks/<task_id>")
+def delete(task_id: str):  # type: ignore[no-untyped-def]
+    depot().dispatcher.control(_check_id(task_id), "delete")
+    return "", 204

@@ -1,0 +1,91 @@
+"""Builds the Celery app from the one Settings object. ``celery -A workers.celery_app`` (worker, beat, Flower)
+and the web process all use ``make_celery``, so every broker consumer agrees on the visibility timeout."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery
+
+from shared.config import Settings, load_settings
+from workers import queues
+
+TASK_MODULES = ["workers.tasks", "workers.maintenance", "workers.presence"]
+
+
+def celery_config(s: Settings) -> dict[str, Any]:
+    vt = s.visibility_timeout_s
+    transport = {
+        "visibility_timeout": vt,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 10,
+        "socket_keepalive": True,
+        "health_check_interval": 25,
+        # restore orphaned messages every 10 s rather than every ~100 s (kombu 5.7)
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
+    annotations = {
+        f"depot.{kind}": {"soft_time_limit": soft, "time_limit": hard}
+        for kind, (soft, hard) in s.time_limits_s.items() if kind != "maintenance"
+    }
+    soft, hard = s.time_limits_s["maintenance"]
+    annotations["depot.maintenance.*"] = {"soft_time_limit": soft, "time_limit": hard}
+    beat: dict[str, Any] = {
+        "reap-lost-tasks": {"task": "depot.maintenance.reap", "schedule": timedelta(seconds=s.reaper_interval_s)},
+        "cleanup-task-indexes": {"task": "depot.maintenance.cleanup", "schedule": timedelta(hours=1)},
+        "clean-stale-partials": {"task": "depot.maintenance.partials", "schedule": timedelta(hours=1)},
+    }
+    if s.scan_interval_s > 0:
+        beat["periodic-quick-scan"] = {"task": "depot.maintenance.periodic_scan",
+                                       "schedule": timedelta(seconds=s.scan_interval_s)}
+    return {
+        "broker_url": s.effective_redis_url,
+        "result_backend": s.effective_redis_url,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": vt},
+        "visibility_timeout": vt,
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_track_started": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_soft_shutdown_timeout": s.soft_shutdown_s,
+        "worker_enable_soft_shutdown_on_idle": True,
+        "worker_deduplicate_successful_tasks": True,
+        "result_expires": timedelta(days=7),
+        "task_annotations": annotations,
+        "task_routes": {"depot.maintenance.*": {"queue": queues.MAINTENANCE}},
+        "task_default_queue": queues.MAINTENANCE,
+        "task_create_missing_queues": True,
+        "worker_hijack_root_logger": False,
+        "beat_schedule": beat,
+        "beat_schedule_filename": str(s.var_dir / "celerybeat-schedule"),
+        "timezone": "UTC",
+    }
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("depot", include=TASK_MODULES + list(settings.task_modules))
+    app.conf.update(celery_config(settings))
+    app.depot_settings = settings  # type: ignore[attr-defined]
+    return app
+
+
+_app: Celery | None = None
+
+
+def __getattr__(name: str) -> Any:
+    # `celery -A workers.celery_app` looks up `app` / `celery`: build it then, from the environment.
+    if name in ("app", "celery"):
+        global _app
+        if _app is None:
+            _app = make_celery(load_settings())
+        return _app
+    raise AttributeError(name)

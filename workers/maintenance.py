@@ -1,0 +1,48 @@
+"""Beat jobs: the lease reaper, index cleanup, stale partial files, and the optional periodic scan."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import current_app, shared_task
+
+from workers.base import process_services
+from workers.dispatch import Dispatcher
+
+log = logging.getLogger(__name__)
+
+
+def _services() -> Any:
+    return process_services(current_app.depot_settings)
+
+
+@shared_task(name="depot.maintenance.reap")
+def reap() -> list[str]:
+    """Running tasks whose lease expired become lost and are requeued under the same id."""
+    services = _services()
+    lost = services.records.reap()
+    dispatcher = Dispatcher(current_app, services.records, host=services.settings.host)
+    for task_id in lost:
+        log.warning("event=task_lost task_id=%s action=requeue", task_id)
+        dispatcher.enqueue(services.records.get(task_id))
+    return lost
+
+
+@shared_task(name="depot.maintenance.cleanup")
+def cleanup() -> int:
+    return _services().records.cleanup_indexes()
+
+
+@shared_task(name="depot.maintenance.partials")
+def partials() -> int:
+    from shared.downloads.partials import clean_stale_partials
+    return clean_stale_partials(_services())
+
+
+@shared_task(name="depot.maintenance.periodic_scan")
+def periodic_scan() -> str:
+    from shared.store.scan import submit_params
+    services = _services()
+    task, _ = Dispatcher(current_app, services.records, host=services.settings.host).submit(
+        "scan", submit_params(mode="quick"), idem_key="scan:all")
+    return task["id"]
