@@ -41,8 +41,8 @@ def script_source(name: str) -> str:
 
 
 def new_task_id() -> str:
-    """Ids sort by creation time (ms timestamp first), so lexicographic order is age order."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(5)}"
+    """Ids sort by creation time (microsecond timestamp first), so lexicographic order is age order."""
+    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, abort, request
 
 from shared.config import Settings, load_settings
 from shared.services import Services
@@ -29,6 +29,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         log.warning("event=open_api message=DEPOT_API_TOKEN is not set: anyone who can reach this server can "
                     "start downloads and delete models")
     errors.register(app)
+
+    @app.before_request
+    def _limit_body() -> None:
+        # Reject oversized bodies up front, even on routes that never read them.
+        if (request.content_length or 0) > settings.max_body_bytes:
+            abort(413)
+
     auth.register(app, settings.api_token, settings.read_token_required)
     register_api(app)
     _register_optional(app)
