@@ -1,0 +1,247 @@
+"""Every model hash the Stable-Diffusion ecosystem uses, computed in one pass over the bytes: SHA256, BLAKE3,
+CRC32 (Civitai's little-endian hex), AutoV1 (A1111's legacy 8-hex), AutoV2 (first 10 of SHA256) and AutoV3
+(SHA256 of the safetensors data after the header, 12 hex as Civitai stores it). Each expensive hash runs in its
+own thread fed by a bounded queue; hashlib, blake3 and zlib release the GIL, so a downloader calling ``update()``
+on its network thread is barely slowed and the hashes run in parallel on several cores. Digests are upper-case
+hex like Civitai's."""
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import struct
+import threading
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import blake3
+
+ALL = ("SHA256", "BLAKE3", "CRC32", "AutoV1", "AutoV2", "AutoV3")
+SHA256_ONLY = ("SHA256",)
+
+#: AutoV1 (A1111 ``model_hash``): sha256 of 64 KiB read at offset 1 MiB.
+_V1_OFFSET, _V1_LEN = 0x100000, 0x10000
+#: The Civitai scanner does not skip a safetensors header this large; it hashes file[8:] instead.
+_V3_MAX_SKIP = 16 * 1024 * 1024
+#: safetensors refuses headers above 100 MB; bigger "lengths" mean the stream is not safetensors.
+_ST_MAX_HEADER = 100_000_000
+_QUEUE_DEPTH = 16
+_STOP = object()
+
+
+class _Sha256:
+    def __init__(self) -> None:
+        self.h = hashlib.sha256()
+
+    def update(self, data: Any) -> None:
+        self.h.update(data)
+
+    def hexdigest(self) -> str:
+        return self.h.hexdigest().upper()
+
+
+class _Blake3:
+    def __init__(self) -> None:
+        self.h = blake3.blake3()
+
+    def update(self, data: Any) -> None:
+        self.h.update(data)
+
+    def hexdigest(self) -> str:
+        return self.h.hexdigest().upper()
+
+
+class _Crc32:
+    def __init__(self) -> None:
+        self.crc = 0
+
+    def update(self, data: Any) -> None:
+        self.crc = zlib.crc32(data, self.crc)
+
+    def hexdigest(self) -> str:
+        # .NET's Crc32.GetCurrentHash() emits the value's little-endian bytes; Civitai stores that.
+        return struct.pack("<I", self.crc & 0xFFFFFFFF).hex().upper()
+
+
+class _Worker(threading.Thread):
+    """One hash fed through a bounded queue; an error is kept and re-raised by ``result``."""
+
+    def __init__(self, name: str, hasher: Any) -> None:
+        super().__init__(name=f"hash-{name}", daemon=True)
+        self.hasher = hasher
+        self.q: queue.Queue = queue.Queue(maxsize=_QUEUE_DEPTH)
+        self.error: BaseException | None = None
+        self.aborted = False
+        self.start()
+
+    def run(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is _STOP:
+                return
+            if self.error is not None or self.aborted:
+                continue  # keep draining so the producer never blocks on a dead consumer
+            try:
+                self.hasher.update(item)
+            except BaseException as exc:  # noqa: BLE001 - surfaced by result()
+                self.error = exc
+
+    def feed(self, data: Any) -> None:
+        self.q.put(data)
+
+    def finish(self) -> None:
+        if self.is_alive():
+            self.q.put(_STOP)
+            self.join()
+
+    def result(self) -> str:
+        if self.error is not None:
+            raise self.error
+        return self.hasher.hexdigest()
+
+
+class MultiHasher:
+    """Hash a byte stream with several algorithms at once.
+
+    ``update(chunk)`` hands the chunk to one thread per hash; ``digests()`` joins them and returns
+    ``{name: HEX}`` for every requested algorithm that applies (AutoV3 only for safetensors streams).
+    Use as a context manager (or call ``close()``) so threads never outlive an error."""
+
+    def __init__(self, algorithms: Iterable[str] = ALL) -> None:
+        wanted = tuple(algorithms)
+        unknown = [a for a in wanted if a not in ALL]
+        if unknown:
+            raise ValueError(f"unknown hash algorithm(s) {unknown}; known: {', '.join(ALL)}")
+        self.algorithms = wanted
+        self._offset = 0
+        self._result: dict[str, str] | None = None
+        self._workers: dict[str, _Worker] = {}
+        if "SHA256" in wanted or "AutoV2" in wanted:
+            self._workers["SHA256"] = _Worker("sha256", _Sha256())
+        if "BLAKE3" in wanted:
+            self._workers["BLAKE3"] = _Worker("blake3", _Blake3())
+        if "CRC32" in wanted:
+            self._workers["CRC32"] = _Worker("crc32", _Crc32())
+        self._v1 = bytearray() if "AutoV1" in wanted else None
+        # AutoV3: the first 9 bytes decide whether this is safetensors; until then they are held back.
+        self._v3_head: bytearray | None = bytearray() if "AutoV3" in wanted else None
+        self._v3_start: int | None = None
+        self._v3: _Worker | None = None
+
+    # --- feeding ------------------------------------------------------------------------------------
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Add the next bytes of the stream. The chunk must not be modified afterwards (it is hashed later
+        in other threads), so mutable buffers are copied."""
+        if self._result is not None:
+            raise RuntimeError("MultiHasher.update() after digests()")
+        if not isinstance(chunk, bytes):
+            chunk = bytes(chunk)
+        if not chunk:
+            return
+        for worker in self._workers.values():
+            worker.feed(chunk)
+        start = self._offset
+        self._offset += len(chunk)
+        if self._v1 is not None and start < _V1_OFFSET + _V1_LEN and self._offset > _V1_OFFSET:
+            lo = max(_V1_OFFSET - start, 0)
+            hi = min(_V1_OFFSET + _V1_LEN - start, len(chunk))
+            self._v1 += chunk[lo:hi]
+        self._feed_v3(chunk, start)
+
+    def _feed_v3(self, chunk: bytes, start: int) -> None:
+        if self._v3_head is not None and self._v3_start is None:
+            self._v3_head += chunk[: max(0, 9 - len(self._v3_head))]
+            if len(self._v3_head) < 9:
+                return
+            (n,) = struct.unpack("<Q", bytes(self._v3_head[:8]))
+            if not (2 <= n <= _ST_MAX_HEADER and self._v3_head[8:9] == b"{"):
+                self._v3_head = None  # not safetensors: AutoV3 does not apply
+                return
+            self._v3_start = 8 + n if n < _V3_MAX_SKIP else 8
+            self._v3 = _Worker("autov3", _Sha256())
+        if self._v3 is not None and self._offset > self._v3_start:
+            lo = max(self._v3_start - start, 0)
+            self._v3.feed(chunk if lo == 0 else memoryview(chunk)[lo:])
+
+    # --- results ------------------------------------------------------------------------------------
+
+    def digests(self) -> dict[str, str]:
+        """Wait for every hash thread and return ``{algorithm: HEX}``; callable more than once."""
+        if self._result is not None:
+            return dict(self._result)
+        self.close()
+        out: dict[str, str] = {}
+        if "SHA256" in self._workers:
+            sha = self._workers["SHA256"].result()
+            if "SHA256" in self.algorithms:
+                out["SHA256"] = sha
+            if "AutoV2" in self.algorithms:
+                out["AutoV2"] = sha[:10]
+        for name in ("BLAKE3", "CRC32"):
+            if name in self._workers:
+                out[name] = self._workers[name].result()
+        if self._v1 is not None:
+            # A1111's legacy rule has no size guard: a short file hashes whatever was there (maybe nothing).
+            out["AutoV1"] = hashlib.sha256(bytes(self._v1)).hexdigest()[:8].upper()
+        if self._v3 is not None and self._offset >= self._v3_start:
+            out["AutoV3"] = self._v3.result()[:12]
+        self._result = {k: out[k] for k in ALL if k in out}
+        return dict(self._result)
+
+    def close(self) -> None:
+        """Stop and join every hash thread (idempotent). Pending chunks are still hashed unless aborted."""
+        for worker in self._all_workers():
+            worker.finish()
+
+    def abort(self) -> None:
+        """Stop the threads quickly, discarding queued chunks (for errors and cancellation)."""
+        for worker in self._all_workers():
+            worker.aborted = True
+        self.close()
+        self._result = self._result or {}
+
+    def _all_workers(self) -> list[_Worker]:
+        return list(self._workers.values()) + ([self._v3] if self._v3 is not None else [])
+
+    def __enter__(self) -> "MultiHasher":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+def hash_file(path: str | Path, algorithms: Iterable[str] = ALL,
+              progress: Callable[[int], None] | None = None, chunk: int = 8 * 1024 * 1024) -> dict[str, str]:
+    """Hash a file in one pass. ``progress(bytes_so_far)`` is called after every chunk and may raise to cancel
+    (the hash threads are then stopped and the exception propagates)."""
+    done = 0
+    with MultiHasher(algorithms) as hasher, open(path, "rb", buffering=0) as fh:
+        try:
+            _fadvise_sequential(fh.fileno())
+            while True:
+                data = fh.read(chunk)
+                if not data:
+                    break
+                hasher.update(data)
+                done += len(data)
+                if progress is not None:
+                    progress(done)
+        except BaseException:
+            hasher.abort()
+            raise
+        return hasher.digests()
+
+
+def _fadvise_sequential(fd: int) -> None:
+    """Hint the kernel to read ahead aggressively (no-op where unsupported)."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        try:
+            advise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except OSError:
+            pass
