@@ -11,6 +11,7 @@ import redis as redis_lib
 from shared.config import Settings, load_settings
 from tests.support import RedisServer, WorkerProcess, base_env
 
+pytest_plugins = ("tests.fake_upstream_fixture",)
 
 
 @pytest.fixture(scope="session")
