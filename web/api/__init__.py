@@ -9,6 +9,7 @@ from flask import Flask
 API_MODULES = [
     "web.api.health",
     "web.api.tasks",
+    "web.api.comfyui",
 ]
 
 
