@@ -60,6 +60,10 @@ class Settings:
     progress_interval_s: float = 1.0
     #: per-task event stream length (approximate trim)
     events_maxlen: int = 500
+    #: WebSocket relay: events buffered per client before a slow client is dropped with a resync
+    ws_queue_max: int = 2000
+    #: WebSocket keep-alive ping interval (seconds; 0 = off)
+    ws_ping_s: float = 25.0
     #: broker redelivery after this long unacked; must exceed every hard time limit
     visibility_timeout_s: int = 6 * 3600
     time_limits_s: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_TIME_LIMITS_S))
