@@ -9,7 +9,9 @@ from flask import Flask
 API_MODULES = [
     "web.api.health",
     "web.api.tasks",
+    "web.api.models",
     "web.api.comfyui",
+    "web.api.previews",
 ]
 
 

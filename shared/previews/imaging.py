@@ -1,0 +1,140 @@
+"""Saving a model's preview: the bytes are sniffed (tools often save JPEG under ``.png``), still images are
+re-encoded to ``NAME.webp`` with EXIF orientation applied, animated GIF/WebP stay animated (long ones keep every
+k-th frame), and videos are kept byte for byte as ``NAME.mp4``/``NAME.webm``. The new file is published with an
+atomic rename and only then are the model's older previews removed, so a reader always finds one preview."""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from PIL import Image, ImageOps, ImageSequence
+
+from shared.errors import DepotError
+
+#: ComfyUI-Model-Manager's lookup order (CONTRACT §4): ``NAME<ext>`` then ``NAME.preview<ext>`` per extension.
+PREVIEW_EXTS = (".webm", ".mp4", ".webp", ".png", ".jpg", ".jpeg", ".gif", ".bmp")
+VIDEO_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
+#: Animations longer than this keep every k-th frame (durations summed) so previews stay small.
+MAX_FRAMES = 96
+#: Longest side of a saved preview; larger images are scaled down (thumbnails come from this file).
+MAX_SIDE = 2048
+
+
+def sniff_media(data: bytes) -> str | None:
+    """``jpeg``, ``png``, ``gif``, ``webp``, ``bmp``, ``mp4``, ``webm`` from the first bytes, else None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[:2] == b"BM":
+        return "bmp"
+    if data[4:8] == b"ftyp":
+        return "mp4"
+    if data.startswith(b"\x1a\x45\xdf\xa3"):
+        return "webm"
+    return None
+
+
+def preview_candidates(model_path: Path) -> list[Path]:
+    """Every path a preview of ``model_path`` may have, in lookup order."""
+    stem = model_path.with_suffix("")
+    out = []
+    for ext in PREVIEW_EXTS:
+        out.append(stem.with_name(stem.name + ext))
+        out.append(stem.with_name(stem.name + ".preview" + ext))
+    return out
+
+
+def find_preview(model_path: Path) -> Path | None:
+    """The model's existing preview file, by the contract's lookup order."""
+    for candidate in preview_candidates(model_path):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _frames(img: Image.Image, side: int) -> tuple[list[Image.Image], list[int]]:
+    """Frames (fitted into ``side`` px) and durations (ms), subsampled to at most MAX_FRAMES with the total
+    duration kept."""
+    frames, durations = [], []
+    for frame in ImageSequence.Iterator(img):
+        frames.append(_fit(frame.convert("RGBA"), side))
+        durations.append(int(frame.info.get("duration", img.info.get("duration", 100)) or 100))
+    step = -(-len(frames) // MAX_FRAMES)
+    if step > 1:
+        kept = frames[::step]
+        durations = [sum(durations[i:i + step]) for i in range(0, len(durations), step)]
+        frames = kept
+    return frames, durations
+
+
+def _fit(img: Image.Image, side: int) -> Image.Image:
+    if max(img.size) > side:
+        img = img.copy()
+        img.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return img
+
+
+def encode_webp(img: Image.Image, *, side: int = MAX_SIDE, quality: int = 85) -> bytes:
+    """Encode an opened image to WebP fitted into ``side`` px: animated stays animated, EXIF orientation is
+    applied to stills."""
+    out = io.BytesIO()
+    if getattr(img, "n_frames", 1) > 1:
+        frames, durations = _frames(img, side)
+        frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:], duration=durations,
+                       loop=int(img.info.get("loop", 0)), quality=quality, method=4)
+    else:
+        still = ImageOps.exif_transpose(img)
+        mode = "RGBA" if ("A" in still.getbands() or "transparency" in still.info) else "RGB"
+        _fit(still.convert(mode), side).save(out, "WEBP", quality=quality, method=4)
+    return out.getvalue()
+
+
+def open_image(data: bytes, what: str) -> Image.Image:
+    """Open image bytes with Pillow, turning every decoding failure into a clear DepotError."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        return img
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DepotError(f"{what} is not a readable image ({exc}); pick another preview source.",
+                         code="invalid_image", http_status=400) from None
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_preview(data: bytes, model_path: Path) -> Path:
+    """Save ``data`` as the preview of ``model_path`` and remove its older previews.
+
+    Returns:
+        The new preview's path (``NAME.webp``, or ``NAME.mp4``/``NAME.webm`` for videos).
+    Raises:
+        DepotError: ``invalid_image`` when the bytes are neither a readable image nor a known video.
+    """
+    kind = sniff_media(data)
+    stem = model_path.with_suffix("")
+    if kind in VIDEO_TYPES:
+        target, payload = stem.with_name(f"{stem.name}.{kind}"), data
+    else:
+        target = stem.with_name(stem.name + ".webp")
+        payload = encode_webp(open_image(data, f"The preview for {model_path.name}"))
+    _write_atomic(target, payload)
+    for old in preview_candidates(model_path):
+        if old != target:
+            old.unlink(missing_ok=True)
+    return target

@@ -1,0 +1,111 @@
+"""The preview job: give each model of a list, a folder or the whole store a picture. Sources, in order for
+``auto``: the model's existing local preview (its thumbnail is rebuilt), a cover image embedded in the file,
+Civitai's images for the file's SHA256 (within the NSFW ceiling ``settings.nsfw_level``), else none. An explicit
+``embedded`` or ``civitai`` source replaces the existing preview. Per-model failures are reported in the result
+and never stop the job."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from shared.config import Settings
+from shared.errors import DepotError, NotFound
+from shared.hashing import SHA256_ONLY, hash_file
+from shared.jobs import JobContext
+from shared.previews.embedded import embedded_cover
+from shared.previews.imaging import find_preview, save_preview
+from shared.previews.targets import Target, iter_targets
+from shared.previews.thumbs import DEFAULT_SIZE, Thumbnailer
+from shared.services import Services
+from shared.store.layout import StoreLayout
+from shared.store.sidecars import read_summary
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("auto", "embedded", "civitai")
+#: Largest preview accepted from Civitai (videos included).
+MAX_PREVIEW_BYTES = 64 * 1024 * 1024
+
+
+def _sha256(target: Target) -> str:
+    known = (read_summary(target.path).get("hashes") or {}).get("SHA256")
+    return known or hash_file(target.path, SHA256_ONLY)["SHA256"]
+
+
+def _within_nsfw(image: dict[str, Any], ceiling: int) -> bool:
+    """Civitai's ``nsfwLevel`` (1 PG … 16 XXX) against the ceiling; older answers only have ``nsfw``."""
+    level = image.get("nsfwLevel")
+    if isinstance(level, int) and not isinstance(level, bool):
+        return level <= ceiling
+    return ceiling > 1 or image.get("nsfw") in (None, False, "None")
+
+
+def civitai_preview(settings: Settings, target: Target) -> bytes | None:
+    """The first Civitai image (or video) for the file's SHA256 within the NSFW ceiling, or None."""
+    from shared.downloads.http import HttpClient, raise_for_status
+    from shared.keystore import KeyStore
+    http = HttpClient(settings)
+    key = KeyStore.from_settings(settings).get("civitai")
+    url = f"{settings.civitai_url.rstrip('/')}/api/v1/model-versions/by-hash/{_sha256(target)}"
+    try:
+        version = http.get_json(url, key=key, source="civitai", retries=1)
+    except NotFound:
+        return None
+    for image in (version or {}).get("images") or []:
+        if not isinstance(image, dict) or not image.get("url") or not _within_nsfw(image, settings.nsfw_level):
+            continue
+        resp = http.open(image["url"], timeout=60.0)
+        raise_for_status(resp, "civitai")
+        data = resp.raw.read(MAX_PREVIEW_BYTES + 1, decode_content=True)
+        resp.close()
+        if len(data) > MAX_PREVIEW_BYTES:
+            continue
+        return data
+    return None
+
+
+def preview_one(settings: Settings, thumbs: Thumbnailer, target: Target, source: str) -> dict[str, Any]:
+    """Make the preview of one model; returns ``{"model","preview","source"}`` (``source`` None = none found)."""
+    existing = find_preview(target.path)
+    if source == "auto" and existing is not None:
+        thumbs.get(existing, DEFAULT_SIZE)
+        return {"model": target.ref, "preview": existing.name, "source": "local"}
+    data, used = None, None
+    if source in ("auto", "embedded"):
+        data, used = embedded_cover(target.path), "embedded"
+    if data is None and source in ("auto", "civitai"):
+        data, used = civitai_preview(settings, target), "civitai"
+    if data is None:
+        return {"model": target.ref, "preview": existing.name if existing else None, "source": None}
+    saved = save_preview(data, target.path)
+    thumbs.get(saved, DEFAULT_SIZE)
+    return {"model": target.ref, "preview": saved.name, "source": used}
+
+
+def run_previews(ctx: JobContext, services: Services) -> dict[str, Any]:
+    """Job entry point. Params: ``models`` (list of refs) or ``folder`` (else the whole store), ``source``."""
+    settings = services.settings
+    source = ctx.params.get("source") or "auto"
+    if source not in SOURCES:
+        raise DepotError(f"Unknown preview source {source!r}; use one of {', '.join(SOURCES)}.",
+                         code="invalid_request", http_status=400)
+    targets = list(iter_targets(StoreLayout.from_settings(settings), ctx.params))
+    thumbs = Thumbnailer(settings.thumbs_dir)
+    result: dict[str, Any] = {"generated": 0, "skipped": 0, "failed": 0, "files": []}
+    ctx.progress(0, len(targets), force=True)
+    for i, target in enumerate(targets):
+        if target.problem:
+            item: dict[str, Any] = {"model": target.ref, "preview": None, "source": None, "error": target.problem}
+        else:
+            try:
+                item = preview_one(settings, thumbs, target, source)
+            except (DepotError, OSError) as exc:
+                message = exc.message if isinstance(exc, DepotError) else f"{type(exc).__name__}: {exc}"
+                item = {"model": target.ref, "preview": None, "source": None, "error": message}
+        bucket = "failed" if "error" in item else "generated" if item["source"] else "skipped"
+        result[bucket] += 1
+        result["files"].append(item)
+        ctx.progress(i + 1, len(targets))
+    ctx.progress(len(targets), len(targets), force=True)
+    return result

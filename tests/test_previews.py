@@ -1,0 +1,183 @@
+"""Previews: saved from sniffed bytes (JPEG named .png), embedded covers, animated GIFs kept animated, videos
+kept as they are, EXIF orientation; the preview job against real Redis; the thumbnail API with ETag/304."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors.numpy import save_file
+
+from shared.config import Settings
+from shared.jobs import JobContext
+from shared.previews.imaging import MAX_FRAMES, find_preview, save_preview
+from shared.previews.job import run_previews
+from shared.previews.thumbs import Thumbnailer
+from shared.services import Services
+
+
+def _ctx(settings: Settings, kind: str, params: dict[str, Any]) -> tuple[JobContext, Services]:
+    services = Services.build(settings)
+    task, _ = services.records.create(kind, params, queue="previews")
+    claim = services.records.claim(task["id"], host="testhost", worker="w1")
+    return JobContext(services.records, task["id"], claim.attempt, params, "testhost"), services
+
+
+def _image(fmt: str, size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30), **kw: Any) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, fmt, **kw)
+    return out.getvalue()
+
+
+def _gif(frames: int, duration: int = 40) -> bytes:
+    imgs = [Image.new("RGB", (32, 32), ((i * 37) % 256, (i * 11) % 256, 255 - i % 256)) for i in range(frames)]
+    out = io.BytesIO()
+    imgs[0].save(out, "GIF", save_all=True, append_images=imgs[1:], duration=duration, loop=0)
+    return out.getvalue()
+
+
+def _model(settings: Settings, name: str = "lora.safetensors", metadata: dict[str, str] | None = None) -> Path:
+    path = settings.store / "loras" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"w": np.zeros(4, dtype=np.float32)}, str(path), metadata=metadata)
+    return path
+
+
+def test_jpeg_bytes_named_png_become_webp_and_old_previews_go(tmp_path: Path) -> None:
+    # Given a model with an old preview and JPEG bytes that a tool saved under .preview.png
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"x")
+    (tmp_path / "m.preview.png").write_bytes(_image("JPEG"))
+    (tmp_path / "m.gif").write_bytes(_gif(2))
+    # When it is saved as the model's preview
+    saved = save_preview((tmp_path / "m.preview.png").read_bytes(), model)
+    # Then one WebP preview remains
+    assert saved == tmp_path / "m.webp"
+    with Image.open(saved) as img:
+        assert img.format == "WEBP" and img.size == (64, 48)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "m.webp"]
+    assert find_preview(model) == saved
+
+
+def test_exif_orientation_is_honoured(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    data = _image("JPEG", size=(80, 20), exif=exif.tobytes())
+    saved = save_preview(data, tmp_path / "m.ckpt")
+    with Image.open(saved) as img:
+        assert img.size == (20, 80)
+
+
+def test_animated_gif_stays_animated_and_long_ones_are_subsampled(tmp_path: Path) -> None:
+    short = save_preview(_gif(6), tmp_path / "a.safetensors")
+    with Image.open(short) as img:
+        assert img.format == "WEBP" and img.is_animated and img.n_frames == 6
+    long = save_preview(_gif(300, duration=20), tmp_path / "b.safetensors")
+    with Image.open(long) as img:
+        assert img.is_animated and 1 < img.n_frames <= MAX_FRAMES
+        total = 0
+        for i in range(img.n_frames):
+            img.seek(i)
+            img.load()
+            total += img.info["duration"]
+    assert abs(total - 300 * 20) <= 300
+
+
+def test_video_is_kept_byte_for_byte(tmp_path: Path) -> None:
+    mp4 = b"\0\0\0\x18ftypmp42" + bytes(range(256)) * 4
+    saved = save_preview(mp4, tmp_path / "v.safetensors")
+    assert saved.name == "v.mp4" and saved.read_bytes() == mp4
+    thumb = Thumbnailer(tmp_path / "thumbs").get(saved, 128)
+    assert thumb.content_type == "video/mp4" and thumb.path == saved
+
+
+def test_garbage_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    from shared.errors import DepotError
+    with pytest.raises(DepotError) as info:
+        save_preview(b"<html>nope</html>", tmp_path / "m.safetensors")
+    assert info.value.code == "invalid_image"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_thumbnails_are_cached_by_file_size_and_mtime(tmp_path: Path) -> None:
+    preview = tmp_path / "m.webp"
+    preview.write_bytes(_image("WEBP", size=(800, 600)))
+    thumbs = Thumbnailer(tmp_path / "thumbs")
+    first = thumbs.get(preview, 128)
+    with Image.open(first.path) as img:
+        assert img.size == (128, 96)
+    assert thumbs.get(preview, 128) == first
+    assert thumbs.get(preview, 64).etag != first.etag
+    preview.write_bytes(_image("WEBP", size=(400, 400)))
+    import os
+    os.utime(preview, ns=(1, 1))
+    assert thumbs.get(preview, 128).etag != first.etag
+    animated = tmp_path / "a.gif"
+    animated.write_bytes(_gif(5))
+    with Image.open(thumbs.get(animated, 16).path) as img:
+        assert img.is_animated
+
+
+def test_preview_job_uses_local_then_embedded_cover(settings: Settings) -> None:
+    # Given one model with an embedded cover, one with a JPEG-named-PNG local preview, and one with neither
+    cover = base64.b64encode(_image("PNG", color=(0, 200, 0))).decode()
+    _model(settings, "covered.safetensors", {"ssmd_cover_images": json.dumps([cover])})
+    local = _model(settings, "local.safetensors")
+    (local.parent / "local.preview.png").write_bytes(_image("JPEG"))
+    _model(settings, "thumbspec.safetensors", {"modelspec.thumbnail": "data:image/png;base64," + cover})
+    ctx, services = _ctx(settings, "preview", {"folder": "loras", "source": "embedded"})
+    # When the embedded-only job runs, then the two models with covers get WebP previews
+    result = run_previews(ctx, services)
+    by_name = {f["model"]["relpath"]: f for f in result["files"]}
+    assert by_name["covered.safetensors"]["source"] == "embedded"
+    assert by_name["thumbspec.safetensors"]["source"] == "embedded"
+    assert by_name["local.safetensors"]["source"] is None
+    assert (result["generated"], result["skipped"], result["failed"]) == (2, 1, 0)
+    with Image.open(settings.store / "loras" / "covered.webp") as img:
+        assert img.format == "WEBP" and img.getpixel((0, 0))[1] > 150
+    # And with source auto the local preview is re-thumbnailed and kept
+    ctx, services = _ctx(settings, "preview", {"models": [
+        {"folder": "loras", "path_index": 0, "relpath": "local.safetensors"}], "source": "auto"})
+    result = run_previews(ctx, services)
+    assert result["files"] == [{"model": {"folder": "loras", "path_index": 0, "relpath": "local.safetensors"},
+                                "preview": "local.preview.png", "source": "local"}]
+
+
+def test_thumbnail_api_etag_304_placeholder_and_bad_input(settings: Settings, client: Any) -> None:
+    model = _model(settings, "pic.safetensors")
+    save_preview(_image("PNG", size=(300, 200)), model)
+    _model(settings, "bare.safetensors")
+    url = "/api/v1/previews/loras/0/pic.safetensors?size=100"
+    # When the thumbnail is fetched twice, the second time with its ETag
+    first = client.get(url)
+    assert first.status_code == 200 and first.mimetype == "image/webp"
+    etag = first.headers["ETag"]
+    with Image.open(io.BytesIO(first.data)) as img:
+        assert img.size == (100, 67)
+    second = client.get(url, headers={"If-None-Match": etag})
+    # Then the second answer is a 304 with no body
+    assert second.status_code == 304 and second.data == b""
+    # A model without a preview gets the placeholder; bad sizes and escaping paths are 400 JSON errors
+    bare = client.get("/api/v1/previews/loras/0/bare.safetensors")
+    assert bare.status_code == 200 and bare.mimetype == "image/webp"
+    assert client.get(url.replace("100", "5")).json["error"]["code"] == "invalid_request"
+    assert client.get("/api/v1/previews/loras/0/../../etc/passwd").status_code in (400, 404)
+    assert client.get("/api/v1/previews/loras/0/missing.safetensors").status_code == 404
+    assert client.get("/api/v1/previews/nope/0/x.safetensors").status_code == 404
+
+
+def test_regenerate_api_validates_and_queues(settings: Settings, client: Any) -> None:
+    _model(settings, "pic.safetensors")
+    bad = client.post("/api/v1/previews/regenerate", json={"source": "flickr"})
+    assert bad.status_code == 400 and bad.json["error"]["code"] == "invalid_request"
+    escape = client.post("/api/v1/previews/regenerate",
+                         json={"models": [{"folder": "loras", "path_index": 0, "relpath": "../../x"}]})
+    assert escape.status_code == 400 and escape.json["error"]["code"] == "invalid_path"
+    ok = client.post("/api/v1/previews/regenerate", json={"folder": "loras"})
+    assert ok.status_code == 202
+    assert ok.json["kind"] == "preview" and ok.json["params"] == {"folder": "loras", "source": "auto"}

@@ -1,0 +1,166 @@
+"""Thumbnails, preview regeneration, verification jobs and the repair action.
+
+``GET /previews/<folder>/<path_index>/<relpath>?size=`` answers from the on-disk thumbnail cache (ETag = cache
+key, so ``If-None-Match`` is answered from a ``stat``), serves videos as they are and a placeholder when a model
+has no preview. ``POST /previews/regenerate`` and ``POST /verifications`` validate their model references and
+queue a job (202 Task). ``POST /models/<ref>/repair`` re-downloads a model from its recorded source through the
+download job, checked against the hash recorded for it."""
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, send_file
+
+from shared.errors import Conflict, DepotError, InvalidRequest, NotFound
+from shared.previews.imaging import find_preview
+from shared.previews.job import SOURCES
+from shared.previews.targets import parse_ref
+from shared.previews.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, Thumbnailer
+from shared.store.layout import StoreLayout
+from shared.store.paths import normalise_relpath
+from shared.store.sidecars import read_summary
+from web.api.params import field, int_arg, json_body
+from web.context import depot
+
+bp = Blueprint("previews", __name__)
+
+#: Refs accepted in one request body; a whole folder is cheaper as ``folder``.
+MAX_REFS = 10_000
+VERIFY_MODES = ("sha256", "all")
+
+
+def _layout() -> StoreLayout:
+    ctx = depot()
+    if "layout" not in ctx.extras:
+        ctx.extras["layout"] = StoreLayout.from_settings(ctx.settings)
+    return ctx.extras["layout"]
+
+
+def _thumbnailer() -> Thumbnailer:
+    ctx = depot()
+    if "thumbnailer" not in ctx.extras:
+        ctx.extras["thumbnailer"] = Thumbnailer(ctx.settings.thumbs_dir)
+    return ctx.extras["thumbnailer"]
+
+
+@bp.get("/previews/<folder>/<int:path_index>/<path:relpath>")
+def thumbnail(folder: str, path_index: int, relpath: str) -> Any:
+    size = int_arg("size", DEFAULT_SIZE, lo=MIN_SIZE, hi=MAX_SIZE)
+    model = _layout().resolve(folder, path_index, relpath)
+    if not model.exists():
+        raise NotFound(f"No model {folder}/{path_index}/{relpath}; GET /api/v1/models lists the store.")
+    thumbs = _thumbnailer()
+    preview = find_preview(model)
+    try:
+        etag = thumbs.etag(preview, size)
+    except OSError:  # the preview vanished between lookup and stat
+        preview, etag = None, thumbs.etag(None, size)
+    if etag in request.if_none_match:
+        resp = Response(status=304)
+        resp.set_etag(etag)
+        return resp
+    try:
+        thumb = thumbs.get(preview, size)
+    except (DepotError, OSError):  # an unreadable preview gets the placeholder rather than an error
+        thumb = thumbs.get(None, size)
+    resp = send_file(thumb.path, mimetype=thumb.content_type, conditional=True, etag=thumb.etag,
+                     max_age=0)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+def _refs(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    models = field(body, "models", list)
+    if models is None:
+        return None
+    if len(models) > MAX_REFS:
+        raise InvalidRequest(f"At most {MAX_REFS} models per request; use 'folder' for a whole folder.")
+    layout, refs = _layout(), []
+    for item in models:
+        folder, index, rel = parse_ref(item)
+        layout.resolve(folder, index, rel)  # InvalidPath / NotFound before anything is queued
+        refs.append({"folder": folder, "path_index": index, "relpath": rel})
+    return refs
+
+
+def _scope(body: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    folder = field(body, "folder", str)
+    if folder is not None:
+        _layout().folder(folder)
+        params["folder"] = folder
+    refs = _refs(body)
+    if refs is not None:
+        params["models"] = refs
+    return params
+
+
+@bp.post("/previews/regenerate")
+def regenerate() -> Any:
+    body = json_body()
+    params = _scope(body)
+    source = field(body, "source", str, default="auto")
+    if source not in SOURCES:
+        raise InvalidRequest(f"Field 'source' must be one of {', '.join(SOURCES)}; got {source!r}.")
+    params["source"] = source
+    task, _created = depot().dispatcher.submit("preview", params)
+    return jsonify(task), 202
+
+
+@bp.post("/verifications")
+def verifications() -> Any:
+    body = json_body()
+    params = _scope(body)
+    mode = field(body, "mode", str, default="sha256")
+    if mode not in VERIFY_MODES:
+        raise InvalidRequest(f"Field 'mode' must be one of {', '.join(VERIFY_MODES)}; got {mode!r}.")
+    params["mode"] = mode
+    task, _created = depot().dispatcher.submit("verify", params)
+    return jsonify(task), 202
+
+
+def _recorded_source(ref: dict[str, Any], model: Any) -> tuple[str | None, str | None]:
+    """The (source URL, expected SHA256) recorded for a model: index entry, sidecars, then download tasks."""
+    ctx = depot()
+    entry: dict[str, Any] = {}
+    try:
+        from shared.store.index import StoreIndex
+        entry = StoreIndex(ctx.services.redis, ctx.settings).lookup(
+            ref["folder"], ref["path_index"], ref["relpath"]) or {}
+    except ImportError:
+        entry = {}
+    summary = read_summary(model) if model.exists() else {}
+    url = entry.get("source_url") or summary.get("source_url")
+    sha = entry.get("sha256") or (entry.get("hashes") or {}).get("SHA256") or (summary.get("hashes") or {}).get("SHA256")
+    if url and sha:
+        return url, sha
+    items, _cursor = ctx.services.records.list(state="succeeded", kind="download", limit=500)
+    for task in items:
+        result = task.get("result") or {}
+        made = result.get("model") or {}
+        if all(made.get(k) == ref[k] for k in ("folder", "path_index", "relpath")):
+            url = url or (task.get("params") or {}).get("url")
+            sha = sha or (result.get("hashes") or {}).get("SHA256")
+            break
+    return url, sha
+
+
+@bp.post("/models/<folder>/<int:path_index>/<path:relpath>/repair")
+def repair(folder: str, path_index: int, relpath: str) -> Any:
+    model = _layout().resolve(folder, path_index, relpath)
+    relpath = normalise_relpath(relpath)
+    ref = {"folder": folder, "path_index": path_index, "relpath": relpath}
+    url, sha = _recorded_source(ref, model)
+    if not url:
+        raise Conflict(f"No download source is recorded for {folder}/{relpath}, so it cannot be repaired "
+                       "automatically. Download it again with POST /api/v1/downloads and its URL.",
+                       code="no_source_recorded")
+    subdir, name = posixpath.split(relpath)
+    params = {"url": url, "folder": folder, "path_index": path_index, "filename": name, "overwrite": True}
+    if subdir:
+        params["subfolder"] = subdir
+    if sha:
+        params["sha256"] = sha
+    task, _created = depot().dispatcher.submit("download", params)
+    return jsonify(task), 202
