@@ -17,6 +17,7 @@ from shared.previews.imaging import find_preview
 from shared.previews.job import SOURCES
 from shared.previews.targets import parse_ref
 from shared.previews.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, Thumbnailer
+from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.store.paths import normalise_relpath
 from shared.store.sidecars import read_summary
@@ -123,13 +124,8 @@ def verifications() -> Any:
 def _recorded_source(ref: dict[str, Any], model: Any) -> tuple[str | None, str | None]:
     """The (source URL, expected SHA256) recorded for a model: index entry, sidecars, then download tasks."""
     ctx = depot()
-    entry: dict[str, Any] = {}
-    try:
-        from shared.store.index import StoreIndex
-        entry = StoreIndex(ctx.services.redis, ctx.settings).lookup(
-            ref["folder"], ref["path_index"], ref["relpath"]) or {}
-    except ImportError:
-        entry = {}
+    entry = StoreIndex(ctx.services.redis, ctx.settings, _layout()).lookup(
+        ref["folder"], ref["path_index"], ref["relpath"]) or {}
     summary = read_summary(model) if model.exists() else {}
     url = entry.get("source_url") or summary.get("source_url")
     sha = entry.get("sha256") or (entry.get("hashes") or {}).get("SHA256") or (summary.get("hashes") or {}).get("SHA256")

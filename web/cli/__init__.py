@@ -10,6 +10,7 @@ CLI_MODULES = [
     "web.cli.procs",
     "web.cli.tasks",
     "web.cli.comfyui",
+    "web.cli.maintenance",
 ]
 
 

@@ -1,0 +1,116 @@
+"""The verify job: is every model file what it claims to be? For one model, a list, a folder or the whole store
+it runs the structural checks of the file's format (full safetensors validation, GGUF/zip/pickle magic, HTML or
+JSON saved under a model name), then recomputes the hashes in one pass and compares them with every hash known
+for the file (the store index — recorded at download time, incl. the Hugging Face LFS sha256 — and the
+sidecars). Each file ends ``ok``, ``mismatch``, ``invalid`` or ``unknown`` (nothing to compare with: the hashes
+are recorded for next time). Progress is in bytes and the job stops at once when cancelled. A bad file is never
+deleted: the user repairs it (re-download from its recorded source)."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared.formats import validate_file
+from shared.hashing import ALL, SHA256_ONLY, hash_file
+from shared.jobs import JobContext
+from shared.previews.targets import Target, iter_targets
+from shared.services import Services
+from shared.store.index import StoreIndex
+from shared.store.layout import StoreLayout
+from shared.store.sidecars import read_summary
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("ok", "mismatch", "invalid", "unknown")
+#: Index fields that may hold a SHA256 recorded by a download (Civitai file hash, Hugging Face LFS oid).
+_SHA_FIELDS = ("sha256", "expected_sha256", "lfs_sha256")
+
+
+def known_hashes(target: Target, entry: dict[str, Any] | None) -> dict[str, set[str]]:
+    """Every hash recorded for a file, by algorithm name (upper-case hex); several sources may disagree."""
+    known: dict[str, set[str]] = {}
+
+    def add(name: str, value: Any) -> None:
+        if isinstance(value, str) and value.strip():
+            known.setdefault(name, set()).add(value.strip().upper().removeprefix("0X"))
+
+    for source in ((entry or {}).get("hashes") or {}, read_summary(target.path).get("hashes") or {}):
+        for name, value in source.items():
+            add({"SHA-256": "SHA256", "SHA256": "SHA256"}.get(str(name).upper(), str(name)), value)
+    for field in _SHA_FIELDS:
+        add("SHA256", (entry or {}).get(field))
+    return known
+
+
+def compare(computed: dict[str, str], known: dict[str, set[str]]) -> tuple[str, str | None]:
+    """``ok`` when at least one recorded hash matches and none disagrees, ``mismatch`` naming the first that
+    disagrees, ``unknown`` when nothing comparable is recorded."""
+    matched = False
+    for name, value in computed.items():
+        for recorded in known.get(name, ()):
+            n = min(len(recorded), len(value)) if name == "AutoV3" else len(value)
+            if recorded[:n] != value[:n] or (name != "AutoV3" and len(recorded) != len(value)):
+                return "mismatch", f"{name} is {value[:16]}… but {recorded[:16]}… was recorded for this file"
+            matched = True
+    return ("ok", None) if matched else ("unknown", None)
+
+
+def _hash(ctx: JobContext, target: Target, algorithms: tuple[str, ...], base: int, total: int) -> dict[str, str]:
+    def progress(done: int) -> None:
+        ctx.progress(base + done, total, unit="bytes", file=target.ref["relpath"])
+
+    digests = hash_file(target.path, algorithms, progress=progress)
+    digests.setdefault("AutoV2", digests["SHA256"][:10])
+    return digests
+
+
+def verify_one(ctx: JobContext, index: StoreIndex, target: Target, mode: str, base: int,
+               total: int) -> dict[str, Any]:
+    """Check one file and record the verdict in the index. Returns the per-file result."""
+    ref = target.ref
+    if target.problem:
+        return {"model": ref, "status": "invalid", "reason": target.problem}
+    fmt, reason = validate_file(target.path)
+    digests: dict[str, str] = {}
+    entry = index.lookup(ref["folder"], ref["path_index"], ref["relpath"])
+    if reason:
+        status = "invalid"
+    else:
+        digests = _hash(ctx, target, ALL if mode == "all" else SHA256_ONLY, base, total)
+        status, reason = compare(digests, known_hashes(target, entry))
+    if entry is None:  # added by hand and never scanned: index it now so the listing shows the verdict
+        index.record_file(target.path, hashes=digests if status == "unknown" else None)
+    elif status == "unknown":
+        index.set_hashes(ref["folder"], ref["path_index"], ref["relpath"], digests)
+    index.set_verify_status(ref["folder"], ref["path_index"], ref["relpath"], status, reason)
+    out: dict[str, Any] = {"model": ref, "status": status, "reason": reason, "format": fmt}
+    if digests:
+        out["sha256"] = digests["SHA256"]
+    return out
+
+
+def run_verify(ctx: JobContext, services: Services) -> dict[str, Any]:
+    """Job entry point. Params: ``models`` (list of refs) or ``folder`` (else the whole store), ``mode``
+    (``sha256`` default, or ``all`` to recompute and compare every hash)."""
+    mode = ctx.params.get("mode") or "sha256"
+    layout = StoreLayout.from_settings(services.settings)
+    targets = list(iter_targets(layout, ctx.params))
+    sizes = [t.path.stat().st_size if not t.problem and t.path.is_file() else 0 for t in targets]
+    total = sum(sizes)
+    index = StoreIndex(services.redis, services.settings, layout)
+    result: dict[str, Any] = {"checked": 0, **{s: 0 for s in STATUSES}, "bytes_hashed": 0, "files": []}
+    done = 0
+    ctx.progress(0, total, force=True, unit="bytes")
+    for target, size in zip(targets, sizes):
+        try:
+            item = verify_one(ctx, index, target, mode, done, total)
+        except OSError as exc:  # vanished or unreadable mid-run: report it, keep going
+            item = {"model": target.ref, "status": "invalid", "reason": f"cannot read the file: {exc}"}
+        done += size
+        result["checked"] += 1
+        result[item["status"]] += 1
+        result["bytes_hashed"] += size if "sha256" in item else 0
+        result["files"].append(item)
+        ctx.progress(done, total, unit="bytes")
+    ctx.progress(done, total, force=True, unit="bytes")
+    return result
