@@ -9,6 +9,7 @@ import sys
 CLI_MODULES = [
     "web.cli.procs",
     "web.cli.tasks",
+    "web.cli.store",
     "web.cli.comfyui",
     "web.cli.maintenance",
 ]

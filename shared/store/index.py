@@ -1,0 +1,349 @@
+"""The model index in Redis. Listing and search never walk the disk; the scan job and the publishers
+(downloads, moves) keep it current. A model's id is ``<folder>/<path_index>/<relpath>`` (relpath with ``/``).
+
+| key                                      | type   | content                                                       |
+|------------------------------------------|--------|---------------------------------------------------------------|
+| depot:store:doc                          | HASH   | id -> compact JSON document (stat, hashes, sidecar summary,   |
+|                                          |        | preview file name, verify_status/verified_at/verify_reason)   |
+| depot:store:stat:{folder}:{path_index}   | HASH   | relpath -> "size:mtime_ns:inode:sidecar-signature" (the scan's |
+|                                          |        | one-lookup comparison table)                                  |
+| depot:store:z:{sort}:{folder or *}       | ZSET   | ids by size / created / modified (score); for ``name`` the    |
+|                                          |        | member is ``lower(name) NUL id`` with score 0 (lex order)     |
+| depot:store:q                            | HASH   | id -> "size TAB created TAB modified TAB lower(name) TAB text" |
+|                                          |        | for search (text = lower-cased path, name, trigger words,     |
+|                                          |        | base model); cached per process until ``gen`` changes         |
+| depot:store:sha256                       | HASH   | id -> SHA256 (duplicates)                                     |
+| depot:store:sha:{SHA256}                 | SET    | ids with that SHA256                                          |
+| depot:store:gen                          | STRING | bumped on every change (invalidates search caches)            |
+| depot:store:unreachable                  | HASH   | "folder/path_index" -> JSON {"path","since"}                  |
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import redis as redis_lib
+
+from shared.config import Settings
+from shared.errors import NotFound
+from shared.store import sidecars
+from shared.store.layout import StoreLayout
+from shared.store.paths import normalise_relpath
+
+P = "depot:store:"
+DOC, Q, SHA_OF, GEN, UNREACHABLE = P + "doc", P + "q", P + "sha256", P + "gen", P + "unreachable"
+SORTS = ("name", "size", "created", "modified")
+_BATCH = 1000
+
+
+def model_id(folder: str, path_index: int, relpath: str) -> str:
+    return f"{folder}/{path_index}/{relpath}"
+
+
+def split_id(mid: str) -> tuple[str, int, str]:
+    folder, pi, rel = mid.split("/", 2)
+    return folder, int(pi), rel
+
+
+def stat_key(folder: str, path_index: int) -> str:
+    return f"{P}stat:{folder}:{path_index}"
+
+
+def zkey(sort: str, folder: str | None) -> str:
+    return f"{P}z:{sort}:{folder or '*'}"
+
+
+def sha_key(sha: str) -> str:
+    return f"{P}sha:{sha.upper()}"
+
+
+def stat_sig(size: int, mtime_ns: int, ino: int, side: str) -> str:
+    return f"{size}:{mtime_ns}:{ino}:{side}"
+
+
+def display_name(doc: dict[str, Any]) -> str:
+    return doc.get("title") or sidecars.stem_of(doc["relpath"].rsplit("/", 1)[-1])
+
+
+def to_model(doc: dict[str, Any]) -> dict[str, Any]:
+    """The contract's ``Model`` for an index document."""
+    folder, pi, rel = doc["folder"], doc["path_index"], doc["relpath"]
+    return {"folder": folder, "path_index": pi, "relpath": rel, "name": display_name(doc),
+            "size": doc["size"], "created_at": doc["ctime_ns"] / 1e9, "modified_at": doc["mtime_ns"] / 1e9,
+            "preview_url": f"/api/v1/previews/{folder}/{pi}/{rel}",
+            "sha256": (doc.get("hashes") or {}).get("SHA256"), "base_model": doc.get("base_model"),
+            "trigger_words": list(doc.get("trigger_words") or []), "source": doc.get("source"),
+            "source_url": doc.get("source_url"), "verify_status": doc.get("verify_status"),
+            "preview": doc.get("preview"), "hashes": doc.get("hashes") or {}}
+
+
+def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, summary: dict[str, Any],
+              preview: str | None, hashes: dict[str, str] | None, *, size: int | None = None,
+              is_dir: bool = False) -> dict[str, Any]:
+    """An index document from a stat and the sidecar summary (the description text is not kept)."""
+    known = dict(summary.get("hashes") or {})
+    known.update(hashes or {})
+    return {"folder": folder, "path_index": path_index, "relpath": relpath, "title": summary.get("name"),
+            "size": st.st_size if size is None else size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+            "ino": st.st_ino, "hashes": known, "hashed": bool(hashes), "base_model": summary.get("base_model"),
+            "trigger_words": summary.get("trigger_words") or [], "source": summary.get("source"),
+            "source_url": summary.get("source_url"), "preview": preview, "dir": is_dir,
+            "verify_status": None, "verified_at": None, "verify_reason": None}
+
+
+def _search_row(mid: str, doc: dict[str, Any]) -> str:
+    text = " ".join([mid.split("/", 2)[2], display_name(doc), " ".join(doc.get("trigger_words") or []),
+                     doc.get("base_model") or ""]).lower().replace("\t", " ")
+    return f"{doc['size']}\t{doc['ctime_ns']}\t{doc['mtime_ns']}\t{display_name(doc).lower()}\t{text}"
+
+
+def _token_matcher(token: str):  # type: ignore[no-untyped-def]
+    if "*" not in token:
+        return lambda text: token in text
+    pattern = re.compile(".*".join(re.escape(p) for p in token.split("*")))
+    return lambda text: pattern.search(text) is not None
+
+
+class StoreIndex:
+    """Reads and writes the model index; one per process (it caches search rows)."""
+
+    def __init__(self, redis: redis_lib.Redis, settings: Settings, layout: StoreLayout | None = None) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.layout = layout or StoreLayout.from_settings(settings)
+        self._cache: tuple[str | None, list[tuple[str, str, list[str]]]] = ("", [])
+        self._cache_lock = threading.Lock()
+
+    # --- writing ------------------------------------------------------------------------------------
+
+    def put_docs(self, docs: Iterable[dict[str, Any]], sigs: dict[str, str] | None = None) -> int:
+        """Write documents in batches (one command per key per batch). ``sigs``: id -> scan signature."""
+        docs = list(docs)
+        for start in range(0, len(docs), _BATCH):
+            self._put_batch(docs[start:start + _BATCH], sigs or {})
+        if docs:
+            self.redis.incr(GEN)
+        return len(docs)
+
+    def _put_batch(self, docs: list[dict[str, Any]], sigs: dict[str, str]) -> None:
+        ids = [model_id(d["folder"], d["path_index"], d["relpath"]) for d in docs]
+        old_sha = self.redis.hmget(SHA_OF, ids) if ids else []
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(DOC, mapping={i: json.dumps(d, separators=(",", ":")) for i, d in zip(ids, docs)})
+        pipe.hset(Q, mapping={i: _search_row(i, d) for i, d in zip(ids, docs)})
+        stats: dict[str, dict[str, str]] = {}
+        zsets: dict[str, dict[str, float]] = {}
+        for mid, d, prev in zip(ids, docs, old_sha):
+            if mid in sigs:
+                stats.setdefault(stat_key(d["folder"], d["path_index"]), {})[d["relpath"]] = sigs[mid]
+            for scope in (d["folder"], None):
+                zsets.setdefault(zkey("size", scope), {})[mid] = d["size"]
+                zsets.setdefault(zkey("created", scope), {})[mid] = d["ctime_ns"] / 1e9
+                zsets.setdefault(zkey("modified", scope), {})[mid] = d["mtime_ns"] / 1e9
+            sha = (d.get("hashes") or {}).get("SHA256")
+            if prev and prev != sha:
+                pipe.srem(sha_key(prev), mid)
+            if sha:
+                pipe.hset(SHA_OF, mid, sha)
+                pipe.sadd(sha_key(sha), mid)
+            elif prev:
+                pipe.hdel(SHA_OF, mid)
+        self._rename_name_members(pipe, ids, docs)
+        for key, mapping in stats.items():
+            pipe.hset(key, mapping=mapping)
+        for key, mapping in zsets.items():
+            pipe.zadd(key, mapping)
+        pipe.execute()
+
+    def _rename_name_members(self, pipe: Any, ids: list[str], docs: list[dict[str, Any]]) -> None:
+        # The name ZSET member embeds the display name, so an old member must go when the name changes.
+        old_rows = self.redis.hmget(Q, ids)
+        adds: dict[str, dict[str, float]] = {}
+        for mid, d, row in zip(ids, docs, old_rows):
+            new_member = f"{display_name(d).lower()}\x00{mid}"
+            if row:
+                old_member = f"{row.split(chr(9))[3]}\x00{mid}"
+                if old_member != new_member:
+                    pipe.zrem(zkey("name", d["folder"]), old_member)
+                    pipe.zrem(zkey("name", None), old_member)
+            for scope in (d["folder"], None):
+                adds.setdefault(zkey("name", scope), {})[new_member] = 0
+        for key, mapping in adds.items():
+            pipe.zadd(key, mapping)
+
+    def remove_ids(self, ids: Iterable[str]) -> int:
+        ids = list(ids)
+        if not ids:
+            return 0
+        rows = self.redis.hmget(Q, ids)
+        shas = self.redis.hmget(SHA_OF, ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for mid, row, sha in zip(ids, rows, shas):
+            folder, pi, rel = split_id(mid)
+            pipe.hdel(stat_key(folder, pi), rel)
+            for sort in ("size", "created", "modified"):
+                pipe.zrem(zkey(sort, folder), mid)
+                pipe.zrem(zkey(sort, None), mid)
+            if row:
+                member = f"{row.split(chr(9))[3]}\x00{mid}"
+                pipe.zrem(zkey("name", folder), member)
+                pipe.zrem(zkey("name", None), member)
+            if sha:
+                pipe.srem(sha_key(sha), mid)
+        pipe.hdel(DOC, *ids)
+        pipe.hdel(Q, *ids)
+        pipe.hdel(SHA_OF, *ids)
+        pipe.incr(GEN)
+        pipe.execute()
+        return len(ids)
+
+    def record_file(self, path: Path, *, hashes: dict[str, str] | None = None) -> dict[str, Any]:
+        """Index one file (after a download or move publishes it) and return its ``Model``."""
+        ref = self.layout.locate(path)
+        if ref is None:
+            raise NotFound(f"{path} is not inside any model folder of the store.")
+        path = Path(path)
+        st = path.stat()
+        names = set(os.listdir(path.parent))
+        stem = sidecars.stem_of(path.name)
+        summary = sidecars.read_summary(path, names)
+        doc = build_doc(ref["folder"], ref["path_index"], ref["relpath"], st, summary,
+                        sidecars.preview_from_names(stem, names), hashes)
+        if not hashes:
+            old = self.lookup(ref["folder"], ref["path_index"], ref["relpath"])
+            if old and old["size"] == doc["size"] and old["mtime_ns"] == doc["mtime_ns"] and old.get("hashed"):
+                doc["hashes"], doc["hashed"] = {**doc["hashes"], **old["hashes"]}, True
+        mid = model_id(ref["folder"], ref["path_index"], ref["relpath"])
+        self.put_docs([doc], {mid: stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, _side_sig(stem, path.parent))})
+        return to_model(doc)
+
+    def set_hashes(self, folder: str, path_index: int, relpath: str, hashes: dict[str, str]) -> None:
+        doc = self._require(folder, path_index, relpath)
+        doc["hashes"], doc["hashed"] = {**(doc.get("hashes") or {}), **hashes}, True
+        self.put_docs([doc])
+
+    def set_verify_status(self, folder: str, path_index: int, relpath: str, status: str,
+                          reason: str | None = None) -> None:
+        doc = self._require(folder, path_index, relpath)
+        doc.update(verify_status=status, verify_reason=reason, verified_at=time.time())
+        self.redis.hset(DOC, model_id(folder, path_index, relpath), json.dumps(doc, separators=(",", ":")))
+
+    def remove(self, folder: str, path_index: int, relpath: str) -> bool:
+        mid = model_id(folder, path_index, normalise_relpath(relpath))
+        return bool(self.redis.hexists(DOC, mid)) and self.remove_ids([mid]) == 1
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def _require(self, folder: str, path_index: int, relpath: str) -> dict[str, Any]:
+        doc = self.lookup(folder, path_index, relpath)
+        if doc is None:
+            raise NotFound(f"No model {folder}/{path_index}/{relpath} in the index; run a scan if it is on disk.")
+        return doc
+
+    def lookup(self, folder: str, path_index: int, relpath: str) -> dict[str, Any] | None:
+        """The raw index document (``to_model`` turns it into a ``Model``), or None."""
+        raw = self.redis.hget(DOC, model_id(folder, path_index, normalise_relpath(relpath)))
+        return json.loads(raw) if raw else None
+
+    def docs(self, ids: list[str]) -> list[dict[str, Any]]:
+        return [json.loads(r) for r in self.redis.hmget(DOC, ids) if r] if ids else []
+
+    def docs_or_none(self, ids: list[str]) -> list[dict[str, Any] | None]:
+        return [json.loads(r) if r else None for r in self.redis.hmget(DOC, ids)] if ids else []
+
+    def find_by_sha256(self, sha: str) -> list[dict[str, Any]]:
+        return [to_model(d) for d in self.docs(sorted(self.redis.smembers(sha_key(sha))))]
+
+    def models(self, folder: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every indexed document (optionally of one folder), in id order, fetched in batches."""
+        key = zkey("size", folder)
+        for start in range(0, self.redis.zcard(key), _BATCH):
+            ids = sorted(self.redis.zrange(key, start, start + _BATCH - 1))
+            yield from self.docs(ids)
+
+    def stats_of(self, folder: str, path_index: int) -> dict[str, str]:
+        return self.redis.hgetall(stat_key(folder, path_index))
+
+    def listing(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",
+                order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[list[dict[str, Any]], int]:
+        """One page of ``Model``s and the total; without ``q`` straight from the sorted sets."""
+        tokens = [t for t in (q or "").lower().split() if t.strip("*")]
+        if tokens:
+            ids, total = self._search(folder, tokens, sort, order, offset, limit)
+        else:
+            key = zkey(sort, folder)
+            total = self.redis.zcard(key)
+            fetch = self.redis.zrevrange if order == "desc" else self.redis.zrange
+            ids = fetch(key, offset, offset + limit - 1) if limit else []
+            if sort == "name":
+                ids = [m.split("\x00", 1)[1] for m in ids]
+        return [to_model(d) for d in self.docs(ids)], total
+
+    def _search(self, folder: str | None, tokens: list[str], sort: str, order: str, offset: int,
+                limit: int) -> tuple[list[str], int]:
+        matchers = [_token_matcher(t) for t in tokens]
+        prefix = f"{folder}/" if folder else ""
+        col = {"size": 0, "created": 1, "modified": 2, "name": 3}[sort]
+        hits = [(mid, cols) for mid, text, cols in self._rows()
+                if mid.startswith(prefix) and all(m(text) for m in matchers)]
+        if col == 3:
+            hits.sort(key=lambda h: (h[1][3], h[0]), reverse=order == "desc")
+        else:
+            hits.sort(key=lambda h: (int(h[1][col]), h[0]), reverse=order == "desc")
+        return [mid for mid, _ in hits[offset:offset + limit]], len(hits)
+
+    def _rows(self) -> list[tuple[str, str, list[str]]]:
+        gen = self.redis.get(GEN)
+        with self._cache_lock:
+            if self._cache[0] != gen:
+                rows = []
+                for mid, row in self.redis.hgetall(Q).items():
+                    cols = row.split("\t", 4)
+                    rows.append((mid, cols[4], cols))
+                self._cache = (gen, rows)
+            return self._cache[1]
+
+    def duplicates(self, folder: str | None = None) -> list[dict[str, Any]]:
+        groups: dict[str, list[str]] = {}
+        for mid, sha in self.redis.hgetall(SHA_OF).items():
+            groups.setdefault(sha, []).append(mid)
+        out = []
+        for sha, ids in sorted(groups.items()):
+            if len(ids) > 1 and (folder is None or any(i.startswith(folder + "/") for i in ids)):
+                out.append({"sha256": sha, "models": [to_model(d) for d in self.docs(sorted(ids))]})
+        return out
+
+    # --- unreachable roots --------------------------------------------------------------------------
+
+    def mark_unreachable(self, folder: str, path_index: int, path: str, reachable: bool) -> None:
+        field = f"{folder}/{path_index}"
+        if reachable:
+            self.redis.hdel(UNREACHABLE, field)
+        elif not self.redis.hexists(UNREACHABLE, field):
+            self.redis.hset(UNREACHABLE, field, json.dumps({"path": path, "since": time.time()}))
+
+    def unreachable(self) -> dict[str, dict[str, Any]]:
+        return {k: json.loads(v) for k, v in self.redis.hgetall(UNREACHABLE).items()}
+
+
+def _side_sig(stem: str, directory: Path) -> str:
+    """The sidecar signature of one model, computed from the disk (the scan computes it from its listing)."""
+    parts = []
+    for suffix in sidecars.SIDECAR_SUFFIXES:
+        try:
+            st = os.stat(directory / (stem + suffix))
+        except OSError:
+            continue
+        parts.append((stem + suffix, st.st_size, st.st_mtime_ns))
+    return side_sig(parts)
+
+
+def side_sig(parts: list[tuple[str, int, int]]) -> str:
+    if not parts:
+        return "0"
+    return f"{len(parts)}-{sum(s for _, s, _ in parts)}-{max(m for _, _, m in parts)}"

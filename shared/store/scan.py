@@ -1,0 +1,274 @@
+"""The scan job: bring the Redis index in line with the disk. ``quick`` walks every root with ``os.scandir`` and
+compares (size, mtime_ns, inode, sidecar signature) against the index, so an unchanged file costs one stat and
+one dict lookup; new or changed files are indexed with their sidecar summary and hashed (files larger than
+``settings.lazy_hash_bytes`` are left for a full scan or verify). ``full`` rehashes everything. Files that
+vanished are dropped, but a root that cannot be read at all is kept and reported in ``unreachable_roots``.
+One scan per root at a time across hosts (a redis-py ``Lock``); a root held by another scan is reported in
+``busy_roots``. Progress (files, bytes) streams through the job context, which also makes the job cancellable."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.errors import InvalidRequest
+from shared.hashing import ALL, hash_file
+from shared.jobs import JobContext
+from shared.services import Services
+from shared.store import sidecars
+from shared.store.index import StoreIndex, build_doc, model_id, side_sig, stat_sig
+from shared.store.layout import DIRECTORY_MODELS, Folder
+
+MODES = ("quick", "full")
+_SIDECAR_SET = frozenset(sidecars.SIDECAR_SUFFIXES)
+_LOCK_TTL_S = 60
+_FLUSH = 1000
+
+
+def submit_params(mode: str = "quick", folder: str | None = None, fetch_metadata: bool = False) -> dict[str, Any]:
+    """The task params of a scan (the API and beat build them here so both agree)."""
+    if mode not in MODES:
+        raise InvalidRequest(f"Scan mode must be one of {', '.join(MODES)}; got {mode!r}.")
+    return {"mode": mode, "folder": folder, "fetch_metadata": bool(fetch_metadata)}
+
+
+def idem_key(folder: str | None) -> str:
+    return f"scan:{folder or 'all'}"
+
+
+@dataclass
+class _Totals:
+    files: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    hashed: int = 0
+    bytes_hashed: int = 0
+    lazy: int = 0
+    unreachable_roots: list[dict[str, Any]] = field(default_factory=list)
+    busy_roots: list[dict[str, Any]] = field(default_factory=list)
+    to_hash: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
+
+
+def run_scan(ctx: JobContext, services: Services) -> dict[str, Any]:
+    """Scan the roots named by ``ctx.params`` (``folder``: one folder, else all) and return the counts."""
+    params = submit_params(ctx.params.get("mode", "quick"), ctx.params.get("folder"),
+                           ctx.params.get("fetch_metadata", False))
+    index = StoreIndex(services.redis, services.settings)
+    folders = [index.layout.folder(params["folder"])] if params["folder"] else \
+        [index.layout.folder(n) for n in index.layout.names()]
+    totals = _Totals()
+    for folder in folders:
+        for pi, root in enumerate(folder.paths):
+            _scan_root(ctx, index, folder, pi, root, params["mode"] == "full", totals)
+    _hash_pending(ctx, index, totals)
+    result = {k: getattr(totals, k) for k in ("files", "added", "changed", "removed", "hashed", "bytes_hashed",
+                                               "lazy", "unreachable_roots", "busy_roots")}
+    if params["fetch_metadata"]:
+        from shared.store.civitai_meta import fetch_missing_metadata
+        result["metadata"] = fetch_missing_metadata(ctx, services, index, params["folder"])
+    return result
+
+
+def _scan_root(ctx: JobContext, index: StoreIndex, folder: Folder, pi: int, root: str, full: bool,
+               totals: _Totals) -> None:
+    lock = index.redis.lock(f"depot:lock:scan:{os.path.realpath(root)}", timeout=_LOCK_TTL_S)
+    if not lock.acquire(blocking=False):
+        totals.busy_roots.append({"folder": folder.name, "path_index": pi, "path": root})
+        return
+    try:
+        if not os.path.isdir(root) or not os.access(root, os.R_OK | os.X_OK):
+            index.mark_unreachable(folder.name, pi, root, reachable=False)
+            totals.unreachable_roots.append({"folder": folder.name, "path_index": pi, "path": root})
+            return
+        index.mark_unreachable(folder.name, pi, root, reachable=True)
+        _RootScan(ctx, index, folder, pi, root, full, totals, lock).run()
+    finally:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001 - an expired lock is harmless here; the next scan takes it
+            pass
+
+
+class _RootScan:
+    """Walks one root, writing changed documents in batches and dropping vanished ones at the end."""
+
+    def __init__(self, ctx: JobContext, index: StoreIndex, folder: Folder, pi: int, root: str, full: bool,
+                 totals: _Totals, lock: Any) -> None:
+        self.ctx, self.index, self.folder, self.pi, self.root = ctx, index, folder, pi, root
+        self.full, self.totals, self.lock = full, totals, lock
+        self.known = index.stats_of(folder.name, pi)
+        self.seen: set[str] = set()
+        self.failed_dirs: list[str] = []
+        self.pending: list[tuple[dict[str, Any], str, bool]] = []  # (doc, sig, stat changed)
+        self.lazy_limit = index.settings.lazy_hash_bytes
+        self.dir_models = folder.name in DIRECTORY_MODELS
+        self.last_lock = time.monotonic()
+
+    def run(self) -> None:
+        stack = [""]
+        while stack:
+            rel_dir = stack.pop()
+            self._directory(rel_dir, stack)
+            if time.monotonic() - self.last_lock > _LOCK_TTL_S / 4:
+                self.lock.reacquire()
+                self.last_lock = time.monotonic()
+            self.ctx.progress(self.totals.files, None, files=self.totals.files, phase="walking")
+            if len(self.pending) >= _FLUSH:
+                self._flush()
+        self._flush()
+        gone = [r for r in self.known if r not in self.seen
+                and not any(r.startswith(d) for d in self.failed_dirs)]
+        self.totals.removed += self.index.remove_ids([model_id(self.folder.name, self.pi, r) for r in gone])
+
+    def _directory(self, rel_dir: str, stack: list[str]) -> None:
+        prefix = rel_dir + "/" if rel_dir else ""
+        files: list[tuple[str, os.stat_result]] = []
+        try:
+            with os.scandir(os.path.join(self.root, rel_dir) if rel_dir else self.root) as it:
+                for entry in it:
+                    name = entry.name
+                    if name[0] == ".":
+                        continue  # hidden files and our own temp/partial files, as ComfyUI skips them
+                    if entry.is_dir():
+                        stack.append(prefix + name)
+                    else:
+                        files.append((name, entry.stat()))
+        except OSError:
+            self.failed_dirs.append(prefix)  # keep what we knew below it rather than dropping it
+            return
+        if self.dir_models and rel_dir and any(n == "model_index.json" for n, _ in files):
+            self._directory_model(rel_dir, stack)
+            return
+        self._classify(prefix, files)
+
+    def _classify(self, prefix: str, files: list[tuple[str, os.stat_result]]) -> None:
+        models: dict[str, tuple[str, os.stat_result]] = {}
+        others: list[tuple[str, os.stat_result]] = []
+        accepts = self.folder.accepts
+        for name, st in files:
+            if accepts(name) and not _is_sidecar_name(name):
+                models[sidecars.stem_of(name)] = (name, st)
+            else:
+                others.append((name, st))
+        if not models:
+            return
+        attached: dict[str, list[tuple[str, int, int]]] = {}
+        for name, st in others:
+            dot = name.find(".")
+            while dot > 0:
+                if name[:dot] in models and name[dot:] in _SIDECAR_SET:
+                    attached.setdefault(name[:dot], []).append((name, st.st_size, st.st_mtime_ns))
+                    break
+                dot = name.find(".", dot + 1)
+        known, seen = self.known, self.seen
+        for stem, (name, st) in models.items():
+            rel = prefix + name
+            seen.add(rel)
+            sig = stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, side_sig(attached.get(stem, [])))
+            old = known.get(rel)
+            if old == sig and not self.full:
+                continue
+            stat_changed = old is None or old.rsplit(":", 1)[0] != sig.rsplit(":", 1)[0]
+            self._index_file(rel, name, st, sig, attached.get(stem, []), old is None, stat_changed)
+        self.totals.files += len(models)
+
+    def _index_file(self, rel: str, name: str, st: os.stat_result, sig: str, side: list[tuple[str, int, int]],
+                    new: bool, stat_changed: bool) -> None:
+        path = os.path.join(self.root, rel)
+        names = {n for n, _, _ in side}
+        summary = sidecars.read_summary(path, names) if names else sidecars.read_summary(path, set())
+        doc = build_doc(self.folder.name, self.pi, rel, st, summary,
+                        sidecars.preview_from_names(sidecars.stem_of(name), names), None)
+        if new:
+            self.totals.added += 1
+        elif stat_changed:
+            self.totals.changed += 1
+        self.pending.append((doc, sig, stat_changed or self.full))
+
+    def _directory_model(self, rel_dir: str, stack: list[str]) -> None:
+        """A diffusers model: a directory holding model_index.json (its inner files are not listed)."""
+        path = os.path.join(self.root, rel_dir)
+        size, newest = 0, 0
+        for dirpath, _dirs, names in os.walk(path):
+            for n in names:
+                st = os.stat(os.path.join(dirpath, n))
+                size, newest = size + st.st_size, max(newest, st.st_mtime_ns)
+        head = os.stat(os.path.join(path, "model_index.json"))
+        sig = f"{size}:{newest}:{head.st_ino}:dir"
+        self.seen.add(rel_dir)
+        self.totals.files += 1
+        old = self.known.get(rel_dir)
+        if old == sig and not self.full:
+            return
+        parent = os.path.dirname(path)
+        stem = os.path.basename(path)
+        names = {n for n in os.listdir(parent) if n.startswith(stem + ".")}
+        doc = build_doc(self.folder.name, self.pi, rel_dir, head, sidecars.read_summary(path, names),
+                        sidecars.preview_from_names(stem, names), None, size=size, is_dir=True)
+        doc["mtime_ns"] = newest
+        self.totals.added += old is None
+        self.totals.changed += old is not None
+        self.pending.append((doc, sig, False))
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        ids = [model_id(d["folder"], d["path_index"], d["relpath"]) for d, _, _ in self.pending]
+        olds = dict(zip(ids, self.index.docs_or_none(ids)))
+        docs, sigs = [], {}
+        for mid, (doc, sig, rehash) in zip(ids, self.pending):
+            old = olds.get(mid)
+            if old and not rehash:
+                # Only sidecars changed: keep the hashes and the verification we already had.
+                doc["hashes"], doc["hashed"] = {**doc["hashes"], **(old.get("hashes") or {})}, old.get("hashed")
+                for k in ("verify_status", "verified_at", "verify_reason"):
+                    doc[k] = old.get(k)
+            if rehash and not doc["dir"]:
+                if self.full or doc["size"] <= self.lazy_limit:
+                    self.totals.to_hash.append((doc, mid, os.path.join(self.root, doc["relpath"])))
+                else:
+                    self.totals.lazy += 1
+            docs.append(doc)
+            sigs[mid] = sig
+        self.index.put_docs(docs, sigs)
+        self.pending = []
+
+
+def _is_sidecar_name(name: str) -> bool:
+    dot = name.find(".")
+    while dot > 0:
+        if name[dot:] in _SIDECAR_SET:
+            return True
+        dot = name.find(".", dot + 1)
+    return False
+
+
+def _hash_pending(ctx: JobContext, index: StoreIndex, totals: _Totals) -> None:
+    """Hash new/changed files after the walk, so the listing is complete before the slow part starts."""
+    total = sum(doc["size"] for doc, _, _ in totals.to_hash)
+    done_before = 0
+    batch: list[dict[str, Any]] = []
+    for doc, _mid, path in totals.to_hash:
+        def progress(n: int, base: int = done_before) -> None:
+            ctx.progress(base + n, total, phase="hashing", files=totals.files, bytes=base + n)
+        try:
+            st = os.stat(path)
+            hashes = hash_file(path, ALL, progress=progress)
+        except FileNotFoundError:
+            continue  # vanished while we were busy; the next scan drops it
+        if (st.st_size, st.st_mtime_ns) != (doc["size"], doc["mtime_ns"]):
+            continue  # changed while hashing: the next scan sees it as changed
+        doc["hashes"], doc["hashed"] = {**doc["hashes"], **hashes}, True
+        totals.hashed += 1
+        totals.bytes_hashed += doc["size"]
+        done_before += doc["size"]
+        batch.append(doc)
+        if len(batch) >= 100:
+            index.put_docs(batch)
+            batch = []
+    index.put_docs(batch)
+    totals.to_hash = []
+

@@ -1,0 +1,298 @@
+"""Sidecar files other tools keep next to a model (``NAME`` = file name without extension): ``NAME.md`` /
+``NAME.txt`` (ComfyUI-Model-Manager: YAML front matter + ``# Trigger Words`` / ``# About this version`` /
+``# <model name>`` sections), ``NAME.civitai.info`` (Civitai Helper: the raw by-hash model-version JSON),
+``NAME.metadata.json`` (Lora-Manager), ``NAME.cm-info.json`` (Stability Matrix) and A1111's ``NAME.json``.
+They are read into one summary; only ``NAME.md`` is ever written, so other tools' files are left alone.
+Previews are looked up in the contract's order. The safetensors ``__metadata__`` is read with a size cap and
+long values (base64 thumbnails) are elided."""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+PREVIEW_EXTS = (".webm", ".mp4", ".webp", ".png", ".jpg", ".jpeg", ".gif", ".bmp")
+VIDEO_EXTS = frozenset({".webm", ".mp4"})
+#: Sidecar suffixes read (in priority order) after ``NAME``; previews are separate.
+DESCRIPTION_SUFFIXES = (".md", ".txt")
+JSON_SUFFIXES = (".civitai.info", ".metadata.json", ".cm-info.json", ".json")
+#: Everything that travels with a model on move/delete besides previews.
+TRAVELLING_SUFFIXES = DESCRIPTION_SUFFIXES + JSON_SUFFIXES + (".api_info.json", ".html")
+#: Names a scan recognises as belonging to a model rather than being one.
+SIDECAR_SUFFIXES = TRAVELLING_SUFFIXES + PREVIEW_EXTS + tuple(".preview" + e for e in PREVIEW_EXTS)
+MAX_SIDECAR_BYTES = 4 * 1024 * 1024
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+MAX_METADATA_VALUE = 4096
+
+_SOURCES = {"civitai": "civitai", "huggingface": "huggingface", "direct link": "direct", "direct-link": "direct"}
+
+
+def stem_of(model_name: str) -> str:
+    """``NAME`` of a model file (directory models keep their whole name)."""
+    base, ext = os.path.splitext(model_name)
+    return base if ext else model_name
+
+
+# --- previews -----------------------------------------------------------------------------------------
+
+def preview_candidates(stem: str) -> list[str]:
+    """File names tried for a preview, in the contract's order."""
+    out = []
+    for ext in PREVIEW_EXTS:
+        out += [stem + ext, stem + ".preview" + ext]
+    return out
+
+
+def preview_from_names(stem: str, names: Iterable[str] | set[str]) -> str | None:
+    """The preview file name among ``names`` (a directory listing), without touching the disk."""
+    present = names if isinstance(names, (set, frozenset, dict)) else set(names)
+    for cand in preview_candidates(stem):
+        if cand in present:
+            return cand
+    return None
+
+
+def find_preview(model_path: str | Path) -> Path | None:
+    path = Path(model_path)
+    for cand in preview_candidates(stem_of(path.name)):
+        if (path.parent / cand).is_file():
+            return path.parent / cand
+    return None
+
+
+def sidecar_paths(model_path: str | Path) -> list[Path]:
+    """Every existing file that travels with the model (descriptions, other tools' JSON, every preview)."""
+    path = Path(model_path)
+    stem = stem_of(path.name)
+    names = [stem + s for s in TRAVELLING_SUFFIXES] + preview_candidates(stem)
+    return [path.parent / n for n in names if n != path.name and (path.parent / n).is_file()]
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+def _read_text(path: Path) -> str | None:
+    try:
+        if path.stat().st_size > MAX_SIDECAR_BYTES:
+            return None
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    text = _read_text(path)
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """``(front matter dict, body)`` of a Markdown file; CRLF files (written on Windows) are accepted."""
+    text = text.replace("\r\n", "\n").lstrip("\ufeff")
+    if text.startswith("---\n"):
+        end = text.find("\n---", 4)
+        if end != -1:
+            try:
+                meta = yaml.safe_load(text[4:end]) or {}
+            except yaml.YAMLError:
+                meta = {}
+            body = text[end + 4:].lstrip("-").lstrip("\n")
+            return (meta if isinstance(meta, dict) else {}), body
+    return {}, text
+
+
+def _sections(body: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, list[str]]] = []
+    for line in body.split("\n"):
+        if line.startswith("# "):
+            out.append((line[2:].strip(), []))
+        elif out:
+            out[-1][1].append(line)
+    return [(title, "\n".join(lines).strip()) for title, lines in out]
+
+
+def _words(text: str | None, seps: tuple[str, ...] = (",",)) -> list[str]:
+    if not text:
+        return []
+    for sep in seps[1:]:
+        text = text.replace(sep, seps[0])
+    return [w.strip() for w in text.split(seps[0]) if w.strip()]
+
+
+def parse_markdown(text: str) -> dict[str, Any]:
+    meta, body = split_front_matter(text)
+    out: dict[str, Any] = {"base_model": meta.get("baseModel"), "source_url": meta.get("modelPage"),
+                           "author": meta.get("author")}
+    website = str(meta.get("website") or meta.get("downloadPlatform") or meta.get("source") or "").lower()
+    out["source"] = _SOURCES.get(website, website or None)
+    if not out["source_url"] and meta.get("original_url"):
+        out["source_url"] = meta.get("original_url")
+    if isinstance(meta.get("hashes"), dict):
+        out["hashes"] = {str(k): str(v).upper() for k, v in meta["hashes"].items() if v}
+    for title, content in _sections(body):
+        if title.lower() == "trigger words":
+            out["trigger_words"] = [] if content.lower().startswith("no trigger") else _words(content)
+        elif title.lower() == "about this version":
+            out["description"] = content
+        elif "name" not in out:
+            out["name"] = title
+    return out
+
+
+def _civitai_version(data: dict[str, Any]) -> dict[str, Any]:
+    if "id" not in data:
+        return {}  # Civitai Helper writes {} for "not on Civitai"
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    files = data.get("files") if isinstance(data.get("files"), list) else []
+    primary = next((f for f in files if isinstance(f, dict) and f.get("primary")), files[0] if files else {})
+    out = {"name": model.get("name") or data.get("name"), "base_model": data.get("baseModel"),
+           "trigger_words": [str(w) for w in data.get("trainedWords") or []], "source": "civitai",
+           "description": data.get("description")}
+    if data.get("modelId"):
+        out["source_url"] = f"https://civitai.com/models/{data['modelId']}?modelVersionId={data['id']}"
+    if isinstance(primary, dict) and isinstance(primary.get("hashes"), dict):
+        out["hashes"] = {str(k): str(v).upper() for k, v in primary["hashes"].items() if v}
+    return out
+
+
+def _lora_manager(data: dict[str, Any]) -> dict[str, Any]:
+    civ = data.get("civitai") if isinstance(data.get("civitai"), dict) else {}
+    out = _civitai_version(civ) if civ else {}
+    out.update({k: v for k, v in {
+        "name": data.get("model_name"), "base_model": data.get("base_model"),
+        "trigger_words": [str(w) for w in (data.get("trainedWords") or civ.get("trainedWords") or [])],
+        "description": data.get("modelDescription") or data.get("notes")}.items() if v})
+    if data.get("sha256"):
+        out.setdefault("hashes", {})["SHA256"] = str(data["sha256"]).upper()
+    return out
+
+
+def _stability_matrix(data: dict[str, Any]) -> dict[str, Any]:
+    out = {"name": data.get("ModelName"), "base_model": data.get("BaseModel"),
+           "trigger_words": [str(w) for w in data.get("TrainedWords") or []],
+           "source": str(data.get("Source") or "civitai").lower(), "description": data.get("VersionDescription")}
+    if data.get("ModelId") and out["source"] == "civitai":
+        out["source_url"] = f"https://civitai.com/models/{data['ModelId']}?modelVersionId={data.get('VersionId')}"
+    if isinstance(data.get("Hashes"), dict):
+        out["hashes"] = {str(k): str(v).upper() for k, v in data["Hashes"].items() if v}
+    return out
+
+
+def _a1111(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"trigger_words": _words(data.get("activation text"), (",", "||")),
+                           "description": data.get("description") or data.get("notes")}
+    if data.get("sha256"):
+        out["hashes"] = {"SHA256": str(data["sha256"]).upper()}
+    return out
+
+
+_JSON_READERS = {".civitai.info": _civitai_version, ".metadata.json": _lora_manager,
+                 ".cm-info.json": _stability_matrix, ".json": _a1111}
+SUMMARY_KEYS = ("name", "base_model", "trigger_words", "source", "source_url", "description", "hashes")
+
+
+def read_summary(model_path: str | Path, names: set[str] | None = None) -> dict[str, Any]:
+    """One summary from every sidecar present, the first source to know a field winning (ours first).
+    ``names`` (the directory listing) avoids probing for absent files."""
+    path = Path(model_path)
+    stem = stem_of(path.name)
+    parts: list[dict[str, Any]] = []
+    for suffix in DESCRIPTION_SUFFIXES:
+        if (names is None or stem + suffix in names) and (text := _read_text(path.parent / (stem + suffix))):
+            parts.append(parse_markdown(text))
+            break  # upstream reads the first of .txt/.md only
+    for suffix, reader in _JSON_READERS.items():
+        if stem + suffix == path.name or (names is not None and stem + suffix not in names):
+            continue
+        data = _read_json(path.parent / (stem + suffix))
+        if data:
+            parts.append(reader(data))
+    summary: dict[str, Any] = {k: None for k in SUMMARY_KEYS}
+    summary["trigger_words"], summary["hashes"] = [], {}
+    for part in parts:
+        for key in SUMMARY_KEYS:
+            value = part.get(key)
+            if value and not summary[key]:
+                summary[key] = value
+    return summary
+
+
+def read_description(model_path: str | Path) -> str | None:
+    path = Path(model_path)
+    for suffix in DESCRIPTION_SUFFIXES:
+        text = _read_text(path.parent / (stem_of(path.name) + suffix))
+        if text is not None:
+            return text
+    return None
+
+
+def read_safetensors_metadata(path: str | Path, cap: int = MAX_HEADER_BYTES) -> dict[str, str] | None:
+    """The ``__metadata__`` of a safetensors file, or None; headers above ``cap`` are not read, and values
+    longer than MAX_METADATA_VALUE (embedded base64 thumbnails) are replaced by a short note."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                return None
+            (n,) = struct.unpack("<Q", head)
+            if n < 2 or n > cap:
+                return None
+            header = json.loads(fh.read(n))
+    except (OSError, ValueError):
+        return None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    return {str(k): (v if len(str(v)) <= MAX_METADATA_VALUE else f"<{len(str(v))} characters omitted>")
+            for k, v in meta.items()}
+
+
+# --- writing ------------------------------------------------------------------------------------------
+
+def _atomic_write(path: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=".depot-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_raw_description(model_path: str | Path, text: str) -> Path:
+    """Replace ``NAME.md`` with the user's text (a ``NAME.txt`` is left for the tool that owns it)."""
+    path = Path(model_path)
+    return _atomic_write(path.parent / (stem_of(path.name) + ".md"), text)
+
+
+def write_description(model_path: str | Path, *, model_name: str | None = None, author: str | None = None,
+                      base_model: str | None = None, hashes: dict[str, str] | None = None,
+                      metadata: dict[str, Any] | None = None, model_page: str | None = None,
+                      preview: list[str] | None = None, website: str | None = None,
+                      trigger_words: list[str] | None = None, about: str | None = None,
+                      description: str | None = None) -> Path:
+    """Write ``NAME.md`` in the upstream ComfyUI-Model-Manager layout: alphabetical YAML front matter
+    (``author, baseModel, hashes, metadata, modelPage, preview, website``) then ``# Trigger Words``,
+    ``# About this version`` and ``# <model name>``."""
+    front = {"author": author, "baseModel": base_model, "hashes": hashes, "metadata": metadata,
+             "modelPage": model_page, "preview": preview, "website": website}
+    front = {k: v for k, v in front.items() if v not in (None, "", [], {})}
+    words = ", ".join(trigger_words or []) or "No trigger words"
+    title = model_name or stem_of(Path(model_path).name)
+    text = ("---\n" + yaml.safe_dump(front, sort_keys=True, allow_unicode=True, default_flow_style=False)
+            + "---\n\n" + f"# Trigger Words\n\n{words}\n\n"
+            + f"# About this version\n\n{about or 'No description about this version'}\n\n"
+            + f"# {title}\n\n{description or 'No description about this model'}\n")
+    return write_raw_description(model_path, text)

@@ -1,0 +1,196 @@
+"""The scan job run directly on real Redis and real files: every sidecar format and preview naming, a second
+quick scan hashes nothing, touching one file rehashes only it, deleted files drop out, an unreachable root is
+kept, lazy hashing of big files, cancellation, and the per-root lock."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from shared.config import Settings
+from shared.errors import JobInterrupted
+from shared.jobs import JobContext
+from shared.services import Services
+from shared.store.index import StoreIndex
+from shared.store.layout import StoreLayout
+from shared.store.scan import run_scan, submit_params
+
+
+def make_ctx(settings: Settings, params: dict[str, Any], **overrides: Any) -> tuple[JobContext, Services]:
+    services = Services.build(settings.replace(**overrides) if overrides else settings)
+    task, _ = services.records.create("scan", params, queue="scan")
+    claim = services.records.claim(task["id"], host="testhost", worker="w1")
+    return JobContext(services.records, task["id"], claim.attempt, params, "testhost"), services
+
+
+def scan(settings: Settings, **kw: Any) -> dict[str, Any]:
+    overrides = kw.pop("overrides", {})
+    ctx, services = make_ctx(settings, submit_params(**kw), **overrides)
+    return run_scan(ctx, services)
+
+
+def build_tree(store: Path) -> None:
+    """One model per sidecar format, each with a differently named preview."""
+    StoreLayout(store).ensure_default_dirs()
+    loras = store / "loras"
+    (loras / "style").mkdir(parents=True)
+    save_file({"w": np.ones(16, dtype=np.float32)}, str(loras / "style" / "md.safetensors"),
+              metadata={"ss_network_dim": "8", "thumb": "A" * 10000})
+    (loras / "style" / "md.md").write_text(
+        "---\nauthor: alice\nbaseModel: SDXL 1.0\nmodelPage: https://civitai.com/models/1?modelVersionId=2\n"
+        "website: Civitai\n---\n\n# Trigger Words\n\nneon, glow\n\n# About this version\n\nv1\n\n# Neon Style\n\nhi\n")
+    (loras / "style" / "md.webp").write_bytes(b"RIFF....WEBP")
+    (loras / "info.safetensors").write_bytes(b"x" * 100)
+    (loras / "info.civitai.info").write_text(json.dumps(
+        {"id": 22, "modelId": 11, "baseModel": "SD 1.5", "trainedWords": ["sks dog"], "model": {"name": "Dog"},
+         "files": [{"primary": True, "hashes": {"SHA256": "ab" * 32}}]}, indent=4))
+    (loras / "info.preview.png").write_bytes(b"\x89PNG")
+    (loras / "lm.safetensors").write_bytes(b"y" * 100)
+    (loras / "lm.metadata.json").write_text(json.dumps(
+        {"model_name": "Lora Manager One", "base_model": "Flux.1 D", "trainedWords": ["lmword"], "sha256": "cd" * 32}))
+    (loras / "lm.preview.jpeg").write_bytes(b"\xff\xd8")
+    (loras / "sm.safetensors").write_bytes(b"z" * 100)
+    (loras / "sm.cm-info.json").write_text(json.dumps(
+        {"ModelName": "Stability One", "BaseModel": "Pony", "TrainedWords": ["smword"], "ModelId": 5,
+         "VersionId": 6, "Hashes": {"SHA256": "ef" * 32}}))
+    (loras / "sm.mp4").write_bytes(b"\x00\x00\x00\x18ftyp")
+    (loras / "a1.pt").write_bytes(b"w" * 100)
+    (loras / "a1.json").write_text(json.dumps({"activation text": "one || two", "sd version": "SD1"}))
+    (loras / "txt.ckpt").write_bytes(b"v" * 100)
+    (loras / "txt.txt").write_text("# Trigger Words\n\ntword\n")
+    (loras / "notes.md").write_text("not a model")  # a stray sidecar-like file is not a model
+    (loras / ".hidden.safetensors").write_bytes(b"h")
+    (store / "checkpoints" / "big.safetensors").write_bytes(os.urandom(4096))
+    (store / "diffusers" / "pipe").mkdir(parents=True)
+    (store / "diffusers" / "pipe" / "model_index.json").write_text("{}")
+    (store / "diffusers" / "pipe" / "unet").mkdir()
+    (store / "diffusers" / "pipe" / "unet" / "w.safetensors").write_bytes(b"q" * 50)
+
+
+def by_rel(index: StoreIndex) -> dict[str, dict[str, Any]]:
+    return {d["relpath"]: d for d in index.models()}
+
+
+def test_scan_reads_every_sidecar_format(settings: Settings, redis: Any) -> None:
+    # Given a tree with every sidecar format
+    build_tree(settings.store)
+    # When a quick scan runs
+    result = scan(settings)
+    # Then every model is indexed with its summary and preview, and hidden files are skipped
+    index = StoreIndex(redis, settings)
+    docs = by_rel(index)
+    assert result["files"] == 8 and result["added"] == 8 and result["hashed"] == 7
+    assert set(docs) == {"style/md.safetensors", "info.safetensors", "lm.safetensors", "sm.safetensors",
+                         "a1.pt", "txt.ckpt", "big.safetensors", "pipe"}
+    md = docs["style/md.safetensors"]
+    assert (md["title"], md["base_model"], md["trigger_words"], md["source"], md["preview"]) == \
+        ("Neon Style", "SDXL 1.0", ["neon", "glow"], "civitai", "md.webp")
+    assert md["hashes"]["AutoV3"] and md["hashes"]["SHA256"] == hashlib.sha256(
+        (settings.store / "loras/style/md.safetensors").read_bytes()).hexdigest().upper()
+    info = docs["info.safetensors"]
+    assert (info["title"], info["base_model"], info["trigger_words"], info["preview"]) == \
+        ("Dog", "SD 1.5", ["sks dog"], "info.preview.png")
+    assert info["source_url"] == "https://civitai.com/models/11?modelVersionId=22"
+    # our hash of the actual bytes wins over what a sidecar claims
+    assert info["hashes"]["SHA256"] == hashlib.sha256(b"x" * 100).hexdigest().upper()
+    assert (docs["lm.safetensors"]["title"], docs["lm.safetensors"]["base_model"], docs["lm.safetensors"]["preview"]) \
+        == ("Lora Manager One", "Flux.1 D", "lm.preview.jpeg")
+    assert (docs["sm.safetensors"]["title"], docs["sm.safetensors"]["trigger_words"], docs["sm.safetensors"]["preview"]) \
+        == ("Stability One", ["smword"], "sm.mp4")
+    assert docs["a1.pt"]["trigger_words"] == ["one", "two"]
+    assert docs["txt.ckpt"]["trigger_words"] == ["tword"]
+    assert docs["pipe"]["dir"] is True and docs["pipe"]["size"] == 52
+
+
+def test_second_quick_scan_hashes_nothing_and_touch_rehashes_one(settings: Settings, redis: Any) -> None:
+    build_tree(settings.store)
+    scan(settings)
+    # When nothing changed
+    again = scan(settings)
+    # Then nothing is hashed, added or changed
+    assert (again["hashed"], again["added"], again["changed"], again["removed"]) == (0, 0, 0, 0)
+    assert again["files"] == 8
+    # When one file's content changes
+    target = settings.store / "loras" / "lm.safetensors"
+    target.write_bytes(b"changed" * 10)
+    third = scan(settings)
+    # Then only that file is rehashed
+    assert (third["hashed"], third["changed"]) == (1, 1)
+    doc = StoreIndex(redis, settings).lookup("loras", 0, "lm.safetensors")
+    assert doc["hashes"]["SHA256"] == hashlib.sha256(b"changed" * 10).hexdigest().upper()
+    # When only a sidecar is edited, the summary updates without rehashing
+    (settings.store / "loras" / "a1.json").write_text(json.dumps({"activation text": "three"}))
+    fourth = scan(settings)
+    assert fourth["hashed"] == 0
+    assert StoreIndex(redis, settings).lookup("loras", 0, "a1.pt")["trigger_words"] == ["three"]
+
+
+def test_full_scan_rehashes_everything(settings: Settings) -> None:
+    build_tree(settings.store)
+    scan(settings)
+    assert scan(settings, mode="full")["hashed"] == 7
+
+
+def test_deleted_file_is_dropped(settings: Settings, redis: Any) -> None:
+    build_tree(settings.store)
+    scan(settings)
+    (settings.store / "loras" / "a1.pt").unlink()
+    result = scan(settings, folder="loras")
+    assert result["removed"] == 1
+    assert StoreIndex(redis, settings).lookup("loras", 0, "a1.pt") is None
+
+
+def test_unreachable_root_is_kept_and_reported(settings: Settings, redis: Any, tmp_path: Path) -> None:
+    # Given an extra root (like a NAS mount) that was scanned
+    nas = tmp_path / "nas"
+    (nas / "Lora").mkdir(parents=True)
+    (nas / "Lora" / "far.safetensors").write_bytes(b"f" * 10)
+    yml = tmp_path / "extra.yaml"
+    yml.write_text(f"nas:\n  base_path: {nas}\n  loras: Lora\n")
+    s = settings.replace(extra_model_paths=(yml,))
+    assert scan(s, folder="loras")["files"] == 1
+    # When the mount disappears
+    shutil.rmtree(nas)
+    result = scan(s, folder="loras")
+    # Then its models stay in the index and the root is reported
+    assert result["removed"] == 0
+    assert result["unreachable_roots"] == [{"folder": "loras", "path_index": 1, "path": str(nas / "Lora")}]
+    assert StoreIndex(redis, s).lookup("loras", 1, "far.safetensors") is not None
+
+
+def test_big_files_are_hashed_lazily_in_quick_mode(settings: Settings, redis: Any) -> None:
+    build_tree(settings.store)
+    result = scan(settings, overrides={"lazy_hash_bytes": 1000})
+    # big.safetensors (4 KiB) and md.safetensors (10 KiB header) are past the limit: indexed but not hashed
+    assert result["lazy"] == 2 and result["hashed"] == 5
+    doc = StoreIndex(redis, settings).lookup("checkpoints", 0, "big.safetensors")
+    assert doc is not None and "SHA256" not in doc["hashes"]
+
+
+def test_scan_is_cancellable(settings: Settings) -> None:
+    build_tree(settings.store)
+    ctx, services = make_ctx(settings, submit_params())
+    services.records.control(ctx.task_id, "cancel")
+    ctx.progress_interval_s = 0.0
+    with pytest.raises(JobInterrupted):
+        run_scan(ctx, services)
+
+
+def test_root_held_by_another_scan_is_reported_busy(settings: Settings, redis: Any) -> None:
+    build_tree(settings.store)
+    root = os.path.realpath(settings.store / "loras")
+    lock = redis.lock(f"depot:lock:scan:{root}", timeout=30)
+    assert lock.acquire(blocking=False)
+    try:
+        result = scan(settings, folder="loras")
+    finally:
+        lock.release()
+    assert [b["path"] for b in result["busy_roots"]] == [str(settings.store / "loras")]
+    assert result["files"] == 0

@@ -1,0 +1,171 @@
+"""The model store over HTTP: folders, listing/search, model detail, move/rename/description, delete,
+duplicates, and scan submission. Every path from a client is validated against its store root."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from shared.errors import Conflict, InvalidPath, InvalidRequest, NotFound
+from shared.store import sidecars
+from shared.store.index import StoreIndex, to_model
+from shared.store.paths import normalise_relpath
+from shared.store.scan import idem_key, submit_params
+from web.api.params import choice_arg, field, int_arg, json_body
+from web.context import depot
+
+bp = Blueprint("models", __name__)
+
+
+def store_index() -> StoreIndex:
+    """One index per web process (it caches search rows between requests)."""
+    ctx = depot()
+    index = ctx.extras.get("store_index")
+    if index is None:
+        index = ctx.extras["store_index"] = StoreIndex(ctx.services.redis, ctx.settings)
+    return index
+
+
+def _path_index(raw: Any) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InvalidPath(f"path_index must be a whole number, got {raw!r}.") from None
+    if isinstance(raw, bool):
+        raise InvalidPath("path_index must be a whole number.")
+    return value
+
+
+def _ref(folder: str, path_index: Any, relpath: str) -> tuple[str, int, str, Path]:
+    index = store_index()
+    pi = _path_index(path_index)
+    path = index.layout.resolve(folder, pi, relpath)
+    return folder, pi, normalise_relpath(relpath), path
+
+
+def _doc_or_index(folder: str, pi: int, rel: str, path: Path) -> dict[str, Any]:
+    index = store_index()
+    doc = index.lookup(folder, pi, rel)
+    if doc is None and path.is_file() and index.layout.folder(folder).accepts(path.name):
+        index.record_file(path)  # on disk but not yet scanned: index it now
+        doc = index.lookup(folder, pi, rel)
+    if doc is None:
+        raise NotFound(f"No model {folder}/{pi}/{rel}; GET /api/v1/models lists what the store holds.")
+    return doc
+
+
+@bp.get("/folders")
+def folders():  # type: ignore[no-untyped-def]
+    index = store_index()
+    down = index.unreachable()
+    out = []
+    for f in index.layout.folders():
+        f["unreachable"] = [i for i in range(len(f["paths"])) if f"{f['name']}/{i}" in down]
+        out.append(f)
+    return jsonify(out)
+
+
+@bp.get("/models")
+def list_models():  # type: ignore[no-untyped-def]
+    index = store_index()
+    folder = request.args.get("folder") or None
+    if folder is not None:
+        index.layout.folder(folder)
+    q = request.args.get("q") or None
+    if q is not None and len(q) > 500:
+        raise InvalidRequest("Query parameter 'q' is too long (500 characters at most).")
+    sort = choice_arg("sort", ("name", "size", "created", "modified"), "name")
+    order = choice_arg("order", ("asc", "desc"), "asc")
+    items, total = index.listing(folder=folder, q=q, sort=sort, order=order, offset=int_arg("offset", 0),
+                                 limit=int_arg("limit", 100, lo=0, hi=1000))
+    return jsonify({"items": items, "total": total})
+
+
+@bp.get("/models/<folder>/<path_index>/<path:relpath>")
+def model_detail(folder: str, path_index: str, relpath: str):  # type: ignore[no-untyped-def]
+    folder, pi, rel, path = _ref(folder, path_index, relpath)
+    doc = _doc_or_index(folder, pi, rel, path)
+    model = to_model(doc)
+    model["metadata"] = sidecars.read_summary(path)
+    model["description"] = sidecars.read_description(path)
+    model["safetensors_metadata"] = sidecars.read_safetensors_metadata(path) if path.is_file() else None
+    model["verified_at"], model["verify_reason"] = doc.get("verified_at"), doc.get("verify_reason")
+    return jsonify(model)
+
+
+@bp.patch("/models/<folder>/<path_index>/<path:relpath>")
+def model_update(folder: str, path_index: str, relpath: str):  # type: ignore[no-untyped-def]
+    body = json_body()
+    folder, pi, rel, path = _ref(folder, path_index, relpath)
+    _doc_or_index(folder, pi, rel, path)
+    move_to = field(body, "move_to", dict)
+    description = field(body, "description", str)
+    if move_to is None and description is None:
+        raise InvalidRequest("Nothing to change: send 'move_to' {folder, path_index, relpath} and/or 'description'.")
+    if move_to is not None:
+        path = _move(path, folder, pi, rel, move_to)
+    if description is not None:
+        sidecars.write_raw_description(path, description)
+    return jsonify(store_index().record_file(path))
+
+
+def _move(path: Path, folder: str, pi: int, rel: str, move_to: dict[str, Any]) -> Path:
+    index = store_index()
+    t_folder = field(move_to, "folder", str, default=folder)
+    t_pi = _path_index(move_to.get("path_index", pi))
+    t_rel = field(move_to, "relpath", str, required=True)
+    target = index.layout.resolve(t_folder, t_pi, t_rel)
+    if target == path:
+        return path
+    if not index.layout.folder(t_folder).accepts(target.name) and not path.is_dir():
+        raise InvalidRequest(f"Folder {t_folder!r} does not hold {os.path.splitext(target.name)[1]!r} files.")
+    moves = [(path, target)] + [(s, target.parent / (sidecars.stem_of(target.name) + s.name[len(sidecars.stem_of(path.name)):]))
+                                for s in sidecars.sidecar_paths(path)]
+    clash = [str(dst) for _src, dst in moves if os.path.lexists(dst)]
+    if clash:
+        raise Conflict(f"Refusing to overwrite {', '.join(clash)}; delete or rename it first.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for src, dst in moves:
+        index.layout.resolve(t_folder, t_pi, os.path.relpath(dst, index.layout.root(t_folder, t_pi)))
+        shutil.move(str(src), str(dst))
+    index.remove(folder, pi, rel)
+    return target
+
+
+@bp.delete("/models/<folder>/<path_index>/<path:relpath>")
+def model_delete(folder: str, path_index: str, relpath: str):  # type: ignore[no-untyped-def]
+    folder, pi, rel, path = _ref(folder, path_index, relpath)
+    doc = store_index().lookup(folder, pi, rel)
+    if doc is None and not os.path.lexists(path):
+        raise NotFound(f"No model {folder}/{pi}/{rel}.")
+    for side in sidecars.sidecar_paths(path):
+        side.unlink(missing_ok=True)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+    store_index().remove(folder, pi, rel)
+    return "", 204
+
+
+@bp.get("/duplicates")
+def duplicates():  # type: ignore[no-untyped-def]
+    folder = request.args.get("folder") or None
+    if folder is not None:
+        store_index().layout.folder(folder)
+    return jsonify(store_index().duplicates(folder))
+
+
+@bp.post("/scans")
+def submit_scan():  # type: ignore[no-untyped-def]
+    body = json_body()
+    folder = field(body, "folder", str)
+    if folder is not None:
+        store_index().layout.folder(folder)
+    mode = field(body, "mode", str, default="quick")
+    params = submit_params(mode, folder, field(body, "fetch_metadata", bool, default=False))
+    task, _created = depot().dispatcher.submit("scan", params, idem_key=idem_key(folder))
+    return jsonify(task), 202
