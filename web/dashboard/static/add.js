@@ -1,0 +1,103 @@
+// Add model: paste a URL → GET /resolve shows versions, files, size and target folder → POST /downloads.
+// Known refusals (login required, early access, gated repo) get a message that says what to do.
+
+import { fmtBytes, get, h, post, showError, toast } from "./api.js";
+import { folders } from "./library.js";
+
+const HINTS = {
+  login_required: "Civitai requires a logged-in user for this file: add your Civitai API key under Settings, then try again.",
+  early_access: "This version is in Civitai early access: it can be downloaded once early access ends (or with a supporter account's key).",
+  gated_repo: "This Hugging Face repo is gated: accept its terms on huggingface.co with your account and add your token under Settings.",
+  private_address_refused: "The URL points at a private or loopback address, which this server refuses unless DEPOT_ALLOW_PRIVATE_URLS is set.",
+  rate_limited: "The source is rate limiting requests; wait a minute and try again.",
+  not_found: "Nothing was found at that URL; check the link.",
+};
+
+function explain(err) {
+  const hint = HINTS[err.code];
+  return hint && !err.message.includes(hint) ? `${err.message} ${hint}` : err.message;
+}
+
+function showRefusal(box, err) {
+  box.replaceChildren(h("div", { class: "card refusal", role: "alert", dataset: { code: err.code } },
+    h("strong", {}, err.code), ": ", explain(err)));
+}
+
+function civitaiVersionUrl(url, versionId) {
+  const u = new URL(url);
+  u.searchParams.set("modelVersionId", versionId);
+  return u.toString();
+}
+
+function render(box, info) {
+  const folderNames = folders().map((f) => f.name);
+  if (info.suggested_folder && !folderNames.includes(info.suggested_folder)) folderNames.unshift(info.suggested_folder);
+  const folderSel = h("select", { id: "add-folder", "aria-label": "Target folder" },
+    folderNames.map((n) => h("option", { value: n, selected: n === info.suggested_folder }, n)));
+  const nameInput = h("input", { id: "add-filename", type: "text", value: info.suggested_filename || "", size: 40,
+    "aria-label": "File name" });
+  let files = info.files || [];
+  const fileList = h("div", { class: "files", role: "radiogroup", "aria-label": "Files" });
+  const drawFiles = () => {
+    const primary = files.find((f) => f.id === info.file_id) || files.find((f) => f.primary) ||
+      files.find((f) => f.type === "Model") || files[0];
+    fileList.replaceChildren(...files.map((f, i) => h("label", { class: "file" },
+      h("input", { type: "radio", name: "add-file", value: String(i), checked: f === primary,
+        onchange: () => { if (!nameInput.dataset.touched) nameInput.value = f.name; } }),
+      ` ${f.path || f.name} `, h("span", { class: "muted" }, [f.type, f.format, fmtBytes(f.size)].filter(Boolean).join(" · ")))));
+  };
+  nameInput.addEventListener("input", () => { nameInput.dataset.touched = "1"; });
+  drawFiles();
+  let url = info.url;
+  const versions = info.versions || [];
+  const versionSel = versions.length > 1 ? h("select", { "aria-label": "Version", onchange: (e) => {
+    const v = versions.find((x) => String(x.id) === e.target.value);
+    files = v.files || [];
+    url = civitaiVersionUrl(info.url, v.id);
+    drawFiles();
+  } }, versions.map((v) => h("option", { value: String(v.id), selected: v.id === info.version_id },
+    `${v.name}${v.base_model ? ` (${v.base_model})` : ""}`))) : null;
+  const start = h("button", { type: "submit", id: "add-start" }, "Download");
+  const form = h("form", { class: "card", onsubmit: async (e) => {
+    e.preventDefault();
+    const checked = fileList.querySelector("input:checked");
+    const file = checked ? files[Number(checked.value)] : null;
+    const body = { url, folder: folderSel.value, filename: nameInput.value.trim() || undefined };
+    if (file && file.id !== null && file.id !== undefined && (info.source !== "direct")) body.file_id = file.id;
+    start.disabled = true;
+    try {
+      const task = await post("/downloads", body);
+      toast(`Download queued: ${body.filename || task.id}.`);
+      location.hash = "#queue";
+    } catch (err) {
+      showRefusal(box.querySelector(".add-error") || box, err);
+    } finally {
+      start.disabled = false;
+    }
+  } },
+  h("h2", {}, info.model_name || info.repo || info.suggested_filename || "Download"),
+  h("p", { class: "muted" }, `Source: ${info.source}${info.model_type ? ` · ${info.model_type}` : ""}${info.size ? ` · ${fmtBytes(info.size)}` : ""}`),
+  versionSel ? h("label", {}, "Version ", versionSel) : null,
+  files.length ? fileList : null,
+  h("div", { class: "row wrap" }, h("label", {}, "Folder ", folderSel), h("label", {}, "File name ", nameInput)),
+  h("div", { class: "row" }, start),
+  h("div", { class: "add-error" }));
+  box.replaceChildren(form);
+}
+
+export function initAdd() {
+  const form = document.getElementById("resolve-form");
+  const box = document.getElementById("resolve-result");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const url = document.getElementById("url").value.trim();
+    if (!url) return;
+    box.replaceChildren(h("p", { class: "muted" }, "Looking it up…"));
+    try {
+      render(box, await get(`/resolve?url=${encodeURIComponent(url)}`));
+    } catch (err) {
+      if (err.status === 404 && err.code === "http_404") showError(new Error("The resolve endpoint is not available on this server yet."));
+      showRefusal(box, err);
+    }
+  });
+}

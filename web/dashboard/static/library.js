@@ -1,0 +1,201 @@
+// The library: folder tabs, grid/list of models with lazy thumbnails, search as you type, sort with direction,
+// a paged list (fast on 100k models: the server filters and sorts, we fetch a page at a time), a detail panel
+// with metadata, trigger words (copy), hashes, verify status and source link, and rename/move/delete.
+
+import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, showError, toast } from "./api.js";
+
+const PAGE = 100;
+const state = { folder: "", q: "", sort: "name", order: "asc", offset: 0, total: 0, request: 0, folders: [] };
+
+export function folders() {
+  return state.folders;
+}
+
+export async function loadFolders() {
+  const tabs = document.getElementById("folder-tabs");
+  try {
+    state.folders = await get("/folders");
+  } catch (err) {
+    state.folders = [];
+    const msg = err.status === 404 ? "The model store is not available on this server yet." : err.message;
+    document.getElementById("library-status").textContent = msg;
+    if (err.status !== 404) showError(err, "Loading folders");
+    return;
+  }
+  const mk = (name, label) => h("button", { type: "button", role: "tab", class: "folder-tab",
+    "aria-selected": String(state.folder === name), dataset: { folder: name }, onclick: () => selectFolder(name) }, label);
+  tabs.replaceChildren(mk("", "All"), ...state.folders.map((f) => mk(f.name, f.name)));
+  const select = document.getElementById("maint-folder");
+  select.replaceChildren(h("option", { value: "" }, "all folders"),
+    ...state.folders.map((f) => h("option", { value: f.name }, f.name)));
+  await loadModels();
+}
+
+function selectFolder(name) {
+  state.folder = name;
+  for (const b of document.querySelectorAll(".folder-tab")) b.setAttribute("aria-selected", String(b.dataset.folder === name));
+  loadModels();
+}
+
+export async function loadModels({ append = false } = {}) {
+  const ticket = ++state.request; // answers to older requests (typing fast) are ignored
+  if (!append) state.offset = 0;
+  const params = new URLSearchParams({ sort: state.sort, order: state.order, offset: state.offset, limit: PAGE });
+  if (state.folder) params.set("folder", state.folder);
+  if (state.q) params.set("q", state.q);
+  const status = document.getElementById("library-status");
+  let body;
+  try {
+    body = await get(`/models?${params}`);
+  } catch (err) {
+    if (ticket !== state.request) return;
+    status.textContent = err.status === 404 ? "The model list is not available on this server yet." : err.message;
+    if (err.status !== 404) showError(err, "Loading models");
+    return;
+  }
+  if (ticket !== state.request) return;
+  state.total = body.total;
+  const grid = document.getElementById("models");
+  const cards = body.items.map(card);
+  if (append) grid.append(...cards);
+  else grid.replaceChildren(...cards);
+  state.offset += body.items.length;
+  status.textContent = body.total === 0
+    ? (state.q ? `No model matches “${state.q}”.` : "No models in this folder yet. Add one, or run a scan.")
+    : `${body.total} model${body.total === 1 ? "" : "s"}${state.q ? ` matching “${state.q}”` : ""}`;
+  document.getElementById("more").hidden = state.offset >= state.total;
+}
+
+function card(m) {
+  const img = m.preview_url
+    ? h("img", { src: m.preview_url, loading: "lazy", decoding: "async", alt: "", width: 256, height: 256 })
+    : h("div", { class: "noimg" }, "no preview");
+  return h("button", { type: "button", class: "model", dataset: { folder: m.folder, relpath: m.relpath },
+    onclick: () => openDetail(m) },
+    img,
+    h("span", { class: "name" }, m.name || m.relpath),
+    h("span", { class: "meta muted" }, [m.folder, fmtBytes(m.size), m.base_model].filter(Boolean).join(" · ")),
+    m.verify_status && m.verify_status !== "ok" ? h("span", { class: `verify verify-${m.verify_status}` }, m.verify_status) : null);
+}
+
+function copyButton(text, label) {
+  return h("button", { type: "button", class: "small", onclick: async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      toast(`Copied ${label}.`);
+    } catch (err) {
+      showError(new Error("The browser refused clipboard access; select the text and copy it by hand."));
+    }
+  } }, `Copy ${label}`);
+}
+
+async function openDetail(summary) {
+  const panel = document.getElementById("detail");
+  panel.hidden = false;
+  panel.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  let m;
+  try {
+    m = await get(`/models/${modelPath(summary)}`);
+  } catch (err) {
+    panel.replaceChildren(h("p", { class: "task-error" }, err.message), closeButton());
+    return;
+  }
+  const words = m.trigger_words || [];
+  const hashes = (m.metadata && m.metadata.hashes) || {};
+  const rows = [
+    ["File", `${m.folder}/${m.relpath}`], ["Size", fmtBytes(m.size)], ["Base model", m.base_model || "unknown"],
+    ["Verify", m.verify_status || "not verified"], ["SHA-256", m.sha256 || "not hashed yet"],
+    ...Object.entries(hashes).filter(([k]) => k.toUpperCase() !== "SHA256").map(([k, v]) => [k, String(v)]),
+    ["Source", m.source || "unknown"], ["Added", fmtTime(m.created_at)], ["Modified", fmtTime(m.modified_at)],
+  ];
+  panel.replaceChildren(
+    h("div", { class: "detail-head" }, h("h2", {}, m.name || m.relpath), closeButton()),
+    m.preview_url ? h("img", { src: m.preview_url, alt: `Preview of ${m.name}`, class: "detail-img" }) : null,
+    h("dl", {}, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { class: k === "SHA-256" ? "hash" : "" }, v)])),
+    h("h3", {}, "Trigger words"),
+    words.length
+      ? h("div", { class: "words" }, words.map((w) => h("code", {}, w)), copyButton(words.join(", "), "trigger words"))
+      : h("p", { class: "muted" }, "None recorded."),
+    m.source_url ? h("p", {}, h("a", { href: m.source_url, target: "_blank", rel: "noopener noreferrer" }, "Open source page ↗")) : null,
+    m.description ? h("details", {}, h("summary", {}, "Description"), h("pre", { class: "description" }, m.description)) : null,
+    m.safetensors_metadata ? h("details", {}, h("summary", {}, "Embedded metadata"),
+      h("pre", { class: "description" }, JSON.stringify(m.safetensors_metadata, null, 2).slice(0, 20000))) : null,
+    h("div", { class: "row wrap" },
+      h("button", { type: "button", onclick: () => moveModel(m) }, "Rename / move"),
+      h("button", { type: "button", class: "danger", onclick: () => deleteModel(m) }, "Delete")),
+  );
+  panel.querySelector(".detail-head button").focus();
+}
+
+function closeButton() {
+  return h("button", { type: "button", class: "small secondary", "aria-label": "Close details",
+    onclick: () => { document.getElementById("detail").hidden = true; } }, "Close");
+}
+
+async function moveModel(m) {
+  const folderSel = h("select", { "aria-label": "Target folder" },
+    state.folders.map((f) => h("option", { value: f.name, selected: f.name === m.folder }, f.name)));
+  const rel = h("input", { type: "text", value: m.relpath, "aria-label": "New relative path", size: 40 });
+  const form = h("div", { class: "stack" }, h("label", {}, "Folder ", folderSel), h("label", {}, "Path ", rel));
+  if (!(await confirmDialog(`Rename or move ${m.name}?`, form, "Move"))) return;
+  const target = { folder: folderSel.value, path_index: folderSel.value === m.folder ? m.path_index : 0, relpath: rel.value.trim() };
+  try {
+    const moved = await api("PATCH", `/models/${modelPath(m)}`, { move_to: target });
+    toast(`Moved to ${moved.folder}/${moved.relpath}.`);
+    await loadModels();
+    openDetail(moved);
+  } catch (err) {
+    showError(err, "Move failed");
+  }
+}
+
+async function deleteModel(m) {
+  if (!(await confirmDialog(`Delete ${m.folder}/${m.relpath} with its previews and sidecars? This cannot be undone.`, null, "Delete"))) return;
+  try {
+    await api("DELETE", `/models/${modelPath(m)}`);
+    toast(`Deleted ${m.name}.`);
+    document.getElementById("detail").hidden = true;
+    await loadModels();
+  } catch (err) {
+    showError(err, "Delete failed");
+  }
+}
+
+export function initLibrary() {
+  let timer = null;
+  document.getElementById("search").addEventListener("input", (e) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      state.q = e.target.value.trim();
+      loadModels();
+    }, 150);
+  });
+  document.getElementById("sort").addEventListener("change", (e) => {
+    state.sort = e.target.value;
+    loadModels();
+  });
+  const order = document.getElementById("order");
+  order.addEventListener("click", () => {
+    state.order = state.order === "asc" ? "desc" : "asc";
+    order.dataset.order = state.order;
+    order.textContent = state.order === "asc" ? "↑ asc" : "↓ desc";
+    loadModels();
+  });
+  const layout = document.getElementById("layout");
+  layout.addEventListener("click", () => {
+    const grid = document.getElementById("models");
+    const toList = grid.classList.contains("grid");
+    grid.classList.toggle("grid", !toList);
+    grid.classList.toggle("list", toList);
+    layout.textContent = toList ? "Grid view" : "List view";
+  });
+  document.getElementById("more").addEventListener("click", () => loadModels({ append: true }));
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") document.getElementById("detail").hidden = true;
+    if (e.key === "/" && document.activeElement.tagName !== "INPUT") {
+      e.preventDefault();
+      location.hash = "#library";
+      document.getElementById("search").focus();
+    }
+  });
+}

@@ -1,0 +1,147 @@
+// Task state for every view: loaded from GET /tasks, kept live by the WebSocket (/api/v1/ws).
+// A snapshot replaces what we know; events merge into it when their seq is the next one; a gap, a resync or a
+// reconnect refetches, so the page never shows a stale state after a reload or a server restart.
+
+import { askForToken, get, getToken, showError } from "./api.js";
+
+export const tasks = new Map();
+const listeners = new Set();
+let socket = null;
+let backoff = 500;
+let reconnectTimer = null;
+
+export function onTasks(fn) {
+  listeners.add(fn);
+}
+
+function notify(changedIds) {
+  for (const fn of listeners) fn(changedIds);
+}
+
+function setLive(state, text) {
+  const el = document.getElementById("live");
+  el.dataset.state = state;
+  el.textContent = text;
+}
+
+function mergeTask(partial) {
+  const prev = tasks.get(partial.id);
+  const next = prev ? { ...prev, ...partial } : { progress: { done: 0, total: null, rate: 0 }, ...partial };
+  if (prev && partial.progress) next.progress = { ...prev.progress, ...partial.progress };
+  tasks.set(partial.id, next);
+  return next;
+}
+
+export async function refreshTasks() {
+  try {
+    const body = await get("/tasks?limit=200");
+    const seen = new Set();
+    for (const t of body.items) {
+      tasks.set(t.id, t);
+      seen.add(t.id);
+    }
+    for (const id of [...tasks.keys()]) if (!seen.has(id) && isTerminal(tasks.get(id))) tasks.delete(id);
+    notify(null);
+  } catch (err) {
+    showError(err, "Loading tasks");
+  }
+}
+
+export async function refreshTask(id) {
+  try {
+    tasks.set(id, await get(`/tasks/${id}`));
+  } catch (err) {
+    if (err.status === 404) tasks.delete(id);
+    else showError(err, "Loading a task");
+  }
+  notify([id]);
+}
+
+export function isTerminal(t) {
+  return ["succeeded", "failed", "cancelled"].includes(t.state);
+}
+
+function handleEvent(ev) {
+  const known = tasks.get(ev.task_id);
+  if (known && ev.seq <= known.seq) return;
+  if (known && ev.seq > known.seq + 1) {
+    refreshTask(ev.task_id); // a gap: the record is the truth
+    return;
+  }
+  if (ev.task && ev.task.deleted) {
+    tasks.delete(ev.task_id);
+  } else if (!known && ev.type !== "state") {
+    refreshTask(ev.task_id); // first sight of a task through a progress/log event: fetch it whole
+    return;
+  } else {
+    mergeTask({ ...ev.task, id: ev.task_id, seq: ev.seq });
+  }
+  notify([ev.task_id]);
+}
+
+// Browsers hide why a WebSocket handshake failed; the same URL over plain HTTP says 401 when the token is
+// missing or wrong (and 400 "WebSocket only" otherwise).
+async function probeRefusal() {
+  const headers = {};
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  try {
+    const resp = await fetch("/api/v1/ws", { headers });
+    if (resp.status === 401) {
+      clearTimeout(reconnectTimer);
+      setLive("down", "token needed");
+      if (!(await askForToken())) showError(new Error("Live updates need the access token (Settings → Set token)."));
+    }
+  } catch (err) {
+    // the server is down; the reconnect loop keeps trying
+  }
+}
+
+function wsUrl() {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const token = getToken();
+  return `${proto}//${location.host}/api/v1/ws${token ? `?token=${encodeURIComponent(token)}` : ""}`;
+}
+
+export function connect() {
+  clearTimeout(reconnectTimer);
+  if (socket) {
+    socket.onclose = null;
+    socket.close();
+  }
+  setLive("connecting", "connecting…");
+  const ws = new WebSocket(wsUrl());
+  socket = ws;
+  let opened = false;
+  ws.onopen = () => {
+    opened = true;
+    backoff = 500;
+    setLive("live", "live");
+  };
+  ws.onmessage = (msg) => {
+    let data;
+    try {
+      data = JSON.parse(msg.data);
+    } catch (err) {
+      return;
+    }
+    if (data.type === "snapshot") {
+      for (const t of data.tasks) tasks.set(t.id, t);
+      notify(null);
+      refreshTasks(); // also picks up what finished while we were away
+    } else if (data.type === "resync") {
+      setLive("connecting", "resyncing…");
+    } else if (data.task_id) {
+      handleEvent(data);
+    }
+  };
+  ws.onclose = () => {
+    if (socket !== ws) return;
+    if (!opened) probeRefusal();
+    setLive("down", "offline – retrying");
+    reconnectTimer = setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, 5000);
+  };
+}
+
+document.addEventListener("depot:token", () => connect());

@@ -1,0 +1,135 @@
+// Maintenance (scan / verify / preview jobs, duplicates), Settings (masked keys, NSFW level, token) and Hosts.
+
+import { api, askForToken, fmtBytes, get, getToken, h, modelPath, post, setToken, showError, toast } from "./api.js";
+import { refreshTask } from "./live.js";
+
+// ---- maintenance ----------------------------------------------------------------------------------------
+
+const JOBS = {
+  "scan-quick": ["/scans", (folder) => ({ folder, mode: "quick", fetch_metadata: false }), "Quick scan"],
+  "scan-full": ["/scans", (folder) => ({ folder, mode: "full", fetch_metadata: true }), "Full scan"],
+  verify: ["/verifications", (folder) => ({ folder }), "Verification"],
+  previews: ["/previews/regenerate", (folder) => ({ folder, source: "auto" }), "Preview regeneration"],
+};
+
+async function startJob(name) {
+  const [path, body, label] = JOBS[name];
+  const folder = document.getElementById("maint-folder").value || undefined;
+  try {
+    const task = await post(path, body(folder));
+    toast(`${label} started.`);
+    refreshTask(task.id);
+  } catch (err) {
+    showError(err, `${label} could not start`);
+  }
+}
+
+async function loadDuplicates() {
+  const box = document.getElementById("dupes");
+  box.textContent = "Looking…";
+  const folder = document.getElementById("maint-folder").value;
+  try {
+    const groups = await get(`/duplicates${folder ? `?folder=${encodeURIComponent(folder)}` : ""}`);
+    if (!groups.length) {
+      box.textContent = "No duplicates among hashed files.";
+      return;
+    }
+    box.replaceChildren(...groups.map((g) => h("div", { class: "dupe" },
+      h("code", { class: "hash" }, g.sha256),
+      h("ul", {}, g.models.map((m) => h("li", {}, `${m.folder}/${m.relpath} `, h("span", { class: "muted" }, fmtBytes(m.size))))))));
+  } catch (err) {
+    box.textContent = err.message;
+    if (err.status !== 404) showError(err, "Duplicates");
+  }
+}
+
+export function initMaintenance() {
+  for (const b of document.querySelectorAll("[data-job]")) b.addEventListener("click", () => startJob(b.dataset.job));
+  document.getElementById("dupes-refresh").addEventListener("click", loadDuplicates);
+}
+
+// ---- settings --------------------------------------------------------------------------------------------
+
+export async function loadKeys() {
+  try {
+    const keys = await get("/settings/keys");
+    for (const name of ["civitai", "huggingface"]) {
+      document.getElementById(`mask-${name}`).textContent = keys[name] || "not set";
+    }
+  } catch (err) {
+    for (const name of ["civitai", "huggingface"]) document.getElementById(`mask-${name}`).textContent = "unavailable";
+    if (err.status !== 404) showError(err, "Loading keys");
+  }
+  document.getElementById("token-state").textContent = getToken()
+    ? "A token is saved in this browser." : "No token saved in this browser.";
+}
+
+async function saveKey(name, value) {
+  try {
+    const masked = await api("PUT", `/settings/keys/${name}`, { value });
+    const shown = typeof masked === "string" ? masked : (masked && (masked[name] ?? masked.value ?? masked.masked));
+    document.getElementById(`mask-${name}`).textContent = shown || "not set";
+    document.getElementById(`key-${name}`).value = "";
+    toast(value ? `${name} key saved.` : `${name} key cleared.`);
+    loadKeys();
+  } catch (err) {
+    showError(err, `Saving the ${name} key`);
+  }
+}
+
+export function initSettings(settingsInfo) {
+  for (const b of document.querySelectorAll("[data-save]")) {
+    b.addEventListener("click", () => {
+      const value = document.getElementById(`key-${b.dataset.save}`).value.trim();
+      if (!value) {
+        showError(new Error("Type the key first (or use Clear to remove it)."));
+        return;
+      }
+      saveKey(b.dataset.save, value);
+    });
+  }
+  for (const b of document.querySelectorAll("[data-clear]")) b.addEventListener("click", () => saveKey(b.dataset.clear, null));
+  document.getElementById("token-change").addEventListener("click", async () => {
+    await askForToken();
+    loadKeys();
+  });
+  document.getElementById("token-forget").addEventListener("click", () => {
+    setToken("");
+    loadKeys();
+  });
+  document.getElementById("nsfw-level").textContent = settingsInfo && settingsInfo.nsfw_level !== undefined
+    ? String(settingsInfo.nsfw_level) : "server default";
+}
+
+// ---- hosts -----------------------------------------------------------------------------------------------
+
+export async function loadHosts() {
+  const box = document.getElementById("hosts");
+  const line = document.getElementById("health-line");
+  let health;
+  try {
+    health = await get("/health");
+  } catch (err) {
+    line.textContent = `Health check failed: ${err.message}`;
+    box.replaceChildren();
+    return;
+  }
+  line.textContent = `Redis: ${health.redis} · web host: ${health.host || "?"} · ${health.workers.length} worker(s)`;
+  const byHost = new Map();
+  for (const w of health.workers) {
+    if (!byHost.has(w.host)) byHost.set(w.host, []);
+    byHost.get(w.host).push(w);
+  }
+  box.replaceChildren(...(byHost.size ? [...byHost].map(([host, ws]) => h("div", { class: "host" },
+    h("h3", {}, host),
+    h("ul", {}, ws.map((w) => h("li", {}, h("strong", {}, w.name), " ", h("span", { class: "muted" }, (w.queues || []).join(", "))))))) :
+    [h("p", { class: "muted" }, "No worker is running. Start one with `depot worker` (or `make up`).")]));
+  const flower = document.getElementById("flower-link");
+  flower.href = `${location.protocol}//${location.hostname}:5555/`;
+}
+
+export function initHosts() {
+  document.getElementById("hosts-refresh").addEventListener("click", loadHosts);
+}
+
+export { modelPath };

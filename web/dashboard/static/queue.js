@@ -1,0 +1,179 @@
+// The queue: every task with a live progress bar, speed, ETA, host and state, and the control buttons the
+// task's state allows (from GET /vocabulary, never retyped here).
+
+import { api, fmtBytes, fmtDuration, h, showError, toast } from "./api.js";
+import { isTerminal, onTasks, refreshTask, refreshTasks, tasks } from "./live.js";
+
+let control = {
+  pause: ["queued", "running"], resume: ["paused"], cancel: ["queued", "running", "paused", "lost"],
+  retry: ["failed", "cancelled", "lost"], delete: ["succeeded", "failed", "cancelled"],
+};
+
+export function setVocabulary(vocab) {
+  if (vocab && vocab.control) control = vocab.control;
+}
+
+const BYTE_KINDS = new Set(["download", "verify"]);
+
+function amount(n, t) {
+  return BYTE_KINDS.has(t.kind) || (t.progress && t.progress.unit === "bytes") ? fmtBytes(n) : String(n ?? 0);
+}
+
+export function taskLabel(t) {
+  const p = t.params || {};
+  const r = t.result || {};
+  if (t.kind === "download") {
+    const name = (r.model && r.model.name) || p.filename || p.url || "download";
+    return `${name}${p.folder ? ` → ${p.folder}` : ""}`;
+  }
+  if (t.kind === "scan") return `Scan (${p.mode || "quick"})${p.folder ? ` of ${p.folder}` : ""}`;
+  if (t.kind === "verify") return `Verify${p.folder ? ` ${p.folder}` : ""}`;
+  if (t.kind === "preview") return `Previews${p.folder ? ` for ${p.folder}` : ""}`;
+  return t.kind || "task";
+}
+
+function progressText(t) {
+  const p = t.progress || {};
+  const done = p.done || 0;
+  const parts = [];
+  if (p.total) {
+    parts.push(`${Math.floor((100 * done) / p.total)}%`, `${amount(done, t)} / ${amount(p.total, t)}`);
+  } else if (done) {
+    parts.push(amount(done, t));
+  }
+  if (t.state === "running" && p.rate) {
+    parts.push(`${amount(p.rate, t)}/s`);
+    if (p.total && done < p.total) parts.push(`ETA ${fmtDuration((p.total - done) / p.rate)}`);
+  }
+  return parts.join(" · ");
+}
+
+function summary(t) {
+  const r = t.result;
+  if (!r || t.state !== "succeeded") return "";
+  if (t.kind === "download") return r.already_present ? "Already in the store." : "Downloaded and verified.";
+  if (t.kind === "scan") return `${r.files ?? 0} files: ${r.added ?? 0} added, ${r.changed ?? 0} changed, ${r.removed ?? 0} removed.`;
+  if (t.kind === "verify") return `${r.checked ?? 0} checked: ${r.ok ?? 0} ok, ${r.mismatch ?? 0} mismatch, ${r.invalid ?? 0} invalid.`;
+  if (t.kind === "preview") return `${r.generated ?? 0} generated, ${r.skipped ?? 0} skipped, ${r.failed ?? 0} failed.`;
+  return "";
+}
+
+async function act(t, action) {
+  try {
+    if (action === "delete") {
+      await api("DELETE", `/tasks/${t.id}`);
+      tasks.delete(t.id);
+      renderAll();
+    } else {
+      await api("POST", `/tasks/${t.id}/${action}`);
+      toast(`${action[0].toUpperCase()}${action.slice(1)} requested for ${taskLabel(t)}.`);
+      refreshTask(t.id);
+    }
+  } catch (err) {
+    showError(err, `Could not ${action}`);
+  }
+}
+
+function renderRow(t) {
+  const p = t.progress || {};
+  const bar = h("progress", { max: p.total || 1, value: p.total ? Math.min(p.done || 0, p.total) : (t.state === "succeeded" ? 1 : (isTerminal(t) ? 0 : null)),
+    "aria-label": `Progress of ${taskLabel(t)}` });
+  const buttons = Object.keys(control)
+    .filter((a) => control[a].includes(t.state))
+    .map((a) => h("button", { type: "button", class: `small ${a === "delete" || a === "cancel" ? "secondary" : ""}`,
+      dataset: { action: a }, onclick: () => act(t, a) }, a[0].toUpperCase() + a.slice(1)));
+  const err = t.error && ["failed", "lost", "cancelled"].includes(t.state)
+    ? h("p", { class: "task-error", role: "note" }, h("strong", {}, t.error.code || "error"), ": ", t.error.message || "") : null;
+  return h("li", { class: `task state-${t.state}`, dataset: { taskId: t.id, state: t.state } },
+    h("div", { class: "task-head" },
+      h("span", { class: "kind" }, t.kind || ""),
+      h("span", { class: "label", title: (t.params && t.params.url) || "" }, taskLabel(t)),
+      h("span", { class: `state badge-${t.state}` }, t.state),
+    ),
+    h("div", { class: "task-progress" }, bar, h("span", { class: "progress-text" }, progressText(t))),
+    h("div", { class: "task-meta muted" },
+      t.host ? `host ${t.host}` : "not started", t.attempt > 1 ? ` · attempt ${t.attempt}` : "",
+      t.pause_requested && t.state === "running" ? " · pausing…" : "",
+      t.cancel_requested && t.state === "running" ? " · cancelling…" : "", " ", summary(t)),
+    err,
+    h("div", { class: "task-actions" }, buttons),
+  );
+}
+
+function signature(t) {
+  return [t.state, t.host, t.attempt, !!t.pause_requested, !!t.cancel_requested, JSON.stringify(t.error),
+    !!t.result, !!(t.progress && t.progress.total)].join("|");
+}
+
+function updateRow(row, t) {
+  const p = t.progress || {};
+  const bar = row.querySelector("progress");
+  if (p.total) {
+    bar.max = p.total;
+    bar.value = Math.min(p.done || 0, p.total);
+  }
+  row.querySelector(".progress-text").textContent = progressText(t);
+  row.querySelector(".label").textContent = taskLabel(t);
+}
+
+function matches(t, filter) {
+  if (!filter) return true;
+  if (filter === "active") return !isTerminal(t);
+  return t.state === filter;
+}
+
+function renderList(listEl, items) {
+  const rows = new Map([...listEl.children].map((li) => [li.dataset.taskId, li]));
+  let prev = null;
+  for (const t of items) {
+    const old = rows.get(t.id);
+    let row;
+    if (old && old.dataset.sig === signature(t)) {
+      updateRow(old, t); // same state and buttons: update in place so keyboard focus stays put
+      row = old;
+    } else {
+      row = renderRow(t);
+      row.dataset.sig = signature(t);
+      if (old) old.replaceWith(row);
+    }
+    rows.delete(t.id);
+    if (prev ? prev.nextSibling !== row : listEl.firstChild !== row) {
+      if (prev) prev.after(row);
+      else listEl.prepend(row);
+    }
+    prev = row;
+  }
+  for (const li of rows.values()) li.remove();
+}
+
+function sorted(filterFn) {
+  return [...tasks.values()].filter(filterFn).sort((a, b) => (a.id < b.id ? 1 : -1));
+}
+
+export function renderAll() {
+  const filter = document.getElementById("queue-filter").value;
+  const items = sorted((t) => matches(t, filter));
+  renderList(document.getElementById("tasks"), items);
+  document.getElementById("queue-empty").hidden = items.length > 0;
+  renderList(document.getElementById("maint-tasks"), sorted((t) => t.kind !== "download").slice(0, 10));
+  const active = [...tasks.values()].filter((t) => !isTerminal(t)).length;
+  const badge = document.getElementById("queue-badge");
+  badge.hidden = active === 0;
+  badge.textContent = String(active);
+}
+
+let pending = false;
+
+export function initQueue() {
+  // Coalesce bursts of events into one repaint per animation frame.
+  onTasks(() => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      renderAll();
+    });
+  });
+  document.getElementById("queue-filter").addEventListener("change", renderAll);
+  document.getElementById("queue-refresh").addEventListener("click", refreshTasks);
+}
