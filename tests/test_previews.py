@@ -181,3 +181,24 @@ def test_regenerate_api_validates_and_queues(settings: Settings, client: Any) ->
     ok = client.post("/api/v1/previews/regenerate", json={"folder": "loras"})
     assert ok.status_code == 202
     assert ok.json["kind"] == "preview" and ok.json["params"] == {"folder": "loras", "source": "auto"}
+
+
+def test_civitai_preview_by_hash_respects_the_nsfw_ceiling(settings_env: dict[str, str], upstream: Any,
+                                                         redis: Any) -> None:
+    # Given a model on disk that the (fake) Civitai knows by hash, with an X-rated image first and a PG JPEG second
+    from shared.config import load_settings
+    settings = load_settings({**settings_env, "DEPOT_CIVITAI_URL": upstream.url, "DEPOT_NSFW_LEVEL": "1"})
+    path = _model(settings, "civ.safetensors")
+    upstream.add_civitai_model(11, "Civ", "LORA", versions=[{
+        "id": 111, "name": "v1", "baseModel": "SDXL 1.0",
+        "files": [{"id": 1111, "name": "civ.safetensors", "data": path.read_bytes()}],
+        "images": [{"data": _image("JPEG", color=(250, 0, 0)), "nsfwLevel": 8},
+                   {"data": _image("JPEG", color=(0, 0, 250)), "nsfwLevel": 1}]}])
+    # When previews are regenerated from Civitai
+    ctx, services = _ctx(settings, "preview", {"folder": "loras", "source": "civitai"})
+    result = run_previews(ctx, services)
+    # Then the PG image became the WebP preview and the X-rated one was skipped
+    assert result["files"][0]["source"] == "civitai", result
+    with Image.open(settings.store / "loras" / "civ.webp") as img:
+        r, g, b = img.convert("RGB").getpixel((5, 5))
+        assert b > 200 and r < 50

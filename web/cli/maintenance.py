@@ -26,14 +26,26 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run_previews)
 
 
-def model_ref(path: str) -> dict[str, Any]:
+def _locate(api: ApiClient, path: str) -> dict[str, Any] | None:
+    """The ref of a file on this machine, from the server's folder list (most specific root wins)."""
+    full = os.path.realpath(path)
+    best: tuple[int, dict[str, Any]] | None = None
+    for folder in api.get("/folders"):
+        for index, root in enumerate(folder["paths"]):
+            prefix = os.path.realpath(root).rstrip(os.sep) + os.sep
+            if full.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                rel = full[len(prefix):].replace(os.sep, "/")
+                best = (len(prefix), {"folder": folder["name"], "path_index": index, "relpath": rel})
+    return best[1] if best else None
+
+
+def model_ref(api: ApiClient, path: str) -> dict[str, Any]:
     """A model reference from a file path on this machine, or from ``folder/[path_index/]relpath``."""
     if os.path.exists(path):
-        from shared.config import load_settings
-        from shared.store.layout import StoreLayout
-        ref = StoreLayout.from_settings(load_settings()).locate(os.path.abspath(path))
+        ref = _locate(api, path)
         if ref is None:
-            raise ApiError(0, "invalid_path", f"{path} is not inside the model store (DEPOT_STORE).")
+            raise ApiError(0, "invalid_path", f"{path} is not inside any folder of the model store "
+                           "(GET /api/v1/folders lists them).")
         return ref
     folder, _, rest = path.strip("/").partition("/")
     index, _, rel = rest.partition("/")
@@ -44,10 +56,10 @@ def model_ref(path: str) -> dict[str, Any]:
     return {"folder": folder, "path_index": 0, "relpath": rest}
 
 
-def _body(args: argparse.Namespace) -> dict[str, Any]:
+def _body(api: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if args.path:
-        body["models"] = [model_ref(args.path)]
+        body["models"] = [model_ref(api, args.path)]
     if args.folder:
         body["folder"] = args.folder
     return body
@@ -66,7 +78,7 @@ def _finish(api: ApiClient, task: dict[str, Any], wait: bool) -> dict[str, Any] 
 
 def run_verify(args: argparse.Namespace) -> int:
     api = ApiClient()
-    final = _finish(api, api.post("/verifications", json={**_body(args), "mode": args.mode}), args.wait)
+    final = _finish(api, api.post("/verifications", json={**_body(api, args), "mode": args.mode}), args.wait)
     if final is None:
         return 0
     if final["state"] != "succeeded":
@@ -83,7 +95,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_previews(args: argparse.Namespace) -> int:
     api = ApiClient()
-    task = api.post("/previews/regenerate", json={**_body(args), "source": args.source})
+    task = api.post("/previews/regenerate", json={**_body(api, args), "source": args.source})
     final = _finish(api, task, args.wait)
     if final is None:
         return 0
