@@ -35,7 +35,7 @@ def cleanup() -> int:
 
 @shared_task(name="depot.maintenance.partials")
 def partials() -> int:
-    from shared.downloads.partials import clean_stale_partials
+    from shared.hygiene import clean_stale_partials
     return clean_stale_partials(_services())
 
 
