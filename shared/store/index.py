@@ -217,7 +217,10 @@ class StoreIndex:
         if not hashes:
             old = self.lookup(ref["folder"], ref["path_index"], ref["relpath"])
             if old and old["size"] == doc["size"] and old["mtime_ns"] == doc["mtime_ns"] and old.get("hashed"):
+                # Same bytes as before (e.g. only a sidecar was written): keep hashes and verification.
                 doc["hashes"], doc["hashed"] = {**doc["hashes"], **old["hashes"]}, True
+                for k in ("verify_status", "verified_at", "verify_reason"):
+                    doc[k] = old.get(k)
         mid = model_id(ref["folder"], ref["path_index"], ref["relpath"])
         self.put_docs([doc], {mid: stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, _side_sig(stem, path.parent))})
         return to_model(doc)

@@ -1,0 +1,124 @@
+"""Metadata for models that lack it: their SHA256s are looked up on Civitai in batches of at most 100
+(``POST /api/v1/model-versions/by-hash``), and for each match ``NAME.md`` (upstream layout) and a preview are
+written, then the model is re-indexed. A 429 closes a gate shared by every worker (a Redis key living for the
+server's Retry-After) so no host keeps hammering Civitai; calls wait for the gate to open."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from shared.errors import DepotError, Transient, UpstreamError
+from shared.jobs import JobContext
+from shared.services import Services
+from shared.store import sidecars
+from shared.store.index import StoreIndex
+
+GATE = "depot:civitai:gate"
+BATCH = 100
+MAX_PREVIEW_BYTES = 32 * 1024 * 1024
+_DEFAULT_RETRY_AFTER_S = 30.0
+
+
+def close_gate(redis: Any, seconds: float) -> None:
+    """Pause every worker's Civitai calls for ``seconds`` (the longest pause wins)."""
+    ms = max(1, int(seconds * 1000))
+    current = redis.pttl(GATE)
+    if current is None or current < ms:
+        redis.set(GATE, "1", px=ms)
+
+
+def wait_for_gate(ctx: JobContext, redis: Any) -> None:
+    """Sleep while the gate is closed, staying cancellable."""
+    while (left := redis.pttl(GATE)) and left > 0:
+        ctx.check()
+        time.sleep(min(left / 1000.0, 1.0))
+
+
+def _retry_after(resp: requests.Response) -> float:
+    try:
+        return max(1.0, float(resp.headers.get("Retry-After", _DEFAULT_RETRY_AFTER_S)))
+    except ValueError:
+        return _DEFAULT_RETRY_AFTER_S
+
+
+def lookup_batch(ctx: JobContext, services: Services, shas: list[str], key: str | None) -> list[dict[str, Any]]:
+    """One by-hash call (retried after 429s through the shared gate)."""
+    from shared.downloads.netguard import check_url
+    url = f"{services.settings.civitai_url.rstrip('/')}/api/v1/model-versions/by-hash"
+    check_url(url, services.settings.allow_private_urls)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    for _attempt in range(5):
+        wait_for_gate(ctx, services.redis)
+        try:
+            resp = requests.post(url, json=shas, headers=headers, timeout=(10, 60))
+        except requests.RequestException as exc:
+            raise Transient(f"Cannot reach Civitai ({type(exc).__name__}); retry the scan later.") from None
+        if resp.status_code == 429:
+            close_gate(services.redis, _retry_after(resp))
+            ctx.log(f"Civitai rate limit: pausing lookups for {_retry_after(resp):.0f} s")
+            continue
+        if resp.status_code >= 500:
+            raise Transient(f"Civitai answered {resp.status_code}; retry the scan later.")
+        if resp.status_code >= 400:
+            raise UpstreamError(f"Civitai refused the hash lookup ({resp.status_code}).")
+        data = resp.json()
+        return [v for v in data if isinstance(v, dict)] if isinstance(data, list) else []
+    raise DepotError("Civitai kept answering 429; retry the scan later.", code="rate_limited", http_status=429)
+
+
+def _write_sidecars(services: Services, path: Path, version: dict[str, Any], sha: str) -> bool:
+    files = [f for f in version.get("files") or [] if isinstance(f, dict)]
+    match = next((f for f in files if str((f.get("hashes") or {}).get("SHA256", "")).upper() == sha), {})
+    model = version.get("model") if isinstance(version.get("model"), dict) else {}
+    images = [i for i in version.get("images") or [] if isinstance(i, dict) and i.get("url")]
+    sidecars.write_description(
+        path, model_name=model.get("name"), author=(version.get("creator") or {}).get("username"),
+        base_model=version.get("baseModel"), hashes=match.get("hashes"), metadata=match.get("metadata"),
+        model_page=f"https://civitai.com/models/{version.get('modelId')}?modelVersionId={version.get('id')}",
+        preview=[i["url"] for i in images], website="Civitai", trigger_words=version.get("trainedWords"),
+        about=version.get("description"), description=model.get("description"))
+    if sidecars.find_preview(path) is not None:
+        return False
+    for image in images:
+        level = image.get("nsfwLevel")
+        if isinstance(level, int) and level > services.settings.nsfw_level:
+            continue
+        try:
+            resp = requests.get(image["url"], timeout=(10, 60))
+            if resp.status_code != 200 or len(resp.content) > MAX_PREVIEW_BYTES:
+                continue
+            from shared.previews.imaging import save_preview
+            save_preview(resp.content, path)
+            return True
+        except (requests.RequestException, DepotError):
+            continue
+    return False
+
+
+def fetch_missing_metadata(ctx: JobContext, services: Services, index: StoreIndex,
+                           folder: str | None) -> dict[str, Any]:
+    """Look up every hashed model without a known source; returns ``{looked_up, found, previews}``."""
+    from shared.keystore import KeyStore
+    key = KeyStore.from_settings(services.settings).get("civitai")
+    wanted = {}
+    for doc in index.models(folder):
+        sha = (doc.get("hashes") or {}).get("SHA256")
+        if sha and doc.get("hashed") and not doc.get("source") and not doc.get("dir"):
+            wanted.setdefault(sha, []).append(doc)
+    shas = sorted(wanted)
+    found = previews = 0
+    for start in range(0, len(shas), BATCH):
+        ctx.progress(start, len(shas), phase="metadata")
+        for version in lookup_batch(ctx, services, shas[start:start + BATCH], key):
+            for f in version.get("files") or []:
+                sha = str(((f or {}).get("hashes") or {}).get("SHA256", "")).upper()
+                for doc in wanted.pop(sha, []):
+                    path = index.layout.resolve(doc["folder"], doc["path_index"], doc["relpath"])
+                    ctx.fence()  # about to write files next to a model
+                    previews += _write_sidecars(services, path, version, sha)
+                    index.record_file(path)
+                    found += 1
+    return {"looked_up": len(shas), "found": found, "previews": previews}
