@@ -257,8 +257,8 @@ class FakeUpstream:
         with self._lock:
             self._faults.clear()
 
-    def take_faults(self, keys: list[str], kinds: set[str]) -> list[dict[str, Any]]:
-        """Consume one use of each matching fault for this request."""
+    def take_faults(self, keys: list[str], kinds: set[str], first_only: bool = False) -> list[dict[str, Any]]:
+        """Consume one use of each matching fault for this request (only the first one with ``first_only``)."""
         out = []
         with self._lock:
             for key in keys:
@@ -270,6 +270,8 @@ class FakeUpstream:
                         f["times"] -= 1
                         if f["times"] <= 0:
                             self._faults[key].remove(f)
+                    if first_only:
+                        return out
         return out
 
     def count(self, keys: list[str], n: int) -> None:
@@ -396,7 +398,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _response_fault(self, keys: list[str], civitai: bool = False) -> bool:
         """Apply a status/html/json/expired fault if one is pending; True when a response was sent."""
-        for f in self.up.take_faults(keys, {"status", "html", "json", "expired"}):
+        for f in self.up.take_faults(keys, {"status", "html", "json", "expired"}, first_only=True):
             if f["kind"] == "html":
                 self._send(200, _HTML_PAGE, "text/html; charset=utf-8")
             elif f["kind"] == "json":
@@ -637,9 +639,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _bytes(self, blob: Blob, ctype: str, keys: list[str], label: str,
                headers: dict[str, str] | None = None) -> None:
         self.up.note_request(keys, self.headers.get("Authorization"))
-        if self._response_fault(keys):
+        head = self.command == "HEAD"  # faults are aimed at transfers; a HEAD never uses one up
+        if not head and self._response_fault(keys):
             return
-        faults = self.up.take_faults(keys, {"drop_after", "ignore_range", "stall", "slow"})
+        faults = [] if head else self.up.take_faults(keys, {"drop_after", "ignore_range", "stall", "slow"})
         kinds = {f["kind"]: f for f in faults}
         start, end, status = 0, blob.size, 200
         rng = self.headers.get("Range")

@@ -12,6 +12,7 @@ API_MODULES = [
     "web.api.models",
     "web.api.comfyui",
     "web.api.previews",
+    "web.api.downloads",
 ]
 
 

@@ -1,0 +1,99 @@
+"""Civitai: read a model or version from the public API, pick the file the user meant (``fileId``, or the
+``type``/``format`` filters, else the primary file), and describe it as a Plan with its expected hashes,
+download name, target folder and sidecar metadata (reference §1.3–§1.4)."""
+from __future__ import annotations
+
+from typing import Any
+
+from shared.config import Settings
+from shared.downloads.http import HttpClient
+from shared.downloads.plan import CIVITAI_FILE_FOLDERS, CIVITAI_FOLDERS, DEFAULT_FOLDER, Plan
+from shared.downloads.urls import Source, civitai_download_url
+from shared.errors import DepotError, InvalidRequest, NotFound, UpstreamError
+
+
+def _api(settings: Settings) -> str:
+    return settings.civitai_url.rstrip("/") + "/api/v1"
+
+
+def fetch(http: HttpClient, settings: Settings, src: Source, key: str | None) -> tuple[dict, dict]:
+    """Return (model body or {}, version body) for a Civitai source."""
+    model: dict[str, Any] = {}
+    if src.model_id is not None:
+        model = http.get_json(f"{_api(settings)}/models/{src.model_id}", key=key, source="civitai")
+        versions = model.get("modelVersions") or []
+        if not versions:
+            raise NotFound(f"Civitai model {src.model_id} has no published versions.")
+        vid = src.version_id or versions[0]["id"]
+    else:
+        vid = src.version_id
+    version = http.get_json(f"{_api(settings)}/model-versions/{vid}", key=key, source="civitai")
+    if not model and version.get("modelId"):
+        try:
+            model = http.get_json(f"{_api(settings)}/models/{version['modelId']}", key=key, source="civitai")
+        except DepotError:
+            model = {}  # creator/description are nice to have; the version alone is enough to download
+    return model, version
+
+
+def choose_file(version: dict[str, Any], src: Source, file_id: int | None) -> dict[str, Any]:
+    files = version.get("files") or []
+    if not files:
+        raise UpstreamError(f"Civitai version {version.get('id')} has no downloadable files (the model may be "
+                            "archived or taken down).", code="archived", http_status=410)
+    wanted = file_id if file_id is not None else src.query.get("fileId")
+    if wanted is not None:
+        for f in files:
+            if str(f.get("id")) == str(wanted):
+                return f
+        raise NotFound(f"Civitai version {version.get('id')} has no file {wanted}; choose one of "
+                       f"{', '.join(str(f.get('id')) for f in files)}.")
+    pool = [f for f in files if "type" not in src.query or f.get("type") == src.query["type"]]
+    fmt = src.query.get("format")
+    if fmt:
+        pool = [f for f in pool if (f.get("metadata") or {}).get("format") == fmt]
+    if not pool:
+        raise NotFound(f"No file of Civitai version {version.get('id')} matches {src.query}.")
+    return next((f for f in pool if f.get("primary")), pool[0])
+
+
+def build_plan(settings: Settings, model: dict, version: dict, f: dict, folder: str | None) -> Plan:
+    model_type = (version.get("model") or {}).get("type") or model.get("type") or ""
+    target = folder or CIVITAI_FILE_FOLDERS.get(f.get("type", "")) or CIVITAI_FOLDERS.get(model_type, DEFAULT_FOLDER)
+    if model_type == "TextualInversion":
+        target = folder or "embeddings"
+    hashes = {k: str(v).upper() for k, v in (f.get("hashes") or {}).items() if v}
+    model_id = version.get("modelId") or model.get("id")
+    page = f"{settings.civitai_url.rstrip('/')}/models/{model_id}?modelVersionId={version['id']}"
+    meta = {
+        "model_name": model.get("name") or (version.get("model") or {}).get("name") or f.get("name"),
+        "version_name": version.get("name"), "author": (model.get("creator") or {}).get("username"),
+        "base_model": version.get("baseModel"), "trigger_words": list(version.get("trainedWords") or []),
+        "about": version.get("description") or "", "description": model.get("description") or "",
+        "model_page": page, "website": "Civitai", "images": version.get("images") or [],
+        "model_id": model_id, "version_id": version["id"], "file_id": f.get("id"), "model_type": model_type,
+        "tags": model.get("tags") or [],
+    }
+    size_kb = f.get("sizeKB")
+    return Plan(source="civitai", url=civitai_download_url(settings, version["id"], f.get("id")),
+                filename=f["name"], folder=target, idem_key=f"civitai:file:{f.get('id')}", key_name="civitai",
+                size=None if size_kb is None else int(round(float(size_kb) * 1024)),
+                sha256=hashes.get("SHA256", "").lower() or None, hashes=hashes, meta=meta)
+
+
+def describe(model: dict, version: dict) -> dict[str, Any]:
+    """The resolve answer's version/file listing."""
+    versions = model.get("modelVersions") or [version]
+    return {"versions": [{"id": v.get("id"), "name": v.get("name"), "base_model": v.get("baseModel"),
+                          "files": [_file_entry(f) for f in (v.get("files") or [])]} for v in versions]}
+
+
+def _file_entry(f: dict[str, Any]) -> dict[str, Any]:
+    return {"id": f.get("id"), "name": f.get("name"), "type": f.get("type"), "primary": bool(f.get("primary")),
+            "size": None if f.get("sizeKB") is None else int(round(float(f["sizeKB"]) * 1024)),
+            "format": (f.get("metadata") or {}).get("format"), "hashes": f.get("hashes") or {}}
+
+
+def require_version(src: Source) -> None:
+    if src.model_id is None and src.version_id is None:
+        raise InvalidRequest("This Civitai link names no model or version.")

@@ -1,0 +1,140 @@
+"""One HTTP client for everything the downloader fetches: redirects followed by hand so every hop passes the
+address guard and the Bearer key is sent only to the host it belongs to (never forwarded across hosts, as
+huggingface_hub and the Civitai notes require), a non-browser User-Agent (Civitai answers browsers with HTML),
+and the mapping of upstream answers to the stable error codes users see."""
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any, Callable
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from shared.config import Settings
+from shared.downloads.netguard import check_url
+from shared.errors import DepotError, NotFound, Transient, UpstreamError
+
+USER_AGENT = "model-depot/1.0 (+https://github.com/; python-requests)"
+MAX_REDIRECTS = 10
+
+
+def netloc(url: str) -> str:
+    p = urlsplit(url)
+    return f"{(p.hostname or '').lower()}:{p.port or (443 if p.scheme == 'https' else 80)}"
+
+
+class HttpClient:
+    """A ``requests.Session`` wrapper; ``key`` is the Bearer token for the first URL's host only."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": USER_AGENT})
+
+    def open(self, url: str, *, key: str | None = None, method: str = "GET", headers: dict[str, str] | None = None,
+             timeout: float | None = None, stream: bool = True, follow: Callable[[str], bool] | None = None
+             ) -> requests.Response:
+        """Send the request, following redirects hop by hop. ``follow(location)`` may refuse a hop (HEAD on
+        Hugging Face follows only relative redirects). Returns the final response (not raised for status)."""
+        origin = netloc(url)
+        read_timeout = timeout if timeout is not None else self.settings.stall_s
+        for _hop in range(MAX_REDIRECTS + 1):
+            check_url(url, self.settings.allow_private_urls)
+            hop_headers = dict(headers or {})
+            if key and netloc(url) == origin:
+                hop_headers["Authorization"] = f"Bearer {key}"
+            try:
+                resp = self.session.request(method, url, headers=hop_headers, stream=stream, allow_redirects=False,
+                                            timeout=(min(10.0, read_timeout), read_timeout))
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise Transient(f"Cannot reach {urlsplit(url).hostname} ({type(exc).__name__}). Check the link and "
+                                "the network, then retry.") from None
+            location = resp.headers.get("Location")
+            if resp.status_code in (301, 302, 303, 307, 308) and location:
+                nxt = urljoin(url, location)
+                if follow is not None and not follow(location):
+                    return resp
+                resp.close()
+                url = nxt
+                continue
+            return resp
+        raise UpstreamError(f"Too many redirects starting at {url}.", code="too_many_redirects")
+
+    def get_json(self, url: str, *, key: str | None = None, source: str = "direct", retries: int = 3) -> Any:
+        """GET a JSON API with a few retries on 429/5xx/network errors; errors mapped to stable codes."""
+        err: DepotError = Transient(f"{urlsplit(url).hostname} did not answer; try again later.")
+        for attempt in range(retries + 1):
+            try:
+                resp = self.open(url, key=key, stream=False, timeout=30.0,
+                                 headers={"Accept": "application/json", "Content-Type": "application/json"})
+                raise_for_status(resp, source)
+                return resp.json()
+            except DepotError as exc:
+                if not exc.retryable:
+                    raise
+                err = exc
+            except (ValueError, requests.RequestException):
+                raise UpstreamError(f"{url} did not answer with JSON.") from None
+            if attempt < retries:
+                time.sleep(backoff(attempt, err.retry_after))
+        raise err
+
+
+def backoff(attempt: int, retry_after: float | None = None) -> float:
+    """Jittered exponential backoff from 0.5 s capped at 30 s; a server's Retry-After wins (capped at 300 s)."""
+    if retry_after is not None:
+        return min(float(retry_after), 300.0)
+    return min(30.0, 0.5 * 2 ** attempt) * random.uniform(0.5, 1.5)
+
+
+def _body(resp: requests.Response) -> dict[str, Any]:
+    try:
+        data = json.loads(resp.content[:65536] or b"{}")
+        return data if isinstance(data, dict) else {}
+    except ValueError:
+        return {}
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    raw = resp.headers.get("Retry-After")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def raise_for_status(resp: requests.Response, source: str) -> None:
+    """Map a non-2xx answer to a DepotError with a stable code and a message that says what to do."""
+    status = resp.status_code
+    if status < 400 or status == 416:
+        return
+    body, host = _body(resp), urlsplit(resp.url).hostname
+    text = " ".join(str(body.get(k, "")) for k in ("error", "message")).strip()
+    hf_code = resp.headers.get("X-Error-Code", "")
+    if status == 429:
+        raise Transient(f"{host} is rate limiting downloads ({text or 'HTTP 429'}). Wait and retry later.",
+                        code="rate_limited", http_status=429, retry_after=_retry_after(resp))
+    if status >= 500:
+        raise Transient(f"{host} failed with HTTP {status} ({text or 'server error'}); retrying may help.",
+                        code="upstream_unavailable", http_status=502, retry_after=_retry_after(resp))
+    if hf_code == "GatedRepo":
+        raise UpstreamError(f"This Hugging Face repository is gated: {resp.headers.get('X-Error-Message', '')} "
+                            "Request access on its Hugging Face page, then set your Hugging Face key "
+                            "(PUT /api/v1/settings/keys/huggingface).", code="gated_repo", http_status=403)
+    if hf_code in ("RepoNotFound", "EntryNotFound", "RevisionNotFound") or status == 404:
+        raise NotFound(f"Not found upstream ({text or hf_code or 'HTTP 404'}): {resp.url.split('?')[0]}. "
+                       "Check the link, the version or the file name.")
+    if status == 410:
+        raise UpstreamError("The model is archived on Civitai and can no longer be downloaded "
+                            f"({text or 'HTTP 410'}).", code="archived", http_status=410)
+    if status == 403 and "early access" in text.lower():
+        raise UpstreamError(f"This version is in Early Access on Civitai ({body.get('message', '')}). Buy access "
+                            "or wait until it ends, then retry.", code="early_access", http_status=403)
+    if status in (401, 403):
+        which = "Hugging Face" if source == "huggingface" else "Civitai" if source == "civitai" else "the site"
+        raise UpstreamError(f"{host} refused the download (HTTP {status}: {text or 'login required'}). Set your "
+                            f"{which} API key (PUT /api/v1/settings/keys/...) and retry.",
+                            code="login_required", http_status=401)
+    raise UpstreamError(f"{host} answered HTTP {status} ({text or 'error'}).", http_status=502)

@@ -1,0 +1,146 @@
+"""The download job: resolve (once; the plan is kept in the task so every attempt fetches the same artifact),
+take the lease on the target path, adopt this task's partial from an earlier attempt, transfer with inline
+hashing, verify (sha256, safetensors structure), publish atomically, then preview, ``NAME.md`` sidecar and the
+store index entry. Pause keeps the partial; cancel removes it; a content error removes it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from shared.downloads.http import HttpClient
+from shared.downloads.plan import Plan
+from shared.downloads.publish import (TargetLease, adopt_partial, check_free_space, partial_for, publish,
+                                      remove_partials, target_path)
+from shared.downloads.resolve import key_for, make_plan
+from shared.downloads.sidecar import fetch_preview, write_sidecar
+from shared.downloads.transfer import Transfer, sleep_checking
+from shared.errors import Conflict, DepotError, JobInterrupted
+from shared.formats import validate_safetensors
+from shared.hashing import ALL, SHA256_ONLY, hash_file
+from shared.jobs import JobContext
+from shared.services import Services
+from shared.states import TaskState
+from shared.store.index import StoreIndex
+from shared.store.layout import StoreLayout
+
+_SAFETENSORS = (".safetensors", ".sft")
+_CONTENT_ERRORS = {"html_instead_of_model", "hash_mismatch", "invalid_model"}
+
+
+def run_download(ctx: JobContext, services: Services) -> dict[str, Any]:
+    """Entry point called by the worker. Returns ``{"model", "already_present", "hashes"}``."""
+    settings, params = services.settings, ctx.params
+    http = HttpClient(settings)
+    if params.get("plan"):
+        plan = Plan.from_dict(params["plan"])
+    else:
+        plan = make_plan(settings, http, params["url"], folder=params.get("folder"), file_id=params.get("file_id"),
+                         sha256=params.get("sha256"))
+    layout = StoreLayout.from_settings(settings)
+    index = StoreIndex(services.redis, settings, layout)
+    folder, path_index, relpath, target = target_path(layout, plan, params)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ctx.log(f"downloading {plan.source} {plan.filename} to {folder}/{relpath}")
+    with TargetLease(services.redis, target, settings) as lease:
+        present = _already_present(target, plan, params, index)
+        if present is not None:
+            remove_partials(target, ctx.task_id)
+            return present
+        hashes = _fetch(ctx, settings, http, plan, target, lease)
+        if target.exists() and not params.get("overwrite"):
+            present = _compare_existing(ctx, target, hashes, index)
+            if present is not None:
+                return present
+        publish(partial_for(target, ctx.host, ctx.task_id, ctx.attempt), target, ctx.fence)
+        fetch_preview(http, settings, plan, target, ctx.log)
+        write_sidecar(target, plan, hashes, settings.nsfw_level)
+        model = index.record_file(target, hashes=hashes)
+    ctx.log(f"published {folder}/{relpath} ({hashes.get('SHA256', '')[:12]})")
+    return {"model": model, "already_present": False, "hashes": hashes}
+
+
+def _fetch(ctx: JobContext, settings: Any, http: HttpClient, plan: Plan, target: Path,
+           lease: TargetLease) -> dict[str, str]:
+    part = partial_for(target, ctx.host, ctx.task_id, ctx.attempt)
+    have = adopt_partial(target, ctx.task_id, part)
+    if have:
+        ctx.log(f"resuming from byte {have}")
+    check_free_space(target.parent, None if plan.size is None else plan.size - have)
+
+    def progress(done: int, total: int | None) -> None:
+        lease.check()
+        ctx.progress(done, total, unit="bytes")
+
+    transfer = Transfer(http, plan, key_for(settings, plan.key_name), part, chunk_bytes=settings.chunk_bytes,
+                        retries=settings.download_retries, progress=progress, sleep=sleep_checking(ctx.check))
+    try:
+        outcome = transfer.run()
+        _verify(plan, part, outcome.hashes)
+    except JobInterrupted as exc:
+        if exc.state == TaskState.CANCELLED.value:
+            remove_partials(target, ctx.task_id)
+        raise
+    except DepotError as exc:
+        if exc.code in _CONTENT_ERRORS:
+            remove_partials(target, ctx.task_id)
+        raise
+    ctx.progress(outcome.size, outcome.size, force=True, unit="bytes")
+    return outcome.hashes
+
+
+def _verify(plan: Plan, part: Path, hashes: dict[str, str]) -> None:
+    got = hashes.get("SHA256", "").lower()
+    if plan.sha256 and got != plan.sha256.lower():
+        raise DepotError(f"The downloaded file's SHA256 {got[:16]}… differs from the expected {plan.sha256[:16]}…; "
+                         "nothing was saved. The upstream file may have changed or been corrupted: retry, or check "
+                         "the expected hash.", code="hash_mismatch", http_status=502)
+    blake = plan.hashes.get("BLAKE3")
+    if not plan.sha256 and blake and hashes.get("BLAKE3", "").upper() != blake.upper():
+        raise DepotError("The downloaded file's BLAKE3 differs from the one Civitai publishes; nothing was saved.",
+                         code="hash_mismatch", http_status=502)
+    if plan.filename.lower().endswith(_SAFETENSORS):
+        ok, reason = validate_safetensors(part)
+        if not ok:
+            raise DepotError(f"The downloaded file is not a valid safetensors file ({reason}); nothing was saved.",
+                             code="invalid_model", http_status=502)
+
+
+def _existing_sha(target: Path, index: StoreIndex) -> str:
+    ref = index.layout.locate(target)
+    doc = index.lookup(ref["folder"], ref["path_index"], ref["relpath"]) if ref else None
+    st = target.stat()
+    if doc and doc.get("hashed") and doc.get("size") == st.st_size and doc.get("mtime_ns") == st.st_mtime_ns:
+        sha = (doc.get("hashes") or {}).get("SHA256")
+        if sha:
+            return sha.lower()
+    return hash_file(target, SHA256_ONLY)["SHA256"].lower()
+
+
+def _present_result(target: Path, index: StoreIndex) -> dict[str, Any]:
+    hashes = hash_file(target, ALL)
+    model = index.record_file(target, hashes=hashes)
+    return {"model": model, "already_present": True, "hashes": hashes}
+
+
+def _already_present(target: Path, plan: Plan, params: dict[str, Any], index: StoreIndex) -> dict[str, Any] | None:
+    """Before any transfer: the same file is already there → done; a different one → conflict (unless
+    overwrite). Without an expected hash the comparison waits until the bytes are in."""
+    if not target.exists() or not plan.sha256:
+        return None
+    if _existing_sha(target, index) == plan.sha256.lower():
+        return _present_result(target, index)
+    if params.get("overwrite"):
+        return None
+    raise Conflict(f"A different file already exists at {target.name}. Delete or rename it, choose another file "
+                   "name, or download with overwrite=true.")
+
+
+def _compare_existing(ctx: JobContext, target: Path, hashes: dict[str, str], index: StoreIndex) -> dict[str, Any] | None:
+    part = partial_for(target, ctx.host, ctx.task_id, ctx.attempt)
+    same = _existing_sha(target, index) == hashes.get("SHA256", "").lower()
+    os.unlink(part)
+    if same:
+        return _present_result(target, index)
+    raise Conflict(f"A different file already exists at {target.name}; the download was discarded. Delete or "
+                   "rename it, choose another file name, or download with overwrite=true.")

@@ -1,0 +1,145 @@
+"""Where a download lands and how it appears there: the safe target path inside the store, the per-host,
+per-attempt partial file beside it (adopted by a later attempt of the same task on any host), the lease on the
+target path (redis-py ``Lock``, renewed while downloading) that keeps two writers apart, and the atomic publish
+(fsync file, fence, ``os.replace``, fsync directory) so a model name only ever holds a complete, verified file."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import redis as redis_lib
+from redis.exceptions import LockError
+
+from shared import keys
+from shared.config import Settings
+from shared.downloads.plan import Plan
+from shared.errors import Conflict, DepotError, InvalidRequest, NotFound, Transient
+from shared.store.layout import StoreLayout
+
+_FREE_MARGIN = 64 * 1024 * 1024
+
+
+def target_path(layout: StoreLayout, plan: Plan, params: dict[str, Any]) -> tuple[str, int, str, Path]:
+    """(folder, path_index, relpath, absolute path) for this download; never outside the folder root."""
+    folder = params.get("folder") or plan.folder
+    path_index = params.get("path_index") or 0
+    name = params.get("filename") or plan.filename
+    if not name or name.startswith(".") or "/" in name or "\\" in name:
+        raise InvalidRequest(f"Unusable file name {name!r}: give a plain name without slashes or a leading dot.")
+    sub = (params.get("subfolder") or "").strip("/")
+    relpath = f"{sub}/{name}" if sub else name
+    try:
+        spec = layout.folder(folder)
+    except NotFound as exc:
+        raise InvalidRequest(exc.message) from None
+    if not spec.accepts(name):
+        raise InvalidRequest(f"ComfyUI does not load {name!r} from {folder!r} (extensions: "
+                             f"{', '.join(sorted(spec.extensions))}). Choose another folder or file name.")
+    return folder, path_index, relpath, layout.resolve(folder, path_index, relpath)
+
+
+def partial_for(target: Path, host: str, task_id: str, attempt: int) -> Path:
+    return target.with_name(f".{target.name}.{host}.{task_id}.a{attempt}.part")
+
+
+def task_partials(target: Path, task_id: str) -> list[Path]:
+    if not target.parent.is_dir():
+        return []
+    prefix, suffix = f".{target.name}.", ".part"
+    return [target.parent / n for n in os.listdir(target.parent)
+            if n.startswith(prefix) and n.endswith(suffix) and f".{task_id}.a" in n]
+
+
+def adopt_partial(target: Path, task_id: str, mine: Path) -> int:
+    """Take over the longest partial an earlier attempt (any host) left, under this attempt's name; drop the
+    rest. Safe only under the target lease. Returns the bytes already there."""
+    found = sorted(task_partials(target, task_id), key=lambda p: p.stat().st_size, reverse=True)
+    for i, p in enumerate(found):
+        if i == 0 and p != mine:
+            os.replace(p, mine)
+        elif p != mine:
+            p.unlink(missing_ok=True)
+    return mine.stat().st_size if mine.exists() else 0
+
+
+def remove_partials(target: Path, task_id: str) -> None:
+    for p in task_partials(target, task_id):
+        p.unlink(missing_ok=True)
+
+
+def check_free_space(directory: Path, needed: int | None) -> None:
+    if needed is None or needed <= 0:
+        return
+    free = shutil.disk_usage(directory).free
+    if free < needed + _FREE_MARGIN:
+        raise DepotError(f"Not enough free space in {directory}: {needed / 2**30:.2f} GiB needed, "
+                         f"{free / 2**30:.2f} GiB free. Free some space, then retry.", code="disk_full",
+                         http_status=507)
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(part: Path, target: Path, fence: Callable[[], None]) -> None:
+    """fsync the partial, prove ownership, rename it over the model name, fsync the directory."""
+    fd = os.open(part, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fence()
+    os.replace(part, target)
+    fsync_dir(target.parent)
+
+
+class TargetLease:
+    """The download's lease on its target path. Held before any byte is written; renewed by a thread;
+    ``check()`` raises once it was lost (another writer may now own the path)."""
+
+    def __init__(self, client: redis_lib.Redis, target: Path, settings: Settings) -> None:
+        name = keys.lock("download:" + hashlib.sha1(str(target).encode()).hexdigest())
+        self.timeout = max(5.0, float(settings.lease_s))
+        self.lock = client.lock(name, timeout=self.timeout, thread_local=False,
+                                blocking_timeout=self.timeout + 5.0)
+        self.target = target
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "TargetLease":
+        if not self.lock.acquire():
+            raise Conflict(f"Another download is writing {self.target.name} right now. Wait for it to finish or "
+                           "choose another file name.")
+        self._thread = threading.Thread(target=self._renew, name="download-lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.timeout / 3):
+            try:
+                self.lock.reacquire()
+            except (LockError, redis_lib.RedisError):
+                self.lost = True
+                return
+
+    def check(self) -> None:
+        if self.lost:
+            raise Transient(f"Lost the lease on {self.target.name}; the download will be retried.")
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        try:
+            self.lock.release()
+        except (LockError, redis_lib.RedisError):
+            pass

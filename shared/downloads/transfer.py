@@ -1,0 +1,232 @@
+"""Move the bytes of one artifact into its partial file: large streamed chunks, every store hash computed inline
+(``MultiHasher`` hashes beside the transfer, one thread per hash), ``Range`` resume that trusts only a ``206``
+whose ``Content-Range`` starts where the partial ends (a ``200`` restarts from zero, a ``416`` means check for
+completeness), retries with jittered backoff on network errors, 5xx and 429 (Retry-After), a stall watchdog (the
+socket read timeout is ``settings.stall_s``: no bytes for that long → reconnect), and a fresh signed link from
+the origin URL when the storage link is refused. The first bytes are sniffed: an HTML or JSON body is never
+saved as a model."""
+from __future__ import annotations
+
+import errno
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+import urllib3
+
+from shared.downloads.http import HttpClient, backoff, netloc, raise_for_status
+from shared.downloads.plan import Plan
+from shared.errors import DepotError, Transient
+from shared.formats import check_model_bytes, sniff
+from shared.hashing import ALL, MultiHasher
+
+_NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                   urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_REFUSED_TYPES = ("text/html", "application/json", "application/xml", "text/xml", "application/xhtml")
+
+
+class _Restart(Exception):
+    """The server cannot continue the partial: start from byte 0."""
+
+
+class _Incomplete(Exception):
+    """The body ended early; reconnect and resume."""
+
+
+@dataclass
+class Outcome:
+    size: int
+    hashes: dict[str, str]
+    resumed_from: int
+
+
+class Transfer:
+    """One artifact into ``part``. ``progress(done, total)`` may raise to stop (pause/cancel/fenced)."""
+
+    def __init__(self, http: HttpClient, plan: Plan, key: str | None, part: Path, *, chunk_bytes: int,
+                 retries: int, progress: Callable[[int, int | None], None], sleep: Callable[[float], None]) -> None:
+        self.http, self.plan, self.key, self.part = http, plan, key, part
+        self.chunk_bytes, self.retries = chunk_bytes, retries
+        self.progress, self.sleep = progress, sleep
+        self.signed_url: str | None = None  #: the storage link of the last success, reused while it works
+        self.hasher: MultiHasher | None = None
+        self.hashed = 0
+        self.total: int | None = plan.size
+
+    def run(self) -> Outcome:
+        failures = 0
+        resumed_from = self.part.stat().st_size if self.part.exists() else 0
+        try:
+            while True:
+                try:
+                    if self._attempt():
+                        break
+                except _Restart:
+                    self._truncate()
+                except (_Incomplete, *_NETWORK_ERRORS) as exc:
+                    failures = self._wait_or_give_up(failures, Transient(
+                        f"The connection to {self._host()} kept failing ({type(exc).__name__}); try again later."))
+                except DepotError as exc:
+                    if not exc.retryable:
+                        raise
+                    failures = self._wait_or_give_up(failures, exc)
+            assert self.hasher is not None
+            return Outcome(self.hashed, self.hasher.digests(), resumed_from)
+        except BaseException:
+            if self.hasher is not None:
+                self.hasher.abort()
+            raise
+
+    def _host(self) -> str:
+        return netloc(self.signed_url or self.plan.url)
+
+    def _wait_or_give_up(self, failures: int, exc: DepotError) -> int:
+        failures += 1
+        if failures > self.retries:
+            raise exc
+        self.signed_url = None  # a fresh link from the origin, in case the storage link went bad
+        self.sleep(backoff(failures - 1, exc.retry_after))
+        return failures
+
+    def _truncate(self) -> None:
+        with open(self.part, "wb"):
+            pass
+        self._reset_hasher()
+
+    def _reset_hasher(self) -> None:
+        if self.hasher is not None:
+            self.hasher.abort()
+        self.hasher, self.hashed = MultiHasher(ALL), 0
+
+    def _catch_up_hasher(self, offset: int) -> None:
+        """Hash the partial's bytes (read once) so the digests cover the whole file after resuming."""
+        if self.hasher is not None and self.hashed == offset:
+            return
+        self._reset_hasher()
+        assert self.hasher is not None
+        if offset == 0:
+            return
+        with open(self.part, "rb", buffering=0) as fh:
+            while self.hashed < offset:
+                data = fh.read(min(self.chunk_bytes, offset - self.hashed))
+                if not data:
+                    break
+                self.hasher.update(data)
+                self.hashed += len(data)
+        if self.hashed != offset:
+            raise _Restart()
+
+    def _open(self, offset: int) -> requests.Response:
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        if self.signed_url:
+            resp = self.http.open(self.signed_url, headers=headers)
+            if resp.status_code not in (401, 403, 404, 410):
+                return resp
+            resp.close()  # expired or revoked storage link: ask the origin for a fresh one
+            self.signed_url = None
+        return self.http.open(self.plan.url, key=self.key, headers=headers)
+
+    def _attempt(self) -> bool:
+        """One connection. True when the file is complete."""
+        offset = self.part.stat().st_size if self.part.exists() else 0
+        self._catch_up_hasher(offset)
+        resp = self._open(offset)
+        with resp:
+            if resp.status_code == 416:
+                return self._complete_after_416(resp, offset)
+            if resp.status_code in (401, 403) and netloc(resp.url) != netloc(self.plan.url):
+                raise Transient(f"The storage link from {self._host()} was refused (HTTP {resp.status_code}, "
+                                "probably expired); asking for a fresh one.")
+            raise_for_status(resp, self.plan.source)
+            if netloc(resp.url) != netloc(self.plan.url):
+                self.signed_url = resp.url
+            start = self._check_start(resp, offset)
+            return self._stream(resp, start)
+
+    def _complete_after_416(self, resp: requests.Response, offset: int) -> bool:
+        m = re.match(r"bytes \*/(\d+)", resp.headers.get("Content-Range", ""))
+        size = int(m.group(1)) if m else self.total
+        if offset > 0 and size == offset:
+            self.total = size
+            return True
+        raise _Restart()
+
+    def _check_start(self, resp: requests.Response, offset: int) -> int:
+        length = resp.headers.get("Content-Length")
+        if resp.status_code == 206:
+            m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            if not m or int(m.group(1)) != offset:
+                raise _Restart()  # a range we did not ask for cannot be appended
+            if m.group(3) != "*":
+                self.total = int(m.group(3))
+            return offset
+        if offset:
+            self._truncate()  # the server ignored Range: its body starts at byte 0
+        if length and length.isdigit():
+            self.total = int(length)
+        return 0
+
+    def _stream(self, resp: requests.Response, start: int) -> bool:
+        assert self.hasher is not None
+        done = start
+        first = start == 0
+        with open(self.part, "r+b" if start else "wb", buffering=0) as fh:
+            fh.seek(start)
+            while True:
+                data = resp.raw.read(self.chunk_bytes, decode_content=False)
+                if not data:
+                    break
+                if first:
+                    _refuse_non_model(data, resp.headers.get("Content-Type", ""), self.plan.filename)
+                    first = False
+                _write(fh, data)
+                self.hasher.update(data)
+                done += len(data)
+                self.hashed = done
+                self.progress(done, self.total)
+        if self.total is not None and done < self.total:
+            raise _Incomplete()
+        self.total = done
+        return True
+
+
+def _write(fh: Any, data: bytes) -> None:
+    try:
+        view = memoryview(data)
+        while view:
+            n = fh.write(view)
+            view = view[n:]
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DepotError("The store's disk is full. Free some space and resume the download.",
+                             code="disk_full", http_status=507) from None
+        raise
+
+
+def _refuse_non_model(head: bytes, content_type: str, filename: str) -> None:
+    """HTML/JSON bodies (login pages, API errors behind a 200) are refused on their first bytes."""
+    check_model_bytes(head, filename)
+    ctype = content_type.split(";")[0].strip().lower()
+    if ctype.startswith(_REFUSED_TYPES) and sniff(head[:64]) in ("unknown", "html", "json", "empty"):
+        raise DepotError(f"The server sent a {ctype} page instead of the model file {filename!r} (usually a login "
+                         "or error page). Set the site's API key or check the link.",
+                         code="html_instead_of_model", http_status=502)
+
+
+def sleep_checking(check: Callable[[], None]) -> Callable[[float], None]:
+    """A sleep that still notices pause/cancel every 0.2 s."""
+    def _sleep(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            check()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.2, left))
+    return _sleep
