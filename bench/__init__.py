@@ -1,0 +1,1 @@
+"""Benchmarks: ``bench/bench_<name>.py`` each with ``main(argv)``, measuring its own baseline in the same run."""
