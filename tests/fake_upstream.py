@@ -677,7 +677,7 @@ class _Handler(BaseHTTPRequestHandler):
         stall = kinds.get("stall")
         rate = kinds.get("slow", {}).get("bytes_per_s")
         pos, written = start, 0
-        chunk_size = min(_CHUNK, max(4096, int(rate / 10))) if rate else _CHUNK
+        chunk_size = min(_CHUNK, max(4096, int(rate / 50))) if rate else _CHUNK
         while pos < end:
             n = min(chunk_size, end - pos)
             if drop is not None:

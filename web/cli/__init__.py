@@ -12,6 +12,7 @@ CLI_MODULES = [
     "web.cli.store",
     "web.cli.comfyui",
     "web.cli.maintenance",
+    "web.cli.downloads",
 ]
 
 

@@ -1,0 +1,52 @@
+"""``depot download URL [--folder F] [--file-id ID] [--filename N] [--sha256 H] [--overwrite] [--wait]`` and
+``depot resolve URL``: start a download (the same artifact from several hosts joins one task) and optionally
+follow it with a progress bar (bytes, speed, ETA)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from web.cli.client import ApiClient, wait_for_task
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("download", help="download a model from Civitai, Hugging Face or a direct link")
+    p.add_argument("url", help="Civitai model/version link, Hugging Face file link, or any http(s) URL")
+    p.add_argument("--folder", help="target folder (default: from the model type, e.g. loras)")
+    p.add_argument("--file-id", help="Civitai file id, or the file path inside a Hugging Face repo")
+    p.add_argument("--filename", help="save under this file name")
+    p.add_argument("--sha256", help="expected SHA256 (checked before publishing)")
+    p.add_argument("--overwrite", action="store_true", help="replace a different file of the same name")
+    p.add_argument("--wait", action="store_true", help="follow the task until it ends, with a progress bar")
+    p.set_defaults(func=run)
+    r = sub.add_parser("resolve", help="show the versions and files a download link offers")
+    r.add_argument("url")
+    r.set_defaults(func=run_resolve)
+
+
+def run(args: argparse.Namespace) -> int:
+    api = ApiClient()
+    body = {"url": args.url, "folder": args.folder, "file_id": args.file_id, "filename": args.filename,
+            "sha256": args.sha256, "overwrite": args.overwrite or None}
+    task = api.post("/downloads", json={k: v for k, v in body.items() if v is not None})
+    plan = (task.get("params") or {}).get("plan") or {}
+    print(f"task {task['id']} ({task['state']}): {plan.get('filename', args.url)} -> {plan.get('folder', '?')}")
+    if not args.wait:
+        return 0
+    final = wait_for_task(api, task["id"])
+    if final["state"] != "succeeded":
+        err = final.get("error") or {}
+        print(f"download {final['state']}: {err.get('code', '')}: {err.get('message', '')}", file=sys.stderr)
+        return 1
+    result = final.get("result") or {}
+    model = result.get("model") or {}
+    note = " (already present)" if result.get("already_present") else ""
+    print(f"saved {model.get('folder')}/{model.get('relpath')}{note} sha256={(result.get('hashes') or {}).get('SHA256')}")
+    return 0
+
+
+def run_resolve(args: argparse.Namespace) -> int:
+    print(json.dumps(ApiClient().get("/resolve", params={"url": args.url}), indent=2))
+    return 0
