@@ -63,12 +63,17 @@ class Thumbnailer:
 
 def thumbnail_webp(data: bytes, size: int) -> bytes:
     """A WebP thumbnail fitted into ``size`` px (animated kept animated, EXIF orientation applied)."""
-    img = open_image(data, "The preview")
-    if getattr(img, "n_frames", 1) <= 1 and img.format == "JPEG":
-        # Let libjpeg decode at a reduced scale: far cheaper than a full decode for large photos.
-        img = Image.open(io.BytesIO(data))
-        img.draft("RGB", (size, size))
-    return encode_webp(img, side=size, quality=80)
+    if sniff_media(data) == "jpeg":
+        # Let libjpeg decode at a reduced scale before anything is loaded: far cheaper than a full decode.
+        try:
+            img = Image.open(io.BytesIO(data))
+            img.draft("RGB", (size, size))
+            img.load()
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            img = open_image(data, "The preview")  # raises the clear error
+    else:
+        img = open_image(data, "The preview")
+    return encode_webp(img, side=size, quality=80, method=2)
 
 
 def placeholder_webp(size: int) -> bytes:
