@@ -24,10 +24,23 @@ function setLive(state, text) {
   el.textContent = text;
 }
 
+// When the worker reports no rate, derive one from successive progress events (smoothed), so speed and ETA show.
+function estimateRate(prev, next) {
+  const now = performance.now() / 1000;
+  const p = next.progress;
+  if (prev && prev._seenAt && !p.rate && prev.progress && p.done > prev.progress.done) {
+    const instant = (p.done - prev.progress.done) / Math.max(0.05, now - prev._seenAt);
+    p.rate = prev._rate ? 0.7 * prev._rate + 0.3 * instant : instant;
+  }
+  next._rate = p.rate || 0;
+  next._seenAt = now;
+}
+
 function mergeTask(partial) {
   const prev = tasks.get(partial.id);
   const next = prev ? { ...prev, ...partial } : { progress: { done: 0, total: null, rate: 0 }, ...partial };
   if (prev && partial.progress) next.progress = { ...prev.progress, ...partial.progress };
+  if (partial.progress) estimateRate(prev, next);
   tasks.set(partial.id, next);
   return next;
 }
