@@ -27,6 +27,9 @@ _V3_MAX_SKIP = 16 * 1024 * 1024
 #: safetensors refuses headers above 100 MB; bigger "lengths" mean the stream is not safetensors.
 _ST_MAX_HEADER = 100_000_000
 _QUEUE_DEPTH = 16
+#: hash_file reads 1 MiB at a time (fits the CPU caches; bigger reads are slower for every hasher here).
+_READ_BYTES = 1024 * 1024
+_RING_DEPTH = 6
 _STOP = object()
 
 
@@ -67,10 +70,10 @@ class _Crc32:
 class _Worker(threading.Thread):
     """One hash fed through a bounded queue; an error is kept and re-raised by ``result``."""
 
-    def __init__(self, name: str, hasher: Any) -> None:
+    def __init__(self, name: str, hasher: Any, depth: int = _QUEUE_DEPTH) -> None:
         super().__init__(name=f"hash-{name}", daemon=True)
         self.hasher = hasher
-        self.q: queue.Queue = queue.Queue(maxsize=_QUEUE_DEPTH)
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
         self.aborted = False
         self.start()
@@ -108,21 +111,22 @@ class MultiHasher:
     ``{name: HEX}`` for every requested algorithm that applies (AutoV3 only for safetensors streams).
     Use as a context manager (or call ``close()``) so threads never outlive an error."""
 
-    def __init__(self, algorithms: Iterable[str] = ALL) -> None:
+    def __init__(self, algorithms: Iterable[str] = ALL, *, queue_depth: int = _QUEUE_DEPTH) -> None:
         wanted = tuple(algorithms)
         unknown = [a for a in wanted if a not in ALL]
         if unknown:
             raise ValueError(f"unknown hash algorithm(s) {unknown}; known: {', '.join(ALL)}")
         self.algorithms = wanted
+        self.queue_depth = queue_depth
         self._offset = 0
         self._result: dict[str, str] | None = None
         self._workers: dict[str, _Worker] = {}
         if "SHA256" in wanted or "AutoV2" in wanted:
-            self._workers["SHA256"] = _Worker("sha256", _Sha256())
+            self._workers["SHA256"] = _Worker("sha256", _Sha256(), queue_depth)
         if "BLAKE3" in wanted:
-            self._workers["BLAKE3"] = _Worker("blake3", _Blake3())
+            self._workers["BLAKE3"] = _Worker("blake3", _Blake3(), queue_depth)
         if "CRC32" in wanted:
-            self._workers["CRC32"] = _Worker("crc32", _Crc32())
+            self._workers["CRC32"] = _Worker("crc32", _Crc32(), queue_depth)
         self._v1 = bytearray() if "AutoV1" in wanted else None
         # AutoV3: the first 9 bytes decide whether this is safetensors; until then they are held back.
         self._v3_head: bytearray | None = bytearray() if "AutoV3" in wanted else None
@@ -136,8 +140,11 @@ class MultiHasher:
         in other threads), so mutable buffers are copied."""
         if self._result is not None:
             raise RuntimeError("MultiHasher.update() after digests()")
-        if not isinstance(chunk, bytes):
-            chunk = bytes(chunk)
+        self._feed(chunk if isinstance(chunk, bytes) else bytes(chunk))
+
+    def _feed(self, chunk: Any) -> None:
+        """``update`` without the defensive copy: the caller guarantees the buffer stays untouched until
+        ``queue_depth + 2`` further chunks have been fed (hash_file's buffer ring)."""
         if not chunk:
             return
         for worker in self._workers.values():
@@ -150,7 +157,7 @@ class MultiHasher:
             self._v1 += chunk[lo:hi]
         self._feed_v3(chunk, start)
 
-    def _feed_v3(self, chunk: bytes, start: int) -> None:
+    def _feed_v3(self, chunk: Any, start: int) -> None:
         if self._v3_head is not None and self._v3_start is None:
             self._v3_head += chunk[: max(0, 9 - len(self._v3_head))]
             if len(self._v3_head) < 9:
@@ -160,7 +167,7 @@ class MultiHasher:
                 self._v3_head = None  # not safetensors: AutoV3 does not apply
                 return
             self._v3_start = 8 + n if n < _V3_MAX_SKIP else 8
-            self._v3 = _Worker("autov3", _Sha256())
+            self._v3 = _Worker("autov3", _Sha256(), self.queue_depth)
         if self._v3 is not None and self._offset > self._v3_start:
             lo = max(self._v3_start - start, 0)
             self._v3.feed(chunk if lo == 0 else memoryview(chunk)[lo:])
@@ -217,18 +224,25 @@ class MultiHasher:
 
 def hash_file(path: str | Path, algorithms: Iterable[str] = ALL,
               progress: Callable[[int], None] | None = None, chunk: int = 8 * 1024 * 1024) -> dict[str, str]:
-    """Hash a file in one pass. ``progress(bytes_so_far)`` is called after every chunk and may raise to cancel
-    (the hash threads are then stopped and the exception propagates)."""
+    """Hash a file in one pass. ``progress(bytes_so_far)`` is called after every read and may raise to cancel
+    (the hash threads are then stopped and the exception propagates). Reads go into a small ring of reused
+    buffers (``readinto``): allocating a fresh buffer per read costs more than SHA-256 itself."""
+    step = min(chunk, _READ_BYTES)
+    depth = _RING_DEPTH
+    ring = [bytearray(step) for _ in range(depth + 2)]  # a buffer is reused only after every thread is past it
     done = 0
-    with MultiHasher(algorithms) as hasher, open(path, "rb", buffering=0) as fh:
+    with MultiHasher(algorithms, queue_depth=depth) as hasher, open(path, "rb", buffering=0) as fh:
         try:
             _fadvise_sequential(fh.fileno())
+            i = 0
             while True:
-                data = fh.read(chunk)
-                if not data:
+                buf = ring[i % len(ring)]
+                n = fh.readinto(buf)
+                if not n:
                     break
-                hasher.update(data)
-                done += len(data)
+                hasher._feed(memoryview(buf)[:n])
+                i += 1
+                done += n
                 if progress is not None:
                     progress(done)
         except BaseException:
