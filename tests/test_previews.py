@@ -17,7 +17,7 @@ from shared.config import Settings
 from shared.jobs import JobContext
 from shared.previews.imaging import MAX_FRAMES, find_preview, save_preview
 from shared.previews.job import run_previews
-from shared.previews.thumbs import Thumbnailer
+from shared.previews.thumbs import THUMB_FRAMES, Thumbnailer
 from shared.services import Services
 
 
@@ -67,10 +67,13 @@ def test_jpeg_bytes_named_png_become_webp_and_old_previews_go(tmp_path: Path) ->
 def test_exif_orientation_is_honoured(tmp_path: Path) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise on display
-    data = _image("JPEG", size=(80, 20), exif=exif.tobytes())
+    from PIL import ImageCms
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = _image("JPEG", size=(80, 20), exif=exif.tobytes(), icc_profile=icc)
     saved = save_preview(data, tmp_path / "m.ckpt")
     with Image.open(saved) as img:
         assert img.size == (20, 80)
+        assert img.info.get("icc_profile") == icc
 
 
 def test_animated_gif_stays_animated_and_long_ones_are_subsampled(tmp_path: Path) -> None:
@@ -118,9 +121,10 @@ def test_thumbnails_are_cached_by_file_size_and_mtime(tmp_path: Path) -> None:
     os.utime(preview, ns=(1, 1))
     assert thumbs.get(preview, 128).etag != first.etag
     animated = tmp_path / "a.gif"
-    animated.write_bytes(_gif(5))
+    animated.write_bytes(_gif(100))
     with Image.open(thumbs.get(animated, 16).path) as img:
-        assert img.is_animated
+        assert img.is_animated and img.size == (16, 16)
+        assert 1 < img.n_frames <= THUMB_FRAMES
 
 
 def test_preview_job_uses_local_then_embedded_cover(settings: Settings) -> None:
@@ -140,6 +144,8 @@ def test_preview_job_uses_local_then_embedded_cover(settings: Settings) -> None:
     assert (result["generated"], result["skipped"], result["failed"]) == (2, 1, 0)
     with Image.open(settings.store / "loras" / "covered.webp") as img:
         assert img.format == "WEBP" and img.getpixel((0, 0))[1] > 150
+    from shared.store.index import StoreIndex
+    assert StoreIndex(services.redis, settings).lookup("loras", 0, "covered.safetensors")["preview"] == "covered.webp"
     # And with source auto the local preview is re-thumbnailed and kept
     ctx, services = _ctx(settings, "preview", {"models": [
         {"folder": "loras", "path_index": 0, "relpath": "local.safetensors"}], "source": "auto"})

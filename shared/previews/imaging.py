@@ -59,18 +59,19 @@ def find_preview(model_path: Path) -> Path | None:
     return None
 
 
-def _frames(img: Image.Image, side: int) -> tuple[list[Image.Image], list[int]]:
-    """Frames (fitted into ``side`` px) and durations (ms), subsampled to at most MAX_FRAMES with the total
-    duration kept."""
-    frames, durations = [], []
-    for frame in ImageSequence.Iterator(img):
-        frames.append(_fit(frame.convert("RGBA"), side))
-        durations.append(int(frame.info.get("duration", img.info.get("duration", 100)) or 100))
-    step = -(-len(frames) // MAX_FRAMES)
-    if step > 1:
-        kept = frames[::step]
-        durations = [sum(durations[i:i + step]) for i in range(0, len(durations), step)]
-        frames = kept
+def _frames(img: Image.Image, side: int, max_frames: int) -> tuple[list[Image.Image], list[int]]:
+    """Frames (fitted into ``side`` px) and durations (ms): every k-th frame when there are more than
+    ``max_frames``, each kept frame lasting as long as the frames it stands for."""
+    step = max(1, -(-getattr(img, "n_frames", 1) // max_frames))
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    for i, frame in enumerate(ImageSequence.Iterator(img)):
+        duration = int(frame.info.get("duration", img.info.get("duration", 100)) or 100)
+        if i % step == 0:
+            frames.append(_fit(frame.convert("RGBA"), side))
+            durations.append(duration)
+        else:
+            durations[-1] += duration
     return frames, durations
 
 
@@ -81,18 +82,21 @@ def _fit(img: Image.Image, side: int) -> Image.Image:
     return img
 
 
-def encode_webp(img: Image.Image, *, side: int = MAX_SIDE, quality: int = 85, method: int = 4) -> bytes:
-    """Encode an opened image to WebP fitted into ``side`` px: animated stays animated, EXIF orientation is
-    applied to stills."""
+def encode_webp(img: Image.Image, *, side: int = MAX_SIDE, quality: int = 85, method: int = 4,
+                max_frames: int = MAX_FRAMES) -> bytes:
+    """Encode an opened image to WebP fitted into ``side`` px: animated stays animated (at most ``max_frames``
+    frames), EXIF orientation is applied to stills and their colour profile kept."""
     out = io.BytesIO()
+    icc = img.info.get("icc_profile")
+    extra = {"icc_profile": icc} if icc else {}
     if getattr(img, "n_frames", 1) > 1:
-        frames, durations = _frames(img, side)
+        frames, durations = _frames(img, side, max_frames)
         frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:], duration=durations,
-                       loop=int(img.info.get("loop", 0)), quality=quality, method=method)
+                       loop=int(img.info.get("loop", 0)), quality=quality, method=method, **extra)
     else:
         still = ImageOps.exif_transpose(img)
         mode = "RGBA" if ("A" in still.getbands() or "transparency" in still.info) else "RGB"
-        _fit(still.convert(mode), side).save(out, "WEBP", quality=quality, method=method)
+        _fit(still.convert(mode), side).save(out, "WEBP", quality=quality, method=method, **extra)
     return out.getvalue()
 
 

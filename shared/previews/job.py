@@ -18,6 +18,7 @@ from shared.previews.imaging import find_preview, save_preview
 from shared.previews.targets import Target, iter_targets
 from shared.previews.thumbs import DEFAULT_SIZE, Thumbnailer
 from shared.services import Services
+from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.store.sidecars import read_summary
 
@@ -90,8 +91,10 @@ def run_previews(ctx: JobContext, services: Services) -> dict[str, Any]:
     if source not in SOURCES:
         raise DepotError(f"Unknown preview source {source!r}; use one of {', '.join(SOURCES)}.",
                          code="invalid_request", http_status=400)
-    targets = list(iter_targets(StoreLayout.from_settings(settings), ctx.params))
+    layout = StoreLayout.from_settings(settings)
+    targets = list(iter_targets(layout, ctx.params))
     thumbs = Thumbnailer(settings.thumbs_dir)
+    index = StoreIndex(services.redis, settings, layout)
     result: dict[str, Any] = {"generated": 0, "skipped": 0, "failed": 0, "files": []}
     ctx.progress(0, len(targets), force=True)
     for i, target in enumerate(targets):
@@ -100,6 +103,8 @@ def run_previews(ctx: JobContext, services: Services) -> dict[str, Any]:
         else:
             try:
                 item = preview_one(settings, thumbs, target, source)
+                if item["source"] not in (None, "local"):
+                    index.record_file(target.path)  # the listing shows the new preview
             except (DepotError, OSError) as exc:
                 message = exc.message if isinstance(exc, DepotError) else f"{type(exc).__name__}: {exc}"
                 item = {"model": target.ref, "preview": None, "source": None, "error": message}

@@ -16,6 +16,8 @@ from PIL import Image, ImageDraw
 from shared.previews.imaging import VIDEO_TYPES, encode_webp, open_image, sniff_media
 
 MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 16, 1024, 256
+#: Animated thumbnails keep at most this many frames (ComfyUI-Model-Manager keeps about 30).
+THUMB_FRAMES = 32
 #: Bump when the thumbnail encoding changes, so old cache entries are not served.
 _VERSION = "1"
 
@@ -73,7 +75,7 @@ def thumbnail_webp(data: bytes, size: int) -> bytes:
             img = open_image(data, "The preview")  # raises the clear error
     else:
         img = open_image(data, "The preview")
-    return encode_webp(img, side=size, quality=80, method=2)
+    return encode_webp(img, side=size, quality=80, method=2, max_frames=THUMB_FRAMES)
 
 
 def placeholder_webp(size: int) -> bytes:
