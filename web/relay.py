@@ -128,13 +128,13 @@ class Relay:
                     self.stats["reconnects"] += 1
                     log.warning("event=relay_redis_lost error=%s", exc)
                 # Whatever was published while we were away is gone: every client must refetch state.
-                self._resync_all()
+                self.resync_all()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
             except Exception:  # noqa: BLE001 - the relay thread must outlive any one bad message
                 log.exception("event=relay_error")
                 self.subscribed.clear()
-                self._resync_all()
+                self.resync_all()
                 self._stop.wait(1.0)
 
     def _listen(self) -> None:
@@ -184,7 +184,8 @@ class Relay:
         self.stats["dropped_clients"] += 1
         log.info("event=relay_slow_client_dropped queue_max=%d", self.queue_max)
 
-    def _resync_all(self) -> None:
+    def resync_all(self) -> None:
+        """Tell every client to refetch state (their view may have a gap) and end their sessions."""
         with self._lock:
             subs = list(self._subs)
             self._subs.clear()

@@ -108,7 +108,7 @@ async function openDetail(summary) {
     ...Object.entries(hashes).filter(([k]) => k.toUpperCase() !== "SHA256").map(([k, v]) => [k, String(v)]),
     ["Source", m.source || "unknown"], ["Added", fmtTime(m.created_at)], ["Modified", fmtTime(m.modified_at)],
   ];
-  panel.replaceChildren(
+  panel.replaceChildren(...[
     h("div", { class: "detail-head" }, h("h2", {}, m.name || m.relpath), closeButton()),
     m.preview_url ? h("img", { src: m.preview_url, alt: `Preview of ${m.name}`, class: "detail-img" }) : null,
     h("dl", {}, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { class: k === "SHA-256" ? "hash" : "" }, v)])),
@@ -123,7 +123,7 @@ async function openDetail(summary) {
     h("div", { class: "row wrap" },
       h("button", { type: "button", onclick: () => moveModel(m) }, "Rename / move"),
       h("button", { type: "button", class: "danger", onclick: () => deleteModel(m) }, "Delete")),
-  );
+  ].filter(Boolean));
   panel.querySelector(".detail-head button").focus();
 }
 
