@@ -208,3 +208,18 @@ def test_civitai_preview_by_hash_respects_the_nsfw_ceiling(settings_env: dict[st
     with Image.open(settings.store / "loras" / "civ.webp") as img:
         r, g, b = img.convert("RGB").getpixel((5, 5))
         assert b > 200 and r < 50
+
+
+def test_thumbnail_api_serves_video_raw_and_a_corrupt_preview_as_placeholder(settings: Settings,
+                                                                               client: Any) -> None:
+    video = _model(settings, "vid.safetensors")
+    webm = b"\x1a\x45\xdf\xa3" + bytes(range(200))
+    (video.parent / "vid.webm").write_bytes(webm)
+    broken = _model(settings, "broken.safetensors")
+    (broken.parent / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    resp = client.get("/api/v1/previews/loras/0/vid.safetensors")
+    assert resp.status_code == 200 and resp.mimetype == "video/webm" and resp.data == webm
+    resp = client.get("/api/v1/previews/loras/0/broken.safetensors?size=64")
+    assert resp.status_code == 200 and resp.mimetype == "image/webp"
+    with Image.open(io.BytesIO(resp.data)) as img:
+        assert img.size == (64, 64)

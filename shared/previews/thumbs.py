@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from shared.errors import DepotError
 from shared.previews.imaging import VIDEO_TYPES, encode_webp, open_image, sniff_media
 
 MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 16, 1024, 256
@@ -49,7 +50,8 @@ class Thumbnailer:
         return _key(preview.resolve(), size, st.st_mtime_ns, st.st_size)
 
     def get(self, preview: Path | None, size: int) -> Thumb:
-        """The thumbnail of ``preview`` (None = the placeholder), made and cached on first use."""
+        """The thumbnail of ``preview`` (None, or an undecodable file = the placeholder), made and cached on
+        first use."""
         etag = self.etag(preview, size)
         if preview is not None:
             with open(preview, "rb") as f:
@@ -58,7 +60,10 @@ class Thumbnailer:
                 return Thumb(preview, VIDEO_TYPES[kind], etag)
         cached = self.cache_dir / etag[:2] / f"{etag}.webp"
         if not cached.is_file():
-            data = placeholder_webp(size) if preview is None else thumbnail_webp(preview.read_bytes(), size)
+            try:
+                data = placeholder_webp(size) if preview is None else thumbnail_webp(preview.read_bytes(), size)
+            except DepotError:  # an undecodable preview: cache the placeholder under its key, decode once
+                data = placeholder_webp(size)
             _write_atomic(cached, data)
         return Thumb(cached, "image/webp", etag)
 
