@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 STATUSES = ("ok", "mismatch", "invalid", "unknown")
 #: Index fields that may hold a SHA256 recorded by a download (Civitai file hash, Hugging Face LFS oid).
 _SHA_FIELDS = ("sha256", "expected_sha256", "lfs_sha256")
+_AUTOV1_MIN_BYTES = 2 * 1024 * 1024
 
 
 def known_hashes(target: Target, entry: dict[str, Any] | None) -> dict[str, set[str]]:
@@ -61,6 +62,8 @@ def _hash(ctx: JobContext, target: Target, algorithms: tuple[str, ...], base: in
 
     digests = hash_file(target.path, algorithms, progress=progress)
     digests.setdefault("AutoV2", digests["SHA256"][:10])
+    if target.path.stat().st_size < _AUTOV1_MIN_BYTES:
+        digests.pop("AutoV1", None)  # Civitai records none below 2 MiB; other tools hash a short read
     return digests
 
 
@@ -89,13 +92,20 @@ def verify_one(ctx: JobContext, index: StoreIndex, target: Target, mode: str, ba
     return out
 
 
+def _size(target: Target) -> int:
+    try:
+        return 0 if target.problem else target.path.stat().st_size
+    except OSError:  # vanished since it was listed: verify_one reports it
+        return 0
+
+
 def run_verify(ctx: JobContext, services: Services) -> dict[str, Any]:
     """Job entry point. Params: ``models`` (list of refs) or ``folder`` (else the whole store), ``mode``
     (``sha256`` default, or ``all`` to recompute and compare every hash)."""
     mode = ctx.params.get("mode") or "sha256"
     layout = StoreLayout.from_settings(services.settings)
     targets = list(iter_targets(layout, ctx.params))
-    sizes = [t.path.stat().st_size if not t.problem and t.path.is_file() else 0 for t in targets]
+    sizes = [_size(t) for t in targets]
     total = sum(sizes)
     index = StoreIndex(services.redis, services.settings, layout)
     result: dict[str, Any] = {"checked": 0, **{s: 0 for s in STATUSES}, "bytes_hashed": 0, "files": []}

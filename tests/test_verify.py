@@ -148,3 +148,18 @@ def test_verify_end_to_end_through_a_worker(client: Any, settings: Settings, wor
     assert done["state"] == "succeeded", done
     assert done["result"]["mismatch"] == 1
     assert done["result"]["files"][0]["status"] == "mismatch"
+
+
+def test_all_mode_agrees_with_a_civitai_style_hash_set(settings: Settings) -> None:
+    # Given a sidecar holding the six hashes as Civitai stores them (AutoV3 cut to 12, no AutoV1 below 2 MiB)
+    from shared.hashing import ALL, hash_file
+    path = _model(settings, "civ.safetensors", 9)
+    hashes = hash_file(path, ALL)
+    hashes.pop("AutoV1", None)
+    hashes["AutoV3"] = hashes["AutoV3"][:12]
+    lines = "".join(f"  {k}: '{v}'\n" for k, v in hashes.items())
+    path.with_suffix(".md").write_text(f"---\nwebsite: Civitai\nhashes:\n{lines}---\n")
+    # When verified with every hash, then it is ok
+    ctx, services = _ctx(settings, {"models": [{"folder": "loras", "path_index": 0, "relpath": "civ.safetensors"}],
+                                    "mode": "all"})
+    assert run_verify(ctx, services)["files"][0]["status"] == "ok"
