@@ -7,7 +7,6 @@ are recorded for next time). Progress is in bytes and the job stops at once when
 deleted: the user repairs it (re-download from its recorded source)."""
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from shared.formats import validate_file
@@ -18,8 +17,6 @@ from shared.services import Services
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.store.sidecars import read_summary
-
-log = logging.getLogger(__name__)
 
 STATUSES = ("ok", "mismatch", "invalid", "unknown")
 #: Index fields that may hold a SHA256 recorded by a download (Civitai file hash, Hugging Face LFS oid).

@@ -5,8 +5,6 @@ Civitai's images for the file's SHA256 (within the NSFW ceiling ``settings.nsfw_
 and never stop the job."""
 from __future__ import annotations
 
-import logging
-from pathlib import Path
 from typing import Any
 
 from shared.config import Settings
@@ -21,8 +19,6 @@ from shared.services import Services
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.store.sidecars import read_summary
-
-log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "embedded", "civitai")
 #: Largest preview accepted from Civitai (videos included).
