@@ -5,8 +5,9 @@
 |------------------------------------------|--------|---------------------------------------------------------------|
 | depot:store:doc                          | HASH   | id -> compact JSON document (stat, hashes, sidecar summary,   |
 |                                          |        | preview file name, verify_status/verified_at/verify_reason)   |
-| depot:store:stat:{folder}:{path_index}   | HASH   | relpath -> "size:mtime_ns:inode:sidecar-signature" (the scan's |
-|                                          |        | one-lookup comparison table)                                  |
+| depot:store:dirs:{folder}:{path_index}   | HASH   | directory relpath ("" = root) -> the sorted lines              |
+|                                          |        | "name TAB size:mtime_ns:inode:sidecar-signature" of its models |
+|                                          |        | (an unchanged directory costs the scan one string compare)    |
 | depot:store:z:{sort}:{folder or *}       | ZSET   | ids by size / created / modified (score); for ``name`` the    |
 |                                          |        | member is ``lower(name) NUL id`` with score 0 (lex order)     |
 | depot:store:q                            | HASH   | id -> "size TAB created TAB modified TAB lower(name) TAB text" |
@@ -50,8 +51,18 @@ def split_id(mid: str) -> tuple[str, int, str]:
     return folder, int(pi), rel
 
 
-def stat_key(folder: str, path_index: int) -> str:
-    return f"{P}stat:{folder}:{path_index}"
+def dirs_key(folder: str, path_index: int) -> str:
+    return f"{P}dirs:{folder}:{path_index}"
+
+
+def pack_dir(lines: dict[str, str]) -> str:
+    return "\n".join(f"{name}\t{sig}" for name, sig in sorted(lines.items()))
+
+
+def unpack_dir(packed: str | None) -> dict[str, str]:
+    if not packed:
+        return {}
+    return dict(line.split("\t", 1) for line in packed.split("\n"))
 
 
 def zkey(sort: str, folder: str | None) -> str:
@@ -121,26 +132,23 @@ class StoreIndex:
 
     # --- writing ------------------------------------------------------------------------------------
 
-    def put_docs(self, docs: Iterable[dict[str, Any]], sigs: dict[str, str] | None = None) -> int:
-        """Write documents in batches (one command per key per batch). ``sigs``: id -> scan signature."""
+    def put_docs(self, docs: Iterable[dict[str, Any]]) -> int:
+        """Write documents in batches (one command per key per batch)."""
         docs = list(docs)
         for start in range(0, len(docs), _BATCH):
-            self._put_batch(docs[start:start + _BATCH], sigs or {})
+            self._put_batch(docs[start:start + _BATCH])
         if docs:
             self.redis.incr(GEN)
         return len(docs)
 
-    def _put_batch(self, docs: list[dict[str, Any]], sigs: dict[str, str]) -> None:
+    def _put_batch(self, docs: list[dict[str, Any]]) -> None:
         ids = [model_id(d["folder"], d["path_index"], d["relpath"]) for d in docs]
         old_sha = self.redis.hmget(SHA_OF, ids) if ids else []
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(DOC, mapping={i: json.dumps(d, separators=(",", ":")) for i, d in zip(ids, docs)})
         pipe.hset(Q, mapping={i: _search_row(i, d) for i, d in zip(ids, docs)})
-        stats: dict[str, dict[str, str]] = {}
         zsets: dict[str, dict[str, float]] = {}
         for mid, d, prev in zip(ids, docs, old_sha):
-            if mid in sigs:
-                stats.setdefault(stat_key(d["folder"], d["path_index"]), {})[d["relpath"]] = sigs[mid]
             for scope in (d["folder"], None):
                 zsets.setdefault(zkey("size", scope), {})[mid] = d["size"]
                 zsets.setdefault(zkey("created", scope), {})[mid] = d["ctime_ns"] / 1e9
@@ -154,8 +162,6 @@ class StoreIndex:
             elif prev:
                 pipe.hdel(SHA_OF, mid)
         self._rename_name_members(pipe, ids, docs)
-        for key, mapping in stats.items():
-            pipe.hset(key, mapping=mapping)
         for key, mapping in zsets.items():
             pipe.zadd(key, mapping)
         pipe.execute()
@@ -176,7 +182,9 @@ class StoreIndex:
         for key, mapping in adds.items():
             pipe.zadd(key, mapping)
 
-    def remove_ids(self, ids: Iterable[str]) -> int:
+    def remove_ids(self, ids: Iterable[str], *, edit_dirs: bool = True) -> int:
+        """Drop models from the index; ``edit_dirs=False`` when the caller (the scan) rewrites the directory
+        signatures itself."""
         ids = list(ids)
         if not ids:
             return 0
@@ -185,7 +193,6 @@ class StoreIndex:
         pipe = self.redis.pipeline(transaction=False)
         for mid, row, sha in zip(ids, rows, shas):
             folder, pi, rel = split_id(mid)
-            pipe.hdel(stat_key(folder, pi), rel)
             for sort in ("size", "created", "modified"):
                 pipe.zrem(zkey(sort, folder), mid)
                 pipe.zrem(zkey(sort, None), mid)
@@ -200,7 +207,35 @@ class StoreIndex:
         pipe.hdel(SHA_OF, *ids)
         pipe.incr(GEN)
         pipe.execute()
+        for mid in ids if edit_dirs else ():
+            folder, pi, rel = split_id(mid)
+            self.edit_dir_line(folder, pi, rel, None)
         return len(ids)
+
+    def edit_dir_line(self, folder: str, path_index: int, relpath: str, sig: str | None) -> None:
+        """Set (or drop) one model's line in its directory's signature entry (publishers outside a scan)."""
+        rel_dir, _, name = relpath.rpartition("/")
+        key = dirs_key(folder, path_index)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    lines = unpack_dir(pipe.hget(key, rel_dir))
+                    if sig is None and name not in lines:
+                        return
+                    if sig is None:
+                        lines.pop(name, None)
+                    else:
+                        lines[name] = sig
+                    pipe.multi()
+                    if lines:
+                        pipe.hset(key, rel_dir, pack_dir(lines))
+                    else:
+                        pipe.hdel(key, rel_dir)
+                    pipe.execute()
+                    return
+                except redis_lib.WatchError:
+                    continue
 
     def record_file(self, path: Path, *, hashes: dict[str, str] | None = None) -> dict[str, Any]:
         """Index one file (after a download or move publishes it) and return its ``Model``."""
@@ -221,8 +256,9 @@ class StoreIndex:
                 doc["hashes"], doc["hashed"] = {**doc["hashes"], **old["hashes"]}, True
                 for k in ("verify_status", "verified_at", "verify_reason"):
                     doc[k] = old.get(k)
-        mid = model_id(ref["folder"], ref["path_index"], ref["relpath"])
-        self.put_docs([doc], {mid: stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, _side_sig(stem, path.parent))})
+        self.put_docs([doc])
+        self.edit_dir_line(ref["folder"], ref["path_index"], ref["relpath"],
+                           stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, _side_sig(stem, path.parent)))
         return to_model(doc)
 
     def set_hashes(self, folder: str, path_index: int, relpath: str, hashes: dict[str, str]) -> None:
@@ -269,8 +305,17 @@ class StoreIndex:
             ids = sorted(self.redis.zrange(key, start, start + _BATCH - 1))
             yield from self.docs(ids)
 
-    def stats_of(self, folder: str, path_index: int) -> dict[str, str]:
-        return self.redis.hgetall(stat_key(folder, path_index))
+    def dir_sigs(self, folder: str, path_index: int) -> dict[str, str]:
+        return self.redis.hgetall(dirs_key(folder, path_index))
+
+    def write_dir_sigs(self, folder: str, path_index: int, packed: dict[str, str], gone: list[str]) -> None:
+        key = dirs_key(folder, path_index)
+        pipe = self.redis.pipeline(transaction=False)
+        if packed:
+            pipe.hset(key, mapping=packed)
+        if gone:
+            pipe.hdel(key, *gone)
+        pipe.execute()
 
     def listing(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",
                 order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[list[dict[str, Any]], int]:

@@ -18,8 +18,8 @@ from shared.hashing import ALL, hash_file
 from shared.jobs import JobContext
 from shared.services import Services
 from shared.store import sidecars
-from shared.store.index import StoreIndex, build_doc, model_id, side_sig, stat_sig
-from shared.store.layout import DIRECTORY_MODELS, Folder
+from shared.store.index import StoreIndex, build_doc, model_id, pack_dir, side_sig, stat_sig, unpack_dir
+from shared.store.layout import DIRECTORY_MODELS, PT_EXTENSIONS, Folder
 
 MODES = ("quick", "full")
 _SIDECAR_SET = frozenset(sidecars.SIDECAR_SUFFIXES)
@@ -93,18 +93,23 @@ def _scan_root(ctx: JobContext, index: StoreIndex, folder: Folder, pi: int, root
 
 
 class _RootScan:
-    """Walks one root, writing changed documents in batches and dropping vanished ones at the end."""
+    """Walks one root. Each directory's model lines are compared with the stored packed string first, so an
+    unchanged directory costs one string compare; changed documents are written in batches and vanished ones
+    dropped at the end."""
 
     def __init__(self, ctx: JobContext, index: StoreIndex, folder: Folder, pi: int, root: str, full: bool,
                  totals: _Totals, lock: Any) -> None:
         self.ctx, self.index, self.folder, self.pi, self.root = ctx, index, folder, pi, root
         self.full, self.totals, self.lock = full, totals, lock
-        self.known = index.stats_of(folder.name, pi)
-        self.seen: set[str] = set()
+        self.known = index.dir_sigs(folder.name, pi)
+        self.visited: set[str] = set()
         self.failed_dirs: list[str] = []
-        self.pending: list[tuple[dict[str, Any], str, bool]] = []  # (doc, sig, stat changed)
+        self.pending: list[tuple[dict[str, Any], bool]] = []  # (doc, needs hashing)
+        self.packed: dict[str, str] = {}
+        self.gone: list[str] = []
         self.lazy_limit = index.settings.lazy_hash_bytes
         self.dir_models = folder.name in DIRECTORY_MODELS
+        self.exts = folder.extensions
         self.last_lock = time.monotonic()
 
     def run(self) -> None:
@@ -118,10 +123,11 @@ class _RootScan:
             self.ctx.progress(self.totals.files, None, files=self.totals.files, phase="walking")
             if len(self.pending) >= _FLUSH:
                 self._flush()
+        stale_dirs = [d for d in self.known if d not in self.visited
+                      and not any((d + "/").startswith(f) for f in self.failed_dirs)]
+        for d in stale_dirs:
+            self._drop(d, list(unpack_dir(self.known[d])))
         self._flush()
-        gone = [r for r in self.known if r not in self.seen
-                and not any(r.startswith(d) for d in self.failed_dirs)]
-        self.totals.removed += self.index.remove_ids([model_id(self.folder.name, self.pi, r) for r in gone])
 
     def _directory(self, rel_dir: str, stack: list[str]) -> None:
         prefix = rel_dir + "/" if rel_dir else ""
@@ -138,57 +144,81 @@ class _RootScan:
                         files.append((name, entry.stat()))
         except OSError:
             self.failed_dirs.append(prefix)  # keep what we knew below it rather than dropping it
+            self.visited.add(rel_dir)
             return
         if self.dir_models and rel_dir and any(n == "model_index.json" for n, _ in files):
-            self._directory_model(rel_dir, stack)
+            self._directory_model(rel_dir)
             return
-        self._classify(prefix, files)
+        self.visited.add(rel_dir)
+        self._classify(rel_dir, prefix, files)
 
-    def _classify(self, prefix: str, files: list[tuple[str, os.stat_result]]) -> None:
+    def _split(self, files: list[tuple[str, os.stat_result]]) -> tuple[dict[str, tuple[str, os.stat_result]],
+                                                                       list[tuple[str, os.stat_result]]]:
         models: dict[str, tuple[str, os.stat_result]] = {}
         others: list[tuple[str, os.stat_result]] = []
-        accepts = self.folder.accepts
+        exts = self.exts
         for name, st in files:
-            if accepts(name) and not _is_sidecar_name(name):
-                models[sidecars.stem_of(name)] = (name, st)
+            dot = name.rfind(".")
+            ext = name[dot:].lower() if dot > 0 else ""
+            if (ext in exts or not exts) and not (len(exts) != len(PT_EXTENSIONS) and _is_sidecar_name(name)):
+                models[name[:dot] if dot > 0 else name] = (name, st)
             else:
                 others.append((name, st))
-        if not models:
-            return
-        attached: dict[str, list[tuple[str, int, int]]] = {}
-        for name, st in others:
-            dot = name.find(".")
-            while dot > 0:
-                if name[:dot] in models and name[dot:] in _SIDECAR_SET:
-                    attached.setdefault(name[:dot], []).append((name, st.st_size, st.st_mtime_ns))
-                    break
-                dot = name.find(".", dot + 1)
-        known, seen = self.known, self.seen
-        for stem, (name, st) in models.items():
-            rel = prefix + name
-            seen.add(rel)
-            sig = stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, side_sig(attached.get(stem, [])))
-            old = known.get(rel)
-            if old == sig and not self.full:
-                continue
-            stat_changed = old is None or old.rsplit(":", 1)[0] != sig.rsplit(":", 1)[0]
-            self._index_file(rel, name, st, sig, attached.get(stem, []), old is None, stat_changed)
-        self.totals.files += len(models)
+        return models, others
 
-    def _index_file(self, rel: str, name: str, st: os.stat_result, sig: str, side: list[tuple[str, int, int]],
+    def _classify(self, rel_dir: str, prefix: str, files: list[tuple[str, os.stat_result]]) -> None:
+        models, others = self._split(files)
+        attached: dict[str, list[tuple[str, int, int]]] = {}
+        if models:
+            for name, st in others:
+                dot = name.find(".")
+                while dot > 0:
+                    if name[:dot] in models and name[dot:] in _SIDECAR_SET:
+                        attached.setdefault(name[:dot], []).append((name, st.st_size, st.st_mtime_ns))
+                        break
+                    dot = name.find(".", dot + 1)
+        lines = {name: stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, side_sig(attached.get(stem, [])))
+                 for stem, (name, st) in models.items()}
+        self.totals.files += len(lines)
+        packed = pack_dir(lines)
+        old_packed = self.known.get(rel_dir)
+        if packed == (old_packed or "") and not self.full:
+            return
+        old = unpack_dir(old_packed)
+        for stem, (name, st) in models.items():
+            sig = lines[name]
+            if old.get(name) == sig and not self.full:
+                continue
+            was = old.get(name)
+            stat_changed = was is None or was.rsplit(":", 1)[0] != sig.rsplit(":", 1)[0]
+            self._index_file(prefix + name, name, st, attached.get(stem, []), was is None, stat_changed)
+        self._drop(rel_dir, [n for n in old if n not in lines], keep=bool(lines))
+        if lines:
+            self.packed[rel_dir] = packed
+
+    def _drop(self, rel_dir: str, names: list[str], keep: bool = False) -> None:
+        prefix = rel_dir + "/" if rel_dir else ""
+        if names:
+            self.totals.removed += self.index.remove_ids(
+                [model_id(self.folder.name, self.pi, rel_dir if n == "." else prefix + n) for n in names],
+                edit_dirs=False)
+        if not keep and rel_dir in self.known:
+            self.gone.append(rel_dir)
+
+    def _index_file(self, rel: str, name: str, st: os.stat_result, side: list[tuple[str, int, int]],
                     new: bool, stat_changed: bool) -> None:
         path = os.path.join(self.root, rel)
         names = {n for n, _, _ in side}
-        summary = sidecars.read_summary(path, names) if names else sidecars.read_summary(path, set())
+        summary = sidecars.read_summary(path, names)
         doc = build_doc(self.folder.name, self.pi, rel, st, summary,
                         sidecars.preview_from_names(sidecars.stem_of(name), names), None)
         if new:
             self.totals.added += 1
         elif stat_changed:
             self.totals.changed += 1
-        self.pending.append((doc, sig, stat_changed or self.full))
+        self.pending.append((doc, stat_changed or self.full))
 
-    def _directory_model(self, rel_dir: str, stack: list[str]) -> None:
+    def _directory_model(self, rel_dir: str) -> None:
         """A diffusers model: a directory holding model_index.json (its inner files are not listed)."""
         path = os.path.join(self.root, rel_dir)
         size, newest = 0, 0
@@ -197,44 +227,46 @@ class _RootScan:
                 st = os.stat(os.path.join(dirpath, n))
                 size, newest = size + st.st_size, max(newest, st.st_mtime_ns)
         head = os.stat(os.path.join(path, "model_index.json"))
+        stem = rel_dir.rpartition("/")[2]
         sig = f"{size}:{newest}:{head.st_ino}:dir"
-        self.seen.add(rel_dir)
         self.totals.files += 1
-        old = self.known.get(rel_dir)
-        if old == sig and not self.full:
+        # A directory model's line lives under its own directory, with the name "." (itself).
+        self.visited.add(rel_dir)
+        self.packed[rel_dir] = pack_dir({".": sig})
+        was = unpack_dir(self.known.get(rel_dir)).get(".")
+        if was == sig and not self.full:
             return
-        parent = os.path.dirname(path)
-        stem = os.path.basename(path)
-        names = {n for n in os.listdir(parent) if n.startswith(stem + ".")}
+        names = {n for n in os.listdir(os.path.dirname(path)) if n.startswith(stem + ".")}
         doc = build_doc(self.folder.name, self.pi, rel_dir, head, sidecars.read_summary(path, names),
                         sidecars.preview_from_names(stem, names), None, size=size, is_dir=True)
         doc["mtime_ns"] = newest
-        self.totals.added += old is None
-        self.totals.changed += old is not None
-        self.pending.append((doc, sig, False))
+        self.totals.added += was is None
+        self.totals.changed += was is not None
+        self.pending.append((doc, False))
 
     def _flush(self) -> None:
-        if not self.pending:
-            return
-        ids = [model_id(d["folder"], d["path_index"], d["relpath"]) for d, _, _ in self.pending]
-        olds = dict(zip(ids, self.index.docs_or_none(ids)))
-        docs, sigs = [], {}
-        for mid, (doc, sig, rehash) in zip(ids, self.pending):
-            old = olds.get(mid)
-            if old and not rehash:
-                # Only sidecars changed: keep the hashes and the verification we already had.
-                doc["hashes"], doc["hashed"] = {**doc["hashes"], **(old.get("hashes") or {})}, old.get("hashed")
-                for k in ("verify_status", "verified_at", "verify_reason"):
-                    doc[k] = old.get(k)
-            if rehash and not doc["dir"]:
-                if self.full or doc["size"] <= self.lazy_limit:
-                    self.totals.to_hash.append((doc, mid, os.path.join(self.root, doc["relpath"])))
-                else:
-                    self.totals.lazy += 1
-            docs.append(doc)
-            sigs[mid] = sig
-        self.index.put_docs(docs, sigs)
-        self.pending = []
+        if self.pending:
+            ids = [model_id(d["folder"], d["path_index"], d["relpath"]) for d, _ in self.pending]
+            olds = dict(zip(ids, self.index.docs_or_none(ids)))
+            docs = []
+            for mid, (doc, rehash) in zip(ids, self.pending):
+                old = olds.get(mid)
+                if old and not rehash:
+                    # Only sidecars changed: keep the hashes and the verification we already had.
+                    doc["hashes"], doc["hashed"] = {**doc["hashes"], **(old.get("hashes") or {})}, old.get("hashed")
+                    for k in ("verify_status", "verified_at", "verify_reason"):
+                        doc[k] = old.get(k)
+                if rehash and not doc["dir"]:
+                    if self.full or doc["size"] <= self.lazy_limit:
+                        self.totals.to_hash.append((doc, mid, os.path.join(self.root, doc["relpath"])))
+                    else:
+                        self.totals.lazy += 1
+                docs.append(doc)
+            self.index.put_docs(docs)
+            self.pending = []
+        # Directory lines are written after their documents, so an interrupted scan redoes the directory.
+        self.index.write_dir_sigs(self.folder.name, self.pi, self.packed, self.gone)
+        self.packed, self.gone = {}, []
 
 
 def _is_sidecar_name(name: str) -> bool:

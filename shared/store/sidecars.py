@@ -29,6 +29,8 @@ MAX_SIDECAR_BYTES = 4 * 1024 * 1024
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 MAX_METADATA_VALUE = 4096
 
+#: libyaml's loader when present (an order of magnitude faster than the pure-Python one on big scans).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SOURCES = {"civitai": "civitai", "huggingface": "huggingface", "direct link": "direct", "direct-link": "direct"}
 
 
@@ -102,7 +104,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         end = text.find("\n---", 4)
         if end != -1:
             try:
-                meta = yaml.safe_load(text[4:end]) or {}
+                meta = yaml.load(text[4:end], Loader=_YAML_LOADER) or {}  # noqa: S506 - a safe loader
             except yaml.YAMLError:
                 meta = {}
             body = text[end + 4:].lstrip("-").lstrip("\n")
