@@ -99,7 +99,10 @@ def test_procfile_runs_the_same_processes():
     assert set(procs) == {"web", "worker", "beat", "flower"}
     for name, cmd in procs.items():
         assert cmd.split()[-1] == name or name in cmd
-    # And each command parses with the depot CLI
+    # And honcho accepts it as is, and each command parses with the depot CLI
+    check = subprocess.run([str(VENV_BIN / "honcho"), "-f", str(ROOT / "Procfile"), "check"], capture_output=True,
+                           text=True)
+    assert check.returncode == 0 and "web, worker, beat, flower" in check.stderr + check.stdout
     from web.cli import build_parser
     for cmd in procs.values():
         args = build_parser().parse_args(cmd.split()[1:])

@@ -7,7 +7,6 @@ Every command line is built here, so the Procfile, compose.yaml and ``depot up``
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shlex
 import shutil
@@ -21,8 +20,6 @@ import redis
 
 from shared.config import Settings, load_settings
 from workers import queues
-
-log = logging.getLogger(__name__)
 
 CELERY = [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,7 +177,8 @@ def _exec(s: Settings, cmd: list[str], extra: dict[str, str] | None = None) -> i
 
 
 def web(args: argparse.Namespace) -> int:
-    return _exec(load_settings(), web_cmd(load_settings()))
+    s = load_settings()
+    return _exec(s, web_cmd(s))
 
 
 def worker(args: argparse.Namespace) -> int:
