@@ -12,9 +12,10 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import selectors
+import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -75,44 +76,106 @@ def _redis_subscriber(url: str, ready: Any, out: Any) -> None:
 
 # --- WebSocket clients ------------------------------------------------------------------------------------------
 
-def _ws_clients(url: str, n: int, ready: Any, out: Any) -> None:
-    from simple_websocket import Client, ConnectionClosed
-    clients = [Client.connect(url) for _ in range(n)]
-    for c in clients:
-        json.loads(c.receive(timeout=30))  # the snapshot: this client is registered with the relay
-    results: list[dict[str, Any]] = [{} for _ in clients]
+_HANDSHAKE = (b"GET /api/v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 
-    def drain(i: int, c: Any) -> None:
-        lat: list[float] = []
-        last, gaps, resync = 0, 0, 0
-        try:
-            while True:
-                raw = c.receive(timeout=60)
-                if raw is None:
-                    break
-                now = time.time_ns()
-                ev = json.loads(raw)
-                if ev.get("type") == "resync":
-                    resync = 1
-                    break
-                if ev.get("task_id") == END:
-                    break
-                lat.append((now - ev["task"]["ts"]) / 1e6)
-                gaps += ev["seq"] != last + 1
-                last = ev["seq"]
-        except ConnectionClosed:
-            pass
-        results[i] = {"lat": lat, "gaps": gaps, "resync": resync}
-        c.close()
 
-    threads = [threading.Thread(target=drain, args=(i, c)) for i, c in enumerate(clients)]
-    for t in threads:
-        t.start()
+class _Conn:
+    """A minimal WebSocket client connection: the handshake, then unmasked server frames parsed from a buffer.
+    One selector thread drives all connections of a process, so the load generator costs little CPU."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.sendall(_HANDSHAKE)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(4096)
+        status, _, rest = head.partition(b"\r\n\r\n")
+        if b" 101 " not in status.split(b"\r\n")[0]:
+            raise RuntimeError(f"handshake refused: {status[:80]!r}")
+        self.buf = bytearray(rest)
+        self.snapshot = False
+        self.done = False
+        self.lat: list[float] = []
+        self.last = 0
+        self.gaps = 0
+        self.resync = 0
+
+    def frames(self) -> list[tuple[int, bytes]]:
+        out = []
+        buf = self.buf
+        while len(buf) >= 2:
+            opcode, n, pos = buf[0] & 0x0F, buf[1] & 0x7F, 2
+            if n == 126:
+                if len(buf) < 4:
+                    break
+                n, pos = int.from_bytes(buf[2:4], "big"), 4
+            elif n == 127:
+                if len(buf) < 10:
+                    break
+                n, pos = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < pos + n:
+                break
+            out.append((opcode, bytes(buf[pos:pos + n])))
+            del buf[:pos + n]
+        return out
+
+    def handle(self, opcode: int, payload: bytes, now: int) -> None:
+        if opcode == 0x9:  # ping → pong (masked with a zero key, so the payload is unchanged)
+            self.sock.sendall(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+            return
+        if opcode == 0x8:
+            self.done = True
+            return
+        if not self.snapshot:
+            self.snapshot = True
+            return
+        if b'"type":"resync"' in payload[:40]:
+            self.resync, self.done = 1, True
+            return
+        if END.encode() in payload[:60]:
+            self.done = True
+            return
+        ts = payload.find(b'"ts":')
+        self.lat.append((now - int(payload[ts + 5:payload.index(b"}", ts)])) / 1e6)
+        seq = int(payload[7:payload.index(b",")])  # events start with {"seq":N,
+        self.gaps += seq != self.last + 1
+        self.last = seq
+
+    def pump(self) -> None:
+        data = self.sock.recv(1 << 18)
+        if not data:
+            self.done = True
+            return
+        now = time.time_ns()
+        self.buf += data
+        for opcode, payload in self.frames():
+            self.handle(opcode, payload, now)
+
+
+def _ws_clients(port: int, n: int, ready: Any, out: Any) -> None:
+    conns = [_Conn(port) for _ in range(n)]
+    sel = selectors.DefaultSelector()
+    for c in conns:
+        sel.register(c.sock, selectors.EVENT_READ, c)
+    while not all(c.snapshot for c in conns):  # every client registered with the relay
+        for key, _ in sel.select(timeout=30):
+            key.data.pump()
     ready.set()
-    for t in threads:
-        t.join()
-    out.put({"lat": [x for r in results for x in r["lat"]], "received": sum(len(r["lat"]) for r in results),
-             "clients": n, "resyncs": sum(r["resync"] for r in results), "gaps": sum(r["gaps"] for r in results)})
+    live = len(conns)
+    while live:
+        events = sel.select(timeout=60)
+        if not events:
+            break
+        for key, _ in events:
+            c = key.data
+            c.pump()
+            if c.done:
+                sel.unregister(c.sock)
+                c.sock.close()
+                live -= 1
+    out.put({"lat": [x for c in conns for x in c.lat], "received": sum(len(c.lat) for c in conns),
+             "clients": n, "resyncs": sum(c.resync for c in conns), "gaps": sum(c.gaps for c in conns)})
 
 
 def _run_phase(target: Any, args_list: list[tuple], publisher: redis_lib.Redis, events: int,
@@ -186,9 +249,8 @@ def main(argv: list[str]) -> None:
         b = _report("bare Redis pub/sub (1 sub)", base, args.events, achieved)
         port = free_port()
         gunicorn = _start_gunicorn(stack, port)
-        url = f"ws://127.0.0.1:{port}/api/v1/ws"
         half = args.clients // 2
-        res, achieved = _run_phase(_ws_clients, [(url, half), (url, args.clients - half)], publisher, args.events,
+        res, achieved = _run_phase(_ws_clients, [(port, half), (port, args.clients - half)], publisher, args.events,
                                    args.rate)
         w = _report("relay over WebSocket", res, args.events, achieved)
         print(f"ratio relay/bare: p50 x{w['p50'] / b['p50']:.1f}, p99 x{w['p99'] / b['p99']:.1f}; "

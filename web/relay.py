@@ -28,20 +28,26 @@ log = logging.getLogger(__name__)
 RESYNC = {"type": "resync"}
 
 
+#: What a client queue holds: the decoded event (for filtering) and its JSON as published, UTF-8 encoded once
+#: for every client (sent as is).
+Item = tuple[dict[str, Any], bytes]
+RESYNC_ITEM: Item = (RESYNC, json.dumps(RESYNC).encode())
+
+
 @dataclass(eq=False)
 class Subscription:
     """One client's view of the relay: a bounded queue and an optional task filter."""
 
     task_id: str | None
     maxsize: int
-    queue: "queue.Queue[dict[str, Any]]" = field(init=False)
+    queue: "queue.Queue[Item]" = field(init=False)
     #: set by the relay when the client fell behind or Redis was lost; the handler resyncs and closes
     resync: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.queue = queue.Queue(maxsize=self.maxsize)
 
-    def offer(self, item: dict[str, Any]) -> bool:
+    def offer(self, item: Item) -> bool:
         """Queue ``item`` without blocking; False (and flagged for resync) when the client cannot keep up."""
         if self.resync.is_set():
             return False
@@ -52,15 +58,21 @@ class Subscription:
             self.resync.set()
             return False
 
-    def get(self, timeout: float) -> dict[str, Any] | None:
-        """The next item, or None after ``timeout`` seconds; RESYNC once the relay flagged this client."""
+    def get_batch(self, timeout: float, limit: int = 256) -> list[Item]:
+        """Whatever is queued (up to ``limit``, waiting up to ``timeout`` for the first), or ``[RESYNC_ITEM]``
+        once the relay flagged this client: what is still queued is moot, the client refetches everything."""
         if self.resync.is_set():
-            return RESYNC
+            return [RESYNC_ITEM]
         try:
-            item = self.queue.get(timeout=timeout)
+            items = [self.queue.get(timeout=timeout)]
         except queue.Empty:
-            return RESYNC if self.resync.is_set() else None
-        return RESYNC if self.resync.is_set() else item
+            return [RESYNC_ITEM] if self.resync.is_set() else []
+        while len(items) < limit:
+            try:
+                items.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        return [RESYNC_ITEM] if self.resync.is_set() else items
 
 
 class Relay:
@@ -168,12 +180,13 @@ class Relay:
             return
         self.stats["events"] += 1
         task_id = event.get("task_id")
+        item = (event, data.encode())
         with self._lock:
             subs = list(self._subs)
         for sub in subs:
             if sub.task_id is not None and sub.task_id != task_id:
                 continue
-            if not sub.offer(event):
+            if not sub.offer(item):
                 self._drop(sub)
 
     def _drop(self, sub: Subscription) -> None:
@@ -192,6 +205,6 @@ class Relay:
         for sub in subs:
             sub.resync.set()
             try:  # wake a handler blocked on an empty queue
-                sub.queue.put_nowait(RESYNC)
+                sub.queue.put_nowait(RESYNC_ITEM)
             except queue.Full:
                 pass
