@@ -98,10 +98,13 @@ def head(lan: dict, tmp_path: Path) -> Iterator[dict]:
     (tmp_path / "var").mkdir()
     beat = subprocess.Popen([str(VENV_BIN / "depot"), "beat"], env=base_env(env), stdout=subprocess.DEVNULL,
                             stderr=subprocess.STDOUT, start_new_session=True)
+    workers: list[WorkerProcess] = []
     try:
         yield {"env": env, "redis": client, "upstream": upstream, "base": f"http://{lan['head']}:{upstream.port}",
-               "local_redis_url": f"redis://127.0.0.1:{port}/0"}
+               "local_redis_url": f"redis://127.0.0.1:{port}/0", "workers": workers}
     finally:
+        for w in workers:
+            w.kill()
         os.killpg(beat.pid, signal.SIGKILL)
         beat.wait(10)
         httpd.shutdown()
@@ -112,6 +115,7 @@ def head(lan: dict, tmp_path: Path) -> Iterator[dict]:
 def _worker(head: dict, ns: str, host: str, queues: list[str], tmp_path: Path) -> WorkerProcess:
     w = WorkerProcess(base_env(head["env"]), host=host, queues=queues, log_path=tmp_path / f"worker-{host}.log")
     w.cmd = ["ip", "netns", "exec", ns, *w.cmd]
+    head["workers"].append(w)
     return w.start(head["redis"], timeout=60)
 
 
