@@ -194,3 +194,31 @@ def test_root_held_by_another_scan_is_reported_busy(settings: Settings, redis: A
         lock.release()
     assert [b["path"] for b in result["busy_roots"]] == [str(settings.store / "loras")]
     assert result["files"] == 0
+
+
+def test_removed_directory_and_directory_model_are_dropped(settings: Settings, redis: Any) -> None:
+    # Given a scanned tree
+    build_tree(settings.store)
+    scan(settings)
+    # When a whole subfolder and a diffusers model directory disappear
+    shutil.rmtree(settings.store / "loras" / "style")
+    shutil.rmtree(settings.store / "diffusers" / "pipe")
+    result = scan(settings)
+    # Then their models leave the index and nothing else changes
+    docs = by_rel(StoreIndex(redis, settings))
+    assert result["removed"] == 2 and result["files"] == 6
+    assert "style/md.safetensors" not in docs and "pipe" not in docs
+    assert scan(settings)["removed"] == 0
+
+
+def test_record_file_then_scan_sees_no_change(settings: Settings, redis: Any) -> None:
+    # Given a scanned tree and a file published outside the scan (as a download does)
+    build_tree(settings.store)
+    scan(settings)
+    new = settings.store / "loras" / "style" / "fresh.safetensors"
+    new.write_bytes(b"n" * 64)
+    model = StoreIndex(redis, settings).record_file(new, hashes={"SHA256": "AB" * 32})
+    assert model["relpath"] == "style/fresh.safetensors" and model["sha256"] == "AB" * 32
+    # When the next quick scan runs, it neither re-adds nor rehashes it
+    result = scan(settings)
+    assert (result["added"], result["hashed"], result["changed"]) == (0, 0, 0)

@@ -7,7 +7,9 @@
 |                                          |        | preview file name, verify_status/verified_at/verify_reason)   |
 | depot:store:dirs:{folder}:{path_index}   | HASH   | directory relpath ("" = root) -> the sorted lines              |
 |                                          |        | "name TAB size:mtime_ns:inode:sidecar-signature" of its models |
-|                                          |        | (an unchanged directory costs the scan one string compare)    |
+| depot:store:dirfp:{folder}:{path_index}  | HASH   | directory relpath -> "models|fingerprint" of every file in it |
+|                                          |        | (count, size/mtime/inode sums, crc of names): an unchanged    |
+|                                          |        | directory costs the scan one string compare                   |
 | depot:store:z:{sort}:{folder or *}       | ZSET   | ids by size / created / modified (score); for ``name`` the    |
 |                                          |        | member is ``lower(name) NUL id`` with score 0 (lex order)     |
 | depot:store:q                            | HASH   | id -> "size TAB created TAB modified TAB lower(name) TAB text" |
@@ -53,6 +55,10 @@ def split_id(mid: str) -> tuple[str, int, str]:
 
 def dirs_key(folder: str, path_index: int) -> str:
     return f"{P}dirs:{folder}:{path_index}"
+
+
+def fp_key(folder: str, path_index: int) -> str:
+    return f"{P}dirfp:{folder}:{path_index}"
 
 
 def pack_dir(lines: dict[str, str]) -> str:
@@ -232,6 +238,7 @@ class StoreIndex:
                         pipe.hset(key, rel_dir, pack_dir(lines))
                     else:
                         pipe.hdel(key, rel_dir)
+                    pipe.hdel(fp_key(folder, path_index), rel_dir)  # the next scan re-reads this directory
                     pipe.execute()
                     return
                 except redis_lib.WatchError:
@@ -305,16 +312,20 @@ class StoreIndex:
             ids = sorted(self.redis.zrange(key, start, start + _BATCH - 1))
             yield from self.docs(ids)
 
-    def dir_sigs(self, folder: str, path_index: int) -> dict[str, str]:
-        return self.redis.hgetall(dirs_key(folder, path_index))
+    def dir_sigs(self, folder: str, path_index: int) -> tuple[dict[str, str], dict[str, str]]:
+        """``(directory -> packed model lines, directory -> fingerprint)`` of one root."""
+        return self.redis.hgetall(dirs_key(folder, path_index)), self.redis.hgetall(fp_key(folder, path_index))
 
-    def write_dir_sigs(self, folder: str, path_index: int, packed: dict[str, str], gone: list[str]) -> None:
-        key = dirs_key(folder, path_index)
+    def write_dir_sigs(self, folder: str, path_index: int, packed: dict[str, str], fps: dict[str, str],
+                       gone: list[str]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         if packed:
-            pipe.hset(key, mapping=packed)
+            pipe.hset(dirs_key(folder, path_index), mapping=packed)
+        if fps:
+            pipe.hset(fp_key(folder, path_index), mapping=fps)
         if gone:
-            pipe.hdel(key, *gone)
+            pipe.hdel(dirs_key(folder, path_index), *gone)
+            pipe.hdel(fp_key(folder, path_index), *gone)
         pipe.execute()
 
     def listing(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,8 @@ class _RootScan:
                  totals: _Totals, lock: Any) -> None:
         self.ctx, self.index, self.folder, self.pi, self.root = ctx, index, folder, pi, root
         self.full, self.totals, self.lock = full, totals, lock
-        self.known = index.dir_sigs(folder.name, pi)
+        self.known, self.known_fp = index.dir_sigs(folder.name, pi)
+        self.fps: dict[str, str] = {}
         self.visited: set[str] = set()
         self.failed_dirs: list[str] = []
         self.pending: list[tuple[dict[str, Any], bool]] = []  # (doc, needs hashing)
@@ -123,15 +125,16 @@ class _RootScan:
             self.ctx.progress(self.totals.files, None, files=self.totals.files, phase="walking")
             if len(self.pending) >= _FLUSH:
                 self._flush()
-        stale_dirs = [d for d in self.known if d not in self.visited
+        stale_dirs = [d for d in set(self.known) | set(self.known_fp) if d not in self.visited
                       and not any((d + "/").startswith(f) for f in self.failed_dirs)]
         for d in stale_dirs:
-            self._drop(d, list(unpack_dir(self.known[d])))
+            self._drop(d, list(unpack_dir(self.known.get(d))))
         self._flush()
 
     def _directory(self, rel_dir: str, stack: list[str]) -> None:
         prefix = rel_dir + "/" if rel_dir else ""
         files: list[tuple[str, os.stat_result]] = []
+        subdirs: list[str] = []
         try:
             with os.scandir(os.path.join(self.root, rel_dir) if rel_dir else self.root) as it:
                 for entry in it:
@@ -139,7 +142,7 @@ class _RootScan:
                     if name[0] == ".":
                         continue  # hidden files and our own temp/partial files, as ComfyUI skips them
                     if entry.is_dir():
-                        stack.append(prefix + name)
+                        subdirs.append(prefix + name)
                     else:
                         files.append((name, entry.stat()))
         except OSError:
@@ -147,10 +150,16 @@ class _RootScan:
             self.visited.add(rel_dir)
             return
         if self.dir_models and rel_dir and any(n == "model_index.json" for n, _ in files):
-            self._directory_model(rel_dir)
+            self._directory_model(rel_dir)  # its inner folders belong to the model, not listed apart
             return
+        stack.extend(subdirs)
         self.visited.add(rel_dir)
-        self._classify(rel_dir, prefix, files)
+        fp = _fingerprint(files)
+        old_fp = self.known_fp.get(rel_dir)
+        if old_fp is not None and not self.full and old_fp.split("|", 1)[1] == fp:
+            self.totals.files += int(old_fp.split("|", 1)[0])  # nothing in this directory changed
+            return
+        self.fps[rel_dir] = f"{self._classify(rel_dir, prefix, files)}|{fp}"
 
     def _split(self, files: list[tuple[str, os.stat_result]]) -> tuple[dict[str, tuple[str, os.stat_result]],
                                                                        list[tuple[str, os.stat_result]]]:
@@ -166,7 +175,8 @@ class _RootScan:
                 others.append((name, st))
         return models, others
 
-    def _classify(self, rel_dir: str, prefix: str, files: list[tuple[str, os.stat_result]]) -> None:
+    def _classify(self, rel_dir: str, prefix: str, files: list[tuple[str, os.stat_result]]) -> int:
+        """Index what changed in one directory; returns its number of models."""
         models, others = self._split(files)
         attached: dict[str, list[tuple[str, int, int]]] = {}
         if models:
@@ -183,7 +193,7 @@ class _RootScan:
         packed = pack_dir(lines)
         old_packed = self.known.get(rel_dir)
         if packed == (old_packed or "") and not self.full:
-            return
+            return len(lines)
         old = unpack_dir(old_packed)
         for stem, (name, st) in models.items():
             sig = lines[name]
@@ -195,6 +205,7 @@ class _RootScan:
         self._drop(rel_dir, [n for n in old if n not in lines], keep=bool(lines))
         if lines:
             self.packed[rel_dir] = packed
+        return len(lines)
 
     def _drop(self, rel_dir: str, names: list[str], keep: bool = False) -> None:
         prefix = rel_dir + "/" if rel_dir else ""
@@ -202,7 +213,7 @@ class _RootScan:
             self.totals.removed += self.index.remove_ids(
                 [model_id(self.folder.name, self.pi, rel_dir if n == "." else prefix + n) for n in names],
                 edit_dirs=False)
-        if not keep and rel_dir in self.known:
+        if not keep and (rel_dir in self.known or rel_dir in self.known_fp):
             self.gone.append(rel_dir)
 
     def _index_file(self, rel: str, name: str, st: os.stat_result, side: list[tuple[str, int, int]],
@@ -265,8 +276,16 @@ class _RootScan:
             self.index.put_docs(docs)
             self.pending = []
         # Directory lines are written after their documents, so an interrupted scan redoes the directory.
-        self.index.write_dir_sigs(self.folder.name, self.pi, self.packed, self.gone)
-        self.packed, self.gone = {}, []
+        self.index.write_dir_sigs(self.folder.name, self.pi, self.packed, self.fps, self.gone)
+        self.packed, self.fps, self.gone = {}, {}, []
+
+
+def _fingerprint(files: list[tuple[str, os.stat_result]]) -> str:
+    """Every file of a directory in one short string: any added, removed, renamed, resized, rewritten or
+    replaced file changes it (sums of size, mtime_ns and inode, and a CRC of the sorted names)."""
+    names = "\0".join(sorted(n for n, _ in files))
+    return (f"{len(files)}:{sum(st.st_size for _, st in files)}:{sum(st.st_mtime_ns for _, st in files)}:"
+            f"{sum(st.st_ino for _, st in files)}:{zlib.crc32(names.encode('utf-8', 'surrogateescape'))}")
 
 
 def _is_sidecar_name(name: str) -> bool:
