@@ -12,6 +12,8 @@
 |                                          |        | directory costs the scan one string compare                   |
 | depot:store:z:{sort}:{folder or *}       | ZSET   | ids by size / created / modified (score); for ``name`` the    |
 |                                          |        | member is ``lower(name) NUL id`` with score 0 (lex order)     |
+| depot:store:model                        | HASH   | id -> the contract ``Model`` as ready-to-send JSON (listing   |
+|                                          |        | pages are assembled from these strings without parsing)       |
 | depot:store:q                            | HASH   | id -> "size TAB created TAB modified TAB lower(name) TAB text" |
 |                                          |        | for search (text = lower-cased path, name, trigger words,     |
 |                                          |        | base model); cached per process until ``gen`` changes         |
@@ -40,6 +42,7 @@ from shared.store.paths import normalise_relpath
 
 P = "depot:store:"
 DOC, Q, SHA_OF, GEN, UNREACHABLE = P + "doc", P + "q", P + "sha256", P + "gen", P + "unreachable"
+MODEL_JSON = P + "model"
 SORTS = ("name", "size", "created", "modified")
 _BATCH = 1000
 
@@ -113,6 +116,10 @@ def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, su
             "verify_status": None, "verified_at": None, "verify_reason": None}
 
 
+def _model_json(doc: dict[str, Any]) -> str:
+    return json.dumps(to_model(doc), separators=(",", ":"))
+
+
 def _search_row(mid: str, doc: dict[str, Any]) -> str:
     text = " ".join([mid.split("/", 2)[2], display_name(doc), " ".join(doc.get("trigger_words") or []),
                      doc.get("base_model") or ""]).lower().replace("\t", " ")
@@ -153,6 +160,7 @@ class StoreIndex:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(DOC, mapping={i: json.dumps(d, separators=(",", ":")) for i, d in zip(ids, docs)})
         pipe.hset(Q, mapping={i: _search_row(i, d) for i, d in zip(ids, docs)})
+        pipe.hset(MODEL_JSON, mapping={i: _model_json(d) for i, d in zip(ids, docs)})
         zsets: dict[str, dict[str, float]] = {}
         for mid, d, prev in zip(ids, docs, old_sha):
             for scope in (d["folder"], None):
@@ -210,6 +218,7 @@ class StoreIndex:
                 pipe.srem(sha_key(sha), mid)
         pipe.hdel(DOC, *ids)
         pipe.hdel(Q, *ids)
+        pipe.hdel(MODEL_JSON, *ids)
         pipe.hdel(SHA_OF, *ids)
         pipe.incr(GEN)
         pipe.execute()
@@ -277,7 +286,11 @@ class StoreIndex:
                           reason: str | None = None) -> None:
         doc = self._require(folder, path_index, relpath)
         doc.update(verify_status=status, verify_reason=reason, verified_at=time.time())
-        self.redis.hset(DOC, model_id(folder, path_index, relpath), json.dumps(doc, separators=(",", ":")))
+        mid = model_id(folder, path_index, normalise_relpath(relpath))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(DOC, mid, json.dumps(doc, separators=(",", ":")))
+        pipe.hset(MODEL_JSON, mid, _model_json(doc))
+        pipe.execute()
 
     def remove(self, folder: str, path_index: int, relpath: str) -> bool:
         mid = model_id(folder, path_index, normalise_relpath(relpath))
@@ -330,7 +343,19 @@ class StoreIndex:
 
     def listing(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",
                 order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[list[dict[str, Any]], int]:
-        """One page of ``Model``s and the total; without ``q`` straight from the sorted sets."""
+        """One page of ``Model``s and the total."""
+        ids, total = self._page_ids(folder, q, sort, order, offset, limit)
+        return [to_model(d) for d in self.docs(ids)], total
+
+    def listing_json(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",
+                     order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[list[str], int]:
+        """Like ``listing`` but each ``Model`` as its stored JSON text (no parsing on the hot path)."""
+        ids, total = self._page_ids(folder, q, sort, order, offset, limit)
+        return ([r for r in self.redis.hmget(MODEL_JSON, ids) if r] if ids else []), total
+
+    def _page_ids(self, folder: str | None, q: str | None, sort: str, order: str, offset: int,
+                  limit: int) -> tuple[list[str], int]:
+        """The ids of one page and the total; without ``q`` straight from the sorted sets."""
         tokens = [t for t in (q or "").lower().split() if t.strip("*")]
         if tokens:
             ids, total = self._search(folder, tokens, sort, order, offset, limit)
@@ -341,7 +366,7 @@ class StoreIndex:
             ids = fetch(key, offset, offset + limit - 1) if limit else []
             if sort == "name":
                 ids = [m.split("\x00", 1)[1] for m in ids]
-        return [to_model(d) for d in self.docs(ids)], total
+        return ids, total
 
     def _search(self, folder: str | None, tokens: list[str], sort: str, order: str, offset: int,
                 limit: int) -> tuple[list[str], int]:
