@@ -46,6 +46,22 @@ MODEL_JSON = P + "model"
 SORTS = ("name", "size", "created", "modified")
 _BATCH = 1000
 
+#: One listing page inside Redis: the ids of a rank range, then their Model JSON joined with commas, so the
+#: client parses one string instead of 2,000 replies.
+_PAGE_LUA = """
+local ids
+if ARGV[3] == 'desc' then ids = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2])
+else ids = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2]) end
+if #ids == 0 then return {redis.call('ZCARD', KEYS[1]), ''} end
+if ARGV[4] == 'name' then
+  for i, m in ipairs(ids) do ids[i] = string.sub(m, string.find(m, '\0', 1, true) + 1) end
+end
+local rows = redis.call('HMGET', KEYS[2], unpack(ids))
+local out = {}
+for _, r in ipairs(rows) do if r then out[#out + 1] = r end end
+return {redis.call('ZCARD', KEYS[1]), table.concat(out, ',')}
+"""
+
 
 def model_id(folder: str, path_index: int, relpath: str) -> str:
     return f"{folder}/{path_index}/{relpath}"
@@ -142,6 +158,7 @@ class StoreIndex:
         self.layout = layout or StoreLayout.from_settings(settings)
         self._cache: tuple[str | None, list[tuple[str, str, list[str]]]] = ("", [])
         self._cache_lock = threading.Lock()
+        self._page_script = redis.register_script(_PAGE_LUA)
 
     # --- writing ------------------------------------------------------------------------------------
 
@@ -348,10 +365,14 @@ class StoreIndex:
         return [to_model(d) for d in self.docs(ids)], total
 
     def listing_json(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",
-                     order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[list[str], int]:
-        """Like ``listing`` but each ``Model`` as its stored JSON text (no parsing on the hot path)."""
+                     order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[str, int]:
+        """Like ``listing`` but the page's ``Model``s as comma-joined JSON text (no parsing on the hot path)."""
+        if limit and not [t for t in (q or "").split() if t.strip("*")]:
+            total, joined = self._page_script(keys=[zkey(sort, folder), MODEL_JSON],
+                                              args=[offset, offset + limit - 1, order, sort])
+            return joined, int(total)
         ids, total = self._page_ids(folder, q, sort, order, offset, limit)
-        return ([r for r in self.redis.hmget(MODEL_JSON, ids) if r] if ids else []), total
+        return ",".join(r for r in (self.redis.hmget(MODEL_JSON, ids) if ids else []) if r), total
 
     def _page_ids(self, folder: str | None, q: str | None, sort: str, order: str, offset: int,
                   limit: int) -> tuple[list[str], int]:

@@ -79,10 +79,10 @@ def list_models():  # type: ignore[no-untyped-def]
         raise InvalidRequest("Query parameter 'q' is too long (500 characters at most).")
     sort = choice_arg("sort", ("name", "size", "created", "modified"), "name")
     order = choice_arg("order", ("asc", "desc"), "asc")
-    rows, total = index.listing_json(folder=folder, q=q, sort=sort, order=order, offset=int_arg("offset", 0),
-                                     limit=int_arg("limit", 100, lo=0, hi=1000))
+    joined, total = index.listing_json(folder=folder, q=q, sort=sort, order=order, offset=int_arg("offset", 0),
+                                       limit=int_arg("limit", 100, lo=0, hi=1000))
     # The index keeps each Model as JSON text, so a page is joined, not re-encoded.
-    return Response('{"items":[' + ",".join(rows) + '],"total":' + str(total) + "}", mimetype="application/json")
+    return Response('{"items":[' + joined + '],"total":' + str(total) + "}", mimetype="application/json")
 
 
 @bp.get("/models/<folder>/<path_index>/<path:relpath>")
