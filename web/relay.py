@@ -58,15 +58,18 @@ class Subscription:
             self.resync.set()
             return False
 
-    def get_batch(self, timeout: float, limit: int = 256) -> list[Item]:
-        """Whatever is queued (up to ``limit``, waiting up to ``timeout`` for the first), or ``[RESYNC_ITEM]``
-        once the relay flagged this client: what is still queued is moot, the client refetches everything."""
+    def get_batch(self, timeout: float, limit: int = 256, linger: float = 0.0) -> list[Item]:
+        """Whatever is queued (up to ``limit``, waiting up to ``timeout`` for the first, then ``linger`` seconds
+        for more to gather), or ``[RESYNC_ITEM]`` once the relay flagged this client: what is still queued is
+        moot, the client refetches everything."""
         if self.resync.is_set():
             return [RESYNC_ITEM]
         try:
             items = [self.queue.get(timeout=timeout)]
         except queue.Empty:
             return [RESYNC_ITEM] if self.resync.is_set() else []
+        if linger > 0:
+            time.sleep(linger)
         while len(items) < limit:
             try:
                 items.append(self.queue.get_nowait())
