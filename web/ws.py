@@ -89,6 +89,8 @@ def _params() -> tuple[str | None, int]:
 def _ws_route():  # type: ignore[no-untyped-def]
     ctx = depot()
     task_id, since = _params()
+    if task_id is not None:
+        ctx.services.records.get(task_id)  # 404 before the relay is involved
     relay = get_relay(ctx)
     sub = relay.subscribe(task_id)
     try:

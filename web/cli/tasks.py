@@ -61,6 +61,8 @@ class Watch:
                 self.session()
                 backoff = 0.5  # a session that ended with a resync reconnects at once
             except (OSError, ApiError) as exc:
+                if isinstance(exc, ApiError) and exc.status == 401:
+                    raise  # retrying will not help: main() prints it
                 print(f"depot: live updates interrupted ({exc}); retrying in {backoff:.1f}s", file=sys.stderr)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
