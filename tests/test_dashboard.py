@@ -232,3 +232,17 @@ def test_screenshots_are_readable(page: Any, site: Site, tmp_path: Path) -> None
     # The tab bar and the task stay within the phone width
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, width
+
+
+def test_queue_recovers_after_redis_restart_without_reload(page: Any, site: Site, redis_server: Any) -> None:
+    # Given the queue open and live
+    open_view(page, site, "queue")
+    page.wait_for_selector("#live[data-state=live]")
+    # When Redis restarts (the relay tells the page to resync and the page reconnects)
+    redis_server.restart(down_for=0.5)
+    page.wait_for_selector("#live[data-state=live]", timeout=20000)
+    # Then tasks created afterwards still appear live, without a reload
+    records = site.app.extensions["depot"].services.records
+    task = wait_for(lambda: records.create("scan", {"mode": "quick"}, queue="scan")[0], timeout=10,
+                    what="Redis to accept writes")
+    page.wait_for_selector(f"#tasks li[data-task-id='{task['id']}'][data-state=queued]", timeout=15000)
