@@ -115,7 +115,7 @@ def to_model(doc: dict[str, Any]) -> dict[str, Any]:
             "sha256": (doc.get("hashes") or {}).get("SHA256"), "base_model": doc.get("base_model"),
             "trigger_words": list(doc.get("trigger_words") or []), "source": doc.get("source"),
             "source_url": doc.get("source_url"), "verify_status": doc.get("verify_status"),
-            "preview": doc.get("preview"), "hashes": doc.get("hashes") or {}}
+            "preview": doc.get("preview")}
 
 
 def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, summary: dict[str, Any],

@@ -90,6 +90,7 @@ def model_detail(folder: str, path_index: str, relpath: str):  # type: ignore[no
     folder, pi, rel, path = _ref(folder, path_index, relpath)
     doc = _doc_or_index(folder, pi, rel, path)
     model = to_model(doc)
+    model["hashes"] = doc.get("hashes") or {}
     model["metadata"] = sidecars.read_summary(path)
     model["description"] = sidecars.read_description(path)
     model["safetensors_metadata"] = sidecars.read_safetensors_metadata(path) if path.is_file() else None
