@@ -67,9 +67,12 @@ def test_fetch_metadata_writes_md_and_preview(settings: Settings, redis: Any, up
 
 def test_rate_limit_gate_is_shared_and_honoured(settings: Settings, redis: Any) -> None:
     ctx, _services = make_ctx(settings, {"mode": "quick"})
-    close_gate(redis, 0.3)
+    close_gate(redis, 5.0)
     close_gate(redis, 0.1)  # a shorter pause never shortens a longer one
-    assert redis.pttl(GATE) > 150
+    assert redis.pttl(GATE) > 2000
+    redis.delete(GATE)
+    close_gate(redis, 0.2)
     start = time.monotonic()
     wait_for_gate(ctx, redis)
-    assert time.monotonic() - start >= 0.15 and redis.pttl(GATE) < 0
+    # the wait lasted at least until the gate opened (a lower bound only; never flaky under load)
+    assert time.monotonic() - start >= 0.1 and redis.pttl(GATE) < 0
