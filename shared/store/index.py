@@ -46,6 +46,43 @@ MODEL_JSON = P + "model"
 SORTS = ("name", "size", "created", "modified")
 _BATCH = 1000
 
+#: Write a batch of documents: ARGV[1] = JSON [[id, folder, doc, model, qrow, name_member, size, created,
+#: modified, sha256 or ""], ...]. An old name member (the display name is part of it) and an old SHA256
+#: membership are replaced.
+_PUT_LUA = """
+local P = 'depot:store:'
+for _, r in ipairs(cjson.decode(ARGV[1])) do
+  local id, folder, sha = r[1], r[2], r[10]
+  local old_q = redis.call('HGET', P .. 'q', id)
+  if old_q then
+    local old_name = string.match(old_q, '^[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t')
+    local old_member = (old_name or '') .. '\0' .. id
+    if old_member ~= r[6] then
+      redis.call('ZREM', P .. 'z:name:' .. folder, old_member)
+      redis.call('ZREM', P .. 'z:name:*', old_member)
+    end
+  end
+  local old_sha = redis.call('HGET', P .. 'sha256', id)
+  if old_sha and old_sha ~= sha then redis.call('SREM', P .. 'sha:' .. old_sha, id) end
+  if sha ~= '' then
+    redis.call('HSET', P .. 'sha256', id, sha)
+    redis.call('SADD', P .. 'sha:' .. sha, id)
+  elseif old_sha then
+    redis.call('HDEL', P .. 'sha256', id)
+  end
+  redis.call('HSET', P .. 'doc', id, r[3])
+  redis.call('HSET', P .. 'model', id, r[4])
+  redis.call('HSET', P .. 'q', id, r[5])
+  for _, scope in ipairs({folder, '*'}) do
+    redis.call('ZADD', P .. 'z:name:' .. scope, 0, r[6])
+    redis.call('ZADD', P .. 'z:size:' .. scope, r[7], id)
+    redis.call('ZADD', P .. 'z:created:' .. scope, string.format('%.17g', r[8]), id)
+    redis.call('ZADD', P .. 'z:modified:' .. scope, string.format('%.17g', r[9]), id)
+  end
+end
+return #ARGV[1]
+"""
+
 #: One listing page inside Redis: the ids of a rank range, then their Model JSON joined with commas, so the
 #: client parses one string instead of 2,000 replies.
 _PAGE_LUA = """
@@ -159,6 +196,7 @@ class StoreIndex:
         self._cache: tuple[str | None, list[tuple[str, str, list[str]]]] = ("", [])
         self._cache_lock = threading.Lock()
         self._page_script = redis.register_script(_PAGE_LUA)
+        self._put_script = redis.register_script(_PUT_LUA)
 
     # --- writing ------------------------------------------------------------------------------------
 
@@ -172,46 +210,15 @@ class StoreIndex:
         return len(docs)
 
     def _put_batch(self, docs: list[dict[str, Any]]) -> None:
-        ids = [model_id(d["folder"], d["path_index"], d["relpath"]) for d in docs]
-        old_sha = self.redis.hmget(SHA_OF, ids) if ids else []
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(DOC, mapping={i: json.dumps(d, separators=(",", ":")) for i, d in zip(ids, docs)})
-        pipe.hset(Q, mapping={i: _search_row(i, d) for i, d in zip(ids, docs)})
-        pipe.hset(MODEL_JSON, mapping={i: _model_json(d) for i, d in zip(ids, docs)})
-        zsets: dict[str, dict[str, float]] = {}
-        for mid, d, prev in zip(ids, docs, old_sha):
-            for scope in (d["folder"], None):
-                zsets.setdefault(zkey("size", scope), {})[mid] = d["size"]
-                zsets.setdefault(zkey("created", scope), {})[mid] = d["ctime_ns"] / 1e9
-                zsets.setdefault(zkey("modified", scope), {})[mid] = d["mtime_ns"] / 1e9
-            sha = (d.get("hashes") or {}).get("SHA256")
-            if prev and prev != sha:
-                pipe.srem(sha_key(prev), mid)
-            if sha:
-                pipe.hset(SHA_OF, mid, sha)
-                pipe.sadd(sha_key(sha), mid)
-            elif prev:
-                pipe.hdel(SHA_OF, mid)
-        self._rename_name_members(pipe, ids, docs)
-        for key, mapping in zsets.items():
-            pipe.zadd(key, mapping)
-        pipe.execute()
-
-    def _rename_name_members(self, pipe: Any, ids: list[str], docs: list[dict[str, Any]]) -> None:
-        # The name ZSET member embeds the display name, so an old member must go when the name changes.
-        old_rows = self.redis.hmget(Q, ids)
-        adds: dict[str, dict[str, float]] = {}
-        for mid, d, row in zip(ids, docs, old_rows):
-            new_member = f"{display_name(d).lower()}\x00{mid}"
-            if row:
-                old_member = f"{row.split(chr(9))[3]}\x00{mid}"
-                if old_member != new_member:
-                    pipe.zrem(zkey("name", d["folder"]), old_member)
-                    pipe.zrem(zkey("name", None), old_member)
-            for scope in (d["folder"], None):
-                adds.setdefault(zkey("name", scope), {})[new_member] = 0
-        for key, mapping in adds.items():
-            pipe.zadd(key, mapping)
+        # One script call per batch: Redis does the ~12 writes per model itself, and Python encodes one JSON
+        # argument instead of packing ~30 arguments per model (the dominant cost of a first scan).
+        rows = []
+        for d in docs:
+            mid = model_id(d["folder"], d["path_index"], d["relpath"])
+            rows.append([mid, d["folder"], json.dumps(d, separators=(",", ":")), _model_json(d),
+                         _search_row(mid, d), f"{display_name(d).lower()}\x00{mid}", d["size"],
+                         d["ctime_ns"] / 1e9, d["mtime_ns"] / 1e9, (d.get("hashes") or {}).get("SHA256") or ""])
+        self._put_script(args=[json.dumps(rows, separators=(",", ":"))])
 
     def remove_ids(self, ids: Iterable[str], *, edit_dirs: bool = True) -> int:
         """Drop models from the index; ``edit_dirs=False`` when the caller (the scan) rewrites the directory
