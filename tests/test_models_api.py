@@ -120,6 +120,13 @@ def test_move_rename_and_description_carry_sidecars(client: Any, store: Path) ->
     r = client.patch("/api/v1/models/loras/0/styles/NeonV2.safetensors",
                      json={"description": "---\nbaseModel: Flux.1 D\n---\n\n# Trigger Words\n\nnew\n"})
     assert r.get_json()["base_model"] == "Flux.1 D" and r.get_json()["trigger_words"] == ["new"]
+    # A new display name (the description's model heading) replaces the old one in the name order
+    r = client.patch("/api/v1/models/loras/0/styles/NeonV2.safetensors",
+                     json={"description": "# Trigger Words\n\nnew\n\n# About this version\n\nv2\n\n# Aardvark\n"})
+    assert r.get_json()["name"] == "Aardvark"
+    listing = client.get("/api/v1/models?limit=10").get_json()
+    assert listing["total"] == 5 and [m["name"] for m in listing["items"]][0] == "Aardvark"
+    assert len(listing["items"]) == 5
     # A move onto an existing model is refused and changes nothing
     r = client.patch("/api/v1/models/loras/0/zeta.pt", json={"move_to": {"relpath": "zeta.txt"}})
     assert r.status_code == 400  # not a model extension of the target folder

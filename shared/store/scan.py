@@ -11,7 +11,6 @@ import os
 import time
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from shared.errors import InvalidRequest
