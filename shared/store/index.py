@@ -298,9 +298,13 @@ class StoreIndex:
             ids = sorted(self.redis.zrange(key, start, start + _BATCH - 1))
             yield from self.docs(ids)
 
-    def dir_sigs(self, folder: str, path_index: int) -> tuple[dict[str, str], dict[str, str]]:
-        """``(directory -> packed model lines, directory -> fingerprint)`` of one root."""
-        return self.redis.hgetall(dirs_key(folder, path_index)), self.redis.hgetall(fp_key(folder, path_index))
+    def dir_sigs(self, folder: str, path_index: int) -> tuple[set[str], dict[str, str]]:
+        """``(directories with model lines, directory -> fingerprint)`` of one root; the lines themselves are
+        fetched per changed directory with ``dir_lines`` (an unchanged store never transfers them)."""
+        return set(self.redis.hkeys(dirs_key(folder, path_index))), self.redis.hgetall(fp_key(folder, path_index))
+
+    def dir_lines(self, folder: str, path_index: int, rel_dir: str) -> str | None:
+        return self.redis.hget(dirs_key(folder, path_index), rel_dir)
 
     def write_dir_sigs(self, folder: str, path_index: int, packed: dict[str, str], fps: dict[str, str],
                        gone: list[str]) -> None:

@@ -101,7 +101,7 @@ class _RootScan:
                  totals: _Totals, lock: Any) -> None:
         self.ctx, self.index, self.folder, self.pi, self.root = ctx, index, folder, pi, root
         self.full, self.totals, self.lock = full, totals, lock
-        self.known, self.known_fp = index.dir_sigs(folder.name, pi)
+        self.known_dirs, self.known_fp = index.dir_sigs(folder.name, pi)
         self.fps: dict[str, str] = {}
         self.visited: set[str] = set()
         self.failed_dirs: list[str] = []
@@ -124,10 +124,10 @@ class _RootScan:
             self.ctx.progress(self.totals.files, None, files=self.totals.files, phase="walking")
             if len(self.pending) >= _FLUSH:
                 self._flush()
-        stale_dirs = [d for d in set(self.known) | set(self.known_fp) if d not in self.visited
+        stale_dirs = [d for d in self.known_dirs | set(self.known_fp) if d not in self.visited
                       and not any((d + "/").startswith(f) for f in self.failed_dirs)]
         for d in stale_dirs:
-            self._drop(d, list(unpack_dir(self.known.get(d))))
+            self._drop(d, list(unpack_dir(self._old_lines(d))))
         self._flush()
 
     def _directory(self, rel_dir: str, stack: list[str]) -> None:
@@ -190,7 +190,7 @@ class _RootScan:
                  for stem, (name, st) in models.items()}
         self.totals.files += len(lines)
         packed = pack_dir(lines)
-        old_packed = self.known.get(rel_dir)
+        old_packed = self._old_lines(rel_dir)
         if packed == (old_packed or "") and not self.full:
             return len(lines)
         old = unpack_dir(old_packed)
@@ -206,13 +206,18 @@ class _RootScan:
             self.packed[rel_dir] = packed
         return len(lines)
 
+    def _old_lines(self, rel_dir: str) -> str | None:
+        if rel_dir not in self.known_dirs:
+            return None
+        return self.index.dir_lines(self.folder.name, self.pi, rel_dir)
+
     def _drop(self, rel_dir: str, names: list[str], keep: bool = False) -> None:
         prefix = rel_dir + "/" if rel_dir else ""
         if names:
             self.totals.removed += self.index.remove_ids(
                 [model_id(self.folder.name, self.pi, rel_dir if n == "." else prefix + n) for n in names],
                 edit_dirs=False)
-        if not keep and (rel_dir in self.known or rel_dir in self.known_fp):
+        if not keep and (rel_dir in self.known_dirs or rel_dir in self.known_fp):
             self.gone.append(rel_dir)
 
     def _index_file(self, rel: str, name: str, st: os.stat_result, side: list[tuple[str, int, int]],
@@ -243,7 +248,7 @@ class _RootScan:
         # A directory model's line lives under its own directory, with the name "." (itself).
         self.visited.add(rel_dir)
         self.packed[rel_dir] = pack_dir({".": sig})
-        was = unpack_dir(self.known.get(rel_dir)).get(".")
+        was = unpack_dir(self._old_lines(rel_dir)).get(".")
         if was == sig and not self.full:
             return
         names = {n for n in os.listdir(os.path.dirname(path)) if n.startswith(stem + ".")}
