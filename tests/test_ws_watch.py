@@ -2,7 +2,6 @@
 change live, and after a server-side resync it reconnects and keeps going."""
 from __future__ import annotations
 
-import os
 import queue
 import subprocess
 import sys
@@ -39,17 +38,22 @@ def _wait_line(lines: "queue.Queue[str]", *needles: str, timeout: float = 15.0) 
             return line
 
 
-def test_watch_prints_live_state_changes_and_survives_a_resync(live: Live, settings_env: dict[str, str]) -> None:
+def test_watch_prints_live_state_changes_and_survives_a_resync(live: Live, settings_env: dict[str, str],
+                                                               tmp_path: Path) -> None:
     records = live.ctx.services.records
     old, _ = records.create("scan", {"mode": "quick"}, queue="scan")
     env = {**base_env(settings_env), "DEPOT_URL": f"http://127.0.0.1:{live.port}"}
     depot = Path(sys.executable).with_name("depot")
+    err = tmp_path / "watch.err"
     proc = subprocess.Popen([str(depot), "tasks", "--watch"], env=env, stdout=subprocess.PIPE, text=True,
-                            stderr=subprocess.DEVNULL)
+                            stderr=err.open("w"))
     try:
         lines = _lines(proc)
         # Then the snapshot's task is listed first
-        _wait_line(lines, old["id"], "queued")
+        try:
+            _wait_line(lines, old["id"], "queued", timeout=30)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; stderr: {err.read_text()[-2000:]}") from None
         # And a new task's life is printed as it happens
         task, _ = records.create("download", {"url": "http://example.invalid/x"}, queue="downloads")
         _wait_line(lines, task["id"], "queued")

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from shared import keys
 
@@ -76,6 +78,14 @@ class Subscription:
             except queue.Empty:
                 break
         return [RESYNC_ITEM] if self.resync.is_set() else items
+
+
+def subscriber_client(url: str) -> redis.Redis:
+    """The relay's own client, with retries off: redis-py's PubSub otherwise reconnects and resubscribes
+    silently, and the relay would never learn that events were lost while Redis was away."""
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=10.0, socket_connect_timeout=5.0,
+                                socket_keepalive=True, health_check_interval=25, retry=Retry(NoBackoff(), 0),
+                                client_name="depot-relay")
 
 
 class Relay:

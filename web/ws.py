@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from typing import Any
 
 from flask import Flask, Response, request
@@ -21,16 +22,15 @@ from wsproto.events import TextMessage
 
 from shared.errors import InvalidRequest, NotFound
 from shared.records import TaskRecords
-from shared.redis_client import connect
 from web.api.params import int_arg
 from web.context import WebContext, depot
-from web.relay import RESYNC, Relay, Subscription
+from web.relay import RESYNC, Relay, Subscription, subscriber_client
 
 #: How many recent tasks the snapshot carries besides every active one.
 RECENT_LIMIT = 50
-#: After an event wakes a client's thread, wait this long for more and send them together: with a hundred
-#: clients at hundreds of events/s, one wake-up and one write per event per client is what saturates the CPU,
-#: and 15 ms more latency is invisible in a UI.
+#: Under load, after an event wakes a client's thread, wait this long for more and send them together: with a
+#: hundred clients at hundreds of events/s, one wake-up and one write per event per client is what saturates
+#: the CPU, and 30 ms more latency is invisible in a UI.
 LINGER_S = 0.03
 #: A client that accepts no bytes for this long is cut off.
 SEND_TIMEOUT_S = 20.0
@@ -59,7 +59,8 @@ def get_relay(ctx: WebContext) -> Relay:
     with _relay_lock:
         relay = ctx.extras.get("relay")
         if relay is None:
-            relay = Relay(lambda: connect(ctx.settings), queue_max=ctx.settings.ws_queue_max)
+            url = ctx.settings.effective_redis_url
+            relay = Relay(lambda: subscriber_client(url), queue_max=ctx.settings.ws_queue_max)
             ctx.extras["relay"] = relay
         return relay
 
@@ -127,6 +128,7 @@ class Session:
         self.ws, self.sub, self.records = ws, sub, records
         self.last: dict[str, int] = {}
         self.plain = _no_extensions(ws)
+        self.last_write = 0.0
 
     def send(self, message: dict[str, Any]) -> None:
         self.send_texts([json.dumps(message, separators=(",", ":")).encode()])
@@ -160,7 +162,9 @@ class Session:
                 self.send_texts([json.dumps(e, separators=(",", ":")).encode() for e in replayed])
                 self.last[task_id] = max(self.last[task_id], replayed[-1]["seq"])
         while self.ws.connected:
-            batch = self.sub.get_batch(timeout=1.0, linger=LINGER_S)
+            # Gather only under load (the previous write was recent): a lone event goes out at once.
+            busy = time.monotonic() - self.last_write < 2 * LINGER_S
+            batch = self.sub.get_batch(timeout=1.0, linger=LINGER_S if busy else 0.0)
             if batch and batch[0][0] is RESYNC:
                 self.send(RESYNC)
                 return
@@ -169,6 +173,7 @@ class Session:
                 texts += self.texts_for(event, raw)
             if texts:
                 self.send_texts(texts)
+                self.last_write = time.monotonic()
 
     def texts_for(self, event: dict[str, Any], raw: bytes) -> list[bytes]:
         """What to send for one relayed event: nothing if already covered, missed ones first after a gap."""
