@@ -14,6 +14,16 @@ export function getToken() {
   return localStorage.getItem(TOKEN_KEY) || "";
 }
 
+// Thumbnails are <img> loads, which cannot carry a header: when reads need the token (a GET answered 401,
+// DEPOT_READ_TOKEN_REQUIRED) they get ?token=; otherwise the token stays out of URLs and access logs.
+let readsNeedToken = false;
+
+export function withToken(url) {
+  const token = getToken();
+  if (!readsNeedToken || !token || !url) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`;
+}
+
 export function setToken(value) {
   if (value) localStorage.setItem(TOKEN_KEY, value);
   else localStorage.removeItem(TOKEN_KEY);
@@ -66,6 +76,7 @@ export async function api(method, path, body, { retried = false } = {}) {
   } catch (err) {
     throw new ApiError(0, "unreachable", "The server cannot be reached; check that Model Depot is running.");
   }
+  if (resp.status === 401 && method === "GET") readsNeedToken = true;
   if (resp.status === 401 && !retried) {
     if (await askForToken()) return api(method, path, body, { retried: true });
   }

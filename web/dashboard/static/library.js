@@ -2,7 +2,7 @@
 // a paged list (fast on 100k models: the server filters and sorts, we fetch a page at a time), a detail panel
 // with metadata, trigger words (copy), hashes, verify status and source link, and rename/move/delete.
 
-import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, showError, toast } from "./api.js";
+import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, showError, toast, withToken } from "./api.js";
 
 const PAGE = 100;
 const state = { folder: "", q: "", sort: "name", order: "asc", offset: 0, total: 0, request: 0, folders: [] };
@@ -68,7 +68,7 @@ export async function loadModels({ append = false } = {}) {
 
 function card(m) {
   const img = m.preview_url
-    ? h("img", { src: m.preview_url, loading: "lazy", decoding: "async", alt: "", width: 256, height: 256 })
+    ? h("img", { src: withToken(m.preview_url), loading: "lazy", decoding: "async", alt: "", width: 256, height: 256 })
     : h("div", { class: "noimg" }, "no preview");
   return h("button", { type: "button", class: "model", dataset: { folder: m.folder, relpath: m.relpath },
     onclick: () => openDetail(m) },
@@ -110,7 +110,7 @@ async function openDetail(summary) {
   ];
   panel.replaceChildren(...[
     h("div", { class: "detail-head" }, h("h2", {}, m.name || m.relpath), closeButton()),
-    m.preview_url ? h("img", { src: m.preview_url, alt: `Preview of ${m.name}`, class: "detail-img" }) : null,
+    m.preview_url ? h("img", { src: withToken(m.preview_url), alt: `Preview of ${m.name}`, class: "detail-img" }) : null,
     h("dl", {}, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { class: k === "SHA-256" ? "hash" : "" }, v)])),
     h("h3", {}, "Trigger words"),
     words.length
