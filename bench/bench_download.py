@@ -15,26 +15,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from bench._files import make_big_file
 from bench._stack import Stack
 from tests.download_support import job_context
 from tests.fake_upstream import FakeUpstream
 
 REPO, NAME = "bench/big", "big.safetensors"
-
-
-def _make_file(path: Path, size: int) -> None:
-    import json
-    import struct
-    header = json.dumps({"w": {"dtype": "U8", "shape": [size], "data_offsets": [0, size]}}).encode()
-    header += b" " * (-len(header) % 8)
-    chunk = os.urandom(64 * 1024 * 1024)
-    with open(path, "wb") as fh:
-        fh.write(struct.pack("<Q", len(header)) + header)
-        left = size
-        while left:
-            n = min(left, len(chunk))
-            fh.write(chunk[:n])
-            left -= n
 
 
 def _timed(fn: Callable[[], Path]) -> float:
@@ -56,7 +42,7 @@ def main(argv: list[str]) -> None:
     up = FakeUpstream().start()
     try:
         src = work / "src.safetensors"
-        _make_file(src, size)
+        make_big_file(src, size)
         sha256 = up.add_hf_file(REPO, NAME, src)["sha256"]
         url = f"{up.url}/{REPO}/resolve/main/{NAME}"
         stack.env.update({"DEPOT_ALLOW_PRIVATE_URLS": "1", "HF_ENDPOINT": up.url, "DEPOT_CIVITAI_URL": up.url})

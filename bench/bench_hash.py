@@ -6,30 +6,14 @@ does not apply (target ≥ 0.8×). Usage: ``python -m bench hash [--gib N] [--ro
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import struct
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from bench._files import make_big_file
 from shared.hashing import ALL, SHA256_ONLY, hash_file
-
-
-def _make_file(path: Path, size: int, safetensors: bool) -> None:
-    chunk = os.urandom(64 * 1024 * 1024)
-    with open(path, "wb") as fh:
-        left = size
-        if safetensors:
-            header = json.dumps({"w": {"dtype": "U8", "shape": [size], "data_offsets": [0, size]}}).encode()
-            header += b" " * (-len(header) % 8)
-            fh.write(struct.pack("<Q", len(header)) + header)
-        while left:
-            n = min(left, len(chunk))
-            fh.write(chunk[:n])
-            left -= n
 
 
 def _median_s(fn, rounds: int) -> float:  # type: ignore[no-untyped-def]
@@ -49,8 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     size = int(args.gib * 1024**3)
     with tempfile.TemporaryDirectory(prefix="bench-hash-") as tmp:
         st_file, raw_file = Path(tmp) / "model.safetensors", Path(tmp) / "model.bin"
-        _make_file(st_file, size, True)
-        _make_file(raw_file, size, False)
+        make_big_file(st_file, size, safetensors=True)
+        make_big_file(raw_file, size, safetensors=False)
         hash_file(st_file, SHA256_ONLY)  # warm the page cache
         hash_file(raw_file, SHA256_ONLY)
         runs = {

@@ -6,31 +6,15 @@ from the page cache. Usage: ``python -m bench verify [--gib N] [--rounds R]``.""
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import statistics
-import struct
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-
-def _make_file(path: Path, size: int) -> None:
-    """A valid safetensors file: one U8 tensor of ``size`` random bytes."""
-    header = json.dumps({"w": {"dtype": "U8", "shape": [size], "data_offsets": [0, size]}}).encode()
-    header += b" " * (-len(header) % 8)
-    chunk = os.urandom(64 * 1024 * 1024)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(header)) + header)
-        left = size
-        while left:
-            n = min(left, len(chunk))
-            f.write(chunk[:n] if n < len(chunk) else chunk)
-            chunk = chunk[1:] + chunk[:1] if left > n else chunk  # vary blocks cheaply
-            left -= n
+from bench._files import make_big_file
 
 
 def _timed(fn: Callable[[], Any]) -> float:
@@ -84,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             path = stack.settings.store / "checkpoints" / "big.safetensors"
             path.parent.mkdir(parents=True, exist_ok=True)
-            _make_file(path, size)
+            make_big_file(path, size)
             _openssl(path)  # warm the page cache
             ref = {"folder": "checkpoints", "path_index": 0, "relpath": "big.safetensors"}
             times: dict[str, list[float]] = {"openssl": [], "sha256": [], "all": []}

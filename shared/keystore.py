@@ -4,11 +4,11 @@ Keys are never returned unmasked through the API and never logged; ``mask`` is t
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from shared.config import Settings
 from shared.errors import InvalidRequest
+from shared.files import write_atomic
 
 KEY_NAMES = ("civitai", "huggingface")
 _MAX_KEY_LEN = 512
@@ -64,13 +64,4 @@ class KeyStore:
         return mask(keys.get(name))
 
     def _write(self, keys: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, json.dumps(keys).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(keys), mode=0o600, fsync=True)

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 from tests.support import base_env
 from tests.test_ws_relay import live  # noqa: F401 - fixture

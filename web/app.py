@@ -7,7 +7,7 @@ from flask import Flask, abort, request
 
 from shared.config import Settings, load_settings
 from shared.services import Services
-from web import auth, errors
+from web import auth, dashboard, errors, ws
 from web.api import register as register_api
 from web.context import WebContext
 from workers.celery_app import make_celery
@@ -38,18 +38,6 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     auth.register(app, settings.api_token, settings.read_token_required)
     register_api(app)
-    _register_optional(app)
+    ws.init_app(app)
+    dashboard.init_app(app)
     return app
-
-
-def _register_optional(app: Flask) -> None:
-    """Dashboard and WebSocket relay, when present."""
-    import importlib
-    for name in ("web.dashboard", "web.ws"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.init_app(app)

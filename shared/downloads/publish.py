@@ -18,6 +18,7 @@ from shared import keys
 from shared.config import Settings
 from shared.downloads.plan import Plan
 from shared.errors import Conflict, DepotError, InvalidRequest, NotFound, Transient
+from shared.files import fsync_dir
 from shared.store.layout import StoreLayout
 
 _FREE_MARGIN = 64 * 1024 * 1024
@@ -79,14 +80,6 @@ def check_free_space(directory: Path, needed: int | None) -> None:
         raise DepotError(f"Not enough free space in {directory}: {needed / 2**30:.2f} GiB needed, "
                          f"{free / 2**30:.2f} GiB free. Free some space, then retry.", code="disk_full",
                          http_status=507)
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def publish(part: Path, target: Path, fence: Callable[[], None]) -> None:

@@ -5,13 +5,12 @@ atomic rename and only then are the model's older previews removed, so a reader 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageOps, ImageSequence
 
 from shared.errors import DepotError
+from shared.files import write_atomic
 
 #: ComfyUI-Model-Manager's lookup order (CONTRACT §4): ``NAME<ext>`` then ``NAME.preview<ext>`` per extension.
 PREVIEW_EXTS = (".webm", ".mp4", ".webp", ".png", ".jpg", ".jpeg", ".gif", ".bmp")
@@ -111,17 +110,6 @@ def open_image(data: bytes, what: str) -> Image.Image:
                          code="invalid_image", http_status=400) from None
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_preview(data: bytes, model_path: Path) -> Path:
     """Save ``data`` as the preview of ``model_path`` and remove its older previews.
 
@@ -137,7 +125,7 @@ def save_preview(data: bytes, model_path: Path) -> Path:
     else:
         target = stem.with_name(stem.name + ".webp")
         payload = encode_webp(open_image(data, f"The preview for {model_path.name}"))
-    _write_atomic(target, payload)
+    write_atomic(target, payload)
     for old in preview_candidates(model_path):
         if old != target:
             old.unlink(missing_ok=True)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
 from shared.errors import DepotError
+from shared.files import write_atomic
 from shared.previews.imaging import VIDEO_TYPES, encode_webp, open_image, sniff_media
 
 MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 16, 1024, 256
@@ -64,7 +63,7 @@ class Thumbnailer:
                 data = placeholder_webp(size) if preview is None else thumbnail_webp(preview.read_bytes(), size)
             except DepotError:  # an undecodable preview: cache the placeholder under its key, decode once
                 data = placeholder_webp(size)
-            _write_atomic(cached, data)
+            write_atomic(cached, data)
         return Thumb(cached, "image/webp", etag)
 
 
@@ -97,13 +96,3 @@ def placeholder_webp(size: int) -> bytes:
     return out.getvalue()
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".thumb.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
+
+from shared.files import write_atomic
 
 PREVIEW_EXTS = (".webm", ".mp4", ".webp", ".png", ".jpg", ".jpeg", ".gif", ".bmp")
 VIDEO_EXTS = frozenset({".webm", ".mp4"})
@@ -260,23 +261,10 @@ def read_safetensors_metadata(path: str | Path, cap: int = MAX_HEADER_BYTES) -> 
 
 # --- writing ------------------------------------------------------------------------------------------
 
-def _atomic_write(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=".depot-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def write_raw_description(model_path: str | Path, text: str) -> Path:
     """Replace ``NAME.md`` with the user's text (a ``NAME.txt`` is left for the tool that owns it)."""
     path = Path(model_path)
-    return _atomic_write(path.parent / (stem_of(path.name) + ".md"), text)
+    return write_atomic(path.parent / (stem_of(path.name) + ".md"), text)
 
 
 def write_description(model_path: str | Path, *, model_name: str | None = None, author: str | None = None,

@@ -97,28 +97,26 @@ def _scope(body: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-@bp.post("/previews/regenerate")
-def regenerate() -> Any:
+def _submit_scoped(kind: str, option: str, choices: tuple[str, ...] | list[str], default: str) -> Any:
+    """A job over a folder, a list of models or the whole store, with one validated option."""
     body = json_body()
     params = _scope(body)
-    source = field(body, "source", str, default="auto")
-    if source not in SOURCES:
-        raise InvalidRequest(f"Field 'source' must be one of {', '.join(SOURCES)}; got {source!r}.")
-    params["source"] = source
-    task, _created = depot().dispatcher.submit("preview", params)
+    value = field(body, option, str, default=default)
+    if value not in choices:
+        raise InvalidRequest(f"Field {option!r} must be one of {', '.join(choices)}; got {value!r}.")
+    params[option] = value
+    task, _created = depot().dispatcher.submit(kind, params)
     return jsonify(task), 202
+
+
+@bp.post("/previews/regenerate")
+def regenerate() -> Any:
+    return _submit_scoped("preview", "source", SOURCES, "auto")
 
 
 @bp.post("/verifications")
 def verifications() -> Any:
-    body = json_body()
-    params = _scope(body)
-    mode = field(body, "mode", str, default="sha256")
-    if mode not in VERIFY_MODES:
-        raise InvalidRequest(f"Field 'mode' must be one of {', '.join(VERIFY_MODES)}; got {mode!r}.")
-    params["mode"] = mode
-    task, _created = depot().dispatcher.submit("verify", params)
-    return jsonify(task), 202
+    return _submit_scoped("verify", "mode", VERIFY_MODES, "sha256")
 
 
 def _recorded_source(ref: dict[str, Any], model: Any) -> tuple[str | None, str | None]:
