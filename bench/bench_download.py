@@ -56,22 +56,33 @@ def main(argv: list[str]) -> None:
             subprocess.run(["curl", "-sSfL", "-o", str(out), url], check=True)
             return out
 
+        def curl_durable() -> Path:
+            out = curl()
+            subprocess.run(["sync", str(out)], check=True)  # what depot guarantees before publishing: fsync
+            return out
+
         def hub() -> Path:
             path = Path(hf_hub_download(REPO, NAME, local_dir=work / "hub"))
             shutil.rmtree(work / "hub" / ".cache", ignore_errors=True)
             return path
 
-        def depot() -> Path:
-            from shared.downloads.job import run_download
-            ctx, services = job_context(settings, {"url": url, "folder": "checkpoints"})
-            result = run_download(ctx, services)
-            assert result["hashes"]["SHA256"].lower() == sha256
-            stack.redis.flushall()
-            return Path(settings.store) / "checkpoints" / NAME
+        def depot_with(hashes: tuple[str, ...]) -> Callable[[], Path]:
+            def run() -> Path:
+                from shared.downloads.job import run_download
+                st = settings.replace(download_hashes=hashes)
+                ctx, services = job_context(st, {"url": url, "folder": "checkpoints"})
+                ctx.progress_interval_s = st.progress_interval_s  # as a worker runs it (tests use 0.05 s)
+                result = run_download(ctx, services)
+                assert result["hashes"]["SHA256"].lower() == sha256
+                stack.redis.flushall()
+                return Path(st.store) / "checkpoints" / NAME
+            return run
 
-        times: dict[str, list[float]] = {"curl": [], "huggingface_hub": [], "depot": []}
+        runs = {"curl": curl, "curl + fsync": curl_durable, "huggingface_hub": hub, "depot": depot_with(settings.download_hashes),
+                "depot sha256 only": depot_with(("SHA256", "AutoV2"))}
+        times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.rounds):
-            for name, fn in (("curl", curl), ("huggingface_hub", hub), ("depot", depot)):
+            for name, fn in runs.items():
                 times[name].append(_timed(fn))
         _report(times, size)
     finally:
@@ -85,6 +96,11 @@ def _report(times: dict[str, list[float]], size: int) -> None:
     print(f"download {size / 2**30:.2f} GiB from loopback, {len(times['curl'])} rounds (median s, MiB/s):")
     for name, t in med.items():
         rounds = ", ".join(f"{x:.2f}" for x in times[name])
-        print(f"  {name:<16} {t:6.2f} s  {size / 2**20 / t:7.0f} MiB/s   [{rounds}]")
+        print(f"  {name:<18} {t:6.2f} s  {size / 2**20 / t:7.0f} MiB/s   [{rounds}]")
     print(f"  depot vs curl: {med['curl'] / med['depot']:.2f}x (target >= 0.9x); "
           f"depot vs huggingface_hub: {med['huggingface_hub'] / med['depot']:.2f}x (target > 1x)")
+    print(f"  depot vs curl + fsync (same durability): {med['curl + fsync'] / med['depot']:.2f}x; "
+          f"sha256 only: {med['curl + fsync'] / med['depot sha256 only']:.2f}x")
+    print(f"  depot sha256 only vs curl: {med['curl'] / med['depot sha256 only']:.2f}x; "
+          f"vs huggingface_hub: {med['huggingface_hub'] / med['depot sha256 only']:.2f}x "
+          "(huggingface_hub computes no hash while downloading)")

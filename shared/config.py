@@ -82,6 +82,8 @@ class Settings:
     stall_s: float = 30.0
     download_retries: int = 8
     chunk_bytes: int = 4 * 1024 * 1024
+    #: hashes computed inline while downloading (the rest can be added later by verify --mode all)
+    download_hashes: tuple[str, ...] = ("SHA256", "BLAKE3", "CRC32", "AutoV1", "AutoV2", "AutoV3")
     #: extra task modules a worker loads (extensions and the test suite)
     task_modules: tuple[str, ...] = ()
     #: per-host mount point of the store, for ``extra_model_paths.yaml`` (``host=/path``)
@@ -209,6 +211,10 @@ def _validate(s: Settings) -> None:
         )
     if not s.host or any(c in s.host for c in " /\\:@"):
         problems.append(f"DEPOT_HOST={s.host!r}: use letters, digits, '-', '_' or '.'")
+    known_hashes = {"SHA256", "BLAKE3", "CRC32", "AutoV1", "AutoV2", "AutoV3"}
+    if "SHA256" not in s.download_hashes or not set(s.download_hashes) <= known_hashes:
+        problems.append(f"DEPOT_DOWNLOAD_HASHES={','.join(s.download_hashes)}: must include SHA256 (it verifies "
+                        f"every download) and only name {', '.join(sorted(known_hashes))}")
     if s.lease_s < 1:
         problems.append("DEPOT_LEASE_S must be at least 1 second")
     if not 0 < s.web_port < 65536:

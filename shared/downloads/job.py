@@ -73,6 +73,7 @@ def _fetch(ctx: JobContext, settings: Any, http: HttpClient, plan: Plan, target:
         ctx.progress(done, total, unit="bytes")
 
     transfer = Transfer(http, plan, key_for(settings, plan.key_name), part, chunk_bytes=settings.chunk_bytes,
+                        algorithms=settings.download_hashes,
                         retries=settings.download_retries, progress=progress, sleep=sleep_checking(ctx.check))
     try:
         outcome = transfer.run()

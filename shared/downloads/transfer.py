@@ -8,7 +8,10 @@ saved as a model."""
 from __future__ import annotations
 
 import errno
+import os
+import queue
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,10 @@ from shared.hashing import ALL, MultiHasher
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                    urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+#: chunks queued for the writer thread (bounds memory: depth × chunk size)
+_SINK_DEPTH = 8
+#: start the kernel's writeback of what was written every this many bytes
+_WRITEBACK_BYTES = 64 * 1024 * 1024
 _REFUSED_TYPES = ("text/html", "application/json", "application/xml", "text/xml", "application/xhtml")
 
 
@@ -48,7 +55,9 @@ class Transfer:
     """One artifact into ``part``. ``progress(done, total)`` may raise to stop (pause/cancel/fenced)."""
 
     def __init__(self, http: HttpClient, plan: Plan, key: str | None, part: Path, *, chunk_bytes: int,
-                 retries: int, progress: Callable[[int, int | None], None], sleep: Callable[[float], None]) -> None:
+                 retries: int, progress: Callable[[int, int | None], None], sleep: Callable[[float], None],
+                 algorithms: tuple[str, ...] = ALL) -> None:
+        self.algorithms = algorithms
         self.http, self.plan, self.key, self.part = http, plan, key, part
         self.chunk_bytes, self.retries = chunk_bytes, retries
         self.progress, self.sleep = progress, sleep
@@ -100,7 +109,7 @@ class Transfer:
     def _reset_hasher(self) -> None:
         if self.hasher is not None:
             self.hasher.abort()
-        self.hasher, self.hashed = MultiHasher(ALL), 0
+        self.hasher, self.hashed = MultiHasher(self.algorithms), 0
 
     def _catch_up_hasher(self, offset: int) -> None:
         """Hash the partial's bytes (read once) so the digests cover the whole file after resuming."""
@@ -178,22 +187,74 @@ class Transfer:
         first = start == 0
         with open(self.part, "r+b" if start else "wb", buffering=0) as fh:
             fh.seek(start)
-            while True:
-                data = resp.raw.read(self.chunk_bytes, decode_content=False)
-                if not data:
-                    break
-                if first:
-                    _refuse_non_model(data, resp.headers.get("Content-Type", ""), self.plan.filename)
-                    first = False
-                _write(fh, data)
-                self.hasher.update(data)
-                done += len(data)
-                self.hashed = done
-                self.progress(done, self.total)
+            # The network thread only receives: the file write runs on the sink's thread and every hash on its
+            # own, so receiving, writing and hashing overlap on several cores.
+            sink = _FileSink(fh, start)
+            try:
+                while True:
+                    data = resp.raw.read(self.chunk_bytes, decode_content=False)
+                    if not data:
+                        break
+                    if first:
+                        _refuse_non_model(data, resp.headers.get("Content-Type", ""), self.plan.filename)
+                        first = False
+                    sink.put(data)
+                    self.hasher.update(data)
+                    done += len(data)
+                    self.hashed = done
+                    self.progress(done, self.total)
+            finally:
+                sink.finish()
         if self.total is not None and done < self.total:
             raise _Incomplete()
         self.total = done
         return True
+
+
+class _FileSink(threading.Thread):
+    """Writes chunks to the partial file on its own thread, through a bounded queue, and starts the kernel's
+    writeback every ``_WRITEBACK_BYTES`` so the fsync before publishing has little left to flush."""
+
+    def __init__(self, fh: Any, offset: int) -> None:
+        super().__init__(name="download-writer", daemon=True)
+        self.fh, self.offset, self.flushed = fh, offset, offset
+        self.q: queue.Queue = queue.Queue(maxsize=_SINK_DEPTH)
+        self.error: BaseException | None = None
+        self.start()
+
+    def put(self, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.q.put(data)
+
+    def run(self) -> None:
+        while True:
+            data = self.q.get()
+            if data is None:
+                return
+            if self.error is not None:
+                continue  # drain so the receiver never blocks on a failed writer
+            try:
+                _write(self.fh, data)
+                self.offset += len(data)
+                if self.offset - self.flushed >= _WRITEBACK_BYTES:
+                    _start_writeback(self.fh.fileno(), self.flushed, self.offset - self.flushed)
+                    self.flushed = self.offset
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the receiving thread
+                self.error = exc
+
+    def finish(self) -> None:
+        self.q.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    # POSIX_FADV_DONTNEED on dirty pages starts their asynchronous writeback (and drops pages already clean);
+    # it never blocks on the disk, unlike fdatasync.
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _write(fh: Any, data: bytes) -> None:
