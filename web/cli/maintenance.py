@@ -65,25 +65,26 @@ def _body(api: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def _finish(api: ApiClient, task: dict[str, Any], wait: bool) -> dict[str, Any] | None:
+def _run_job(api: ApiClient, path: str, body: dict[str, Any], wait: bool) -> dict[str, Any] | int:
+    """Start a job; returns the exit code when there is no result to show (not waited for: 0, did not
+    succeed: 1), else the job's result."""
+    task = api.post(path, json=body)
     print(f"{task['kind']} task {task['id']} {task['state']}")
     if not wait:
-        return None
+        return 0
     final = wait_for_task(api, task["id"])
     if final["state"] != "succeeded":
         err = final.get("error") or {}
         print(f"{final['state']}: {err.get('code', '')} {err.get('message', '')}".rstrip(), file=sys.stderr)
-    return final
+        return 1
+    return final["result"]
 
 
 def run_verify(args: argparse.Namespace) -> int:
     api = ApiClient()
-    final = _finish(api, api.post("/verifications", json={**_body(api, args), "mode": args.mode}), args.wait)
-    if final is None:
-        return 0
-    if final["state"] != "succeeded":
-        return 1
-    result = final["result"]
+    result = _run_job(api, "/verifications", {**_body(api, args), "mode": args.mode}, args.wait)
+    if isinstance(result, int):
+        return result
     for item in result["files"]:
         if item["status"] != "ok":
             m = item["model"]
@@ -95,13 +96,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_previews(args: argparse.Namespace) -> int:
     api = ApiClient()
-    task = api.post("/previews/regenerate", json={**_body(api, args), "source": args.source})
-    final = _finish(api, task, args.wait)
-    if final is None:
-        return 0
-    if final["state"] != "succeeded":
-        return 1
-    result = final["result"]
+    result = _run_job(api, "/previews/regenerate", {**_body(api, args), "source": args.source}, args.wait)
+    if isinstance(result, int):
+        return result
     for item in result["files"]:
         if item.get("error"):
             print(f"failed    {item['model']['folder']}/{item['model']['relpath']}  {item['error']}")
