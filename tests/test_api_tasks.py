@@ -126,3 +126,11 @@ def test_celery_config_agrees_on_visibility_timeout():
     assert conf["result_backend_transport_options"]["visibility_timeout"] == vt
     assert all(a["time_limit"] < vt for a in conf["task_annotations"].values())
     assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"] and conf["worker_prefetch_multiplier"] == 1
+
+
+def test_public_settings_never_show_secrets(settings, redis):
+    from web import create_app
+    c = create_app(settings.replace(api_token="s3cret-token", nsfw_level=4)).test_client()
+    body = c.get("/api/v1/settings").json
+    assert body["nsfw_level"] == 4 and body["token_required"] is True and body["flower_port"] == 5555
+    assert "s3cret-token" not in c.get("/api/v1/settings").get_data(as_text=True)

@@ -24,6 +24,16 @@ def health():  # type: ignore[no-untyped-def]
     return jsonify(body), 200 if redis_state == "ok" else 503
 
 
+@bp.get("/settings")
+def public_settings():  # type: ignore[no-untyped-def]
+    """The non-secret settings a client shows (keys have their own masked endpoint)."""
+    s = depot().settings
+    return jsonify({"host": s.host, "store": str(s.store), "nsfw_level": s.nsfw_level,
+                    "flower_port": s.flower_port, "token_required": bool(s.api_token),
+                    "read_token_required": s.read_token_required,
+                    "download_hashes": list(s.download_hashes)})
+
+
 @bp.get("/vocabulary")
 def states():  # type: ignore[no-untyped-def]
     """The task-state vocabulary, so the dashboard never retypes it."""

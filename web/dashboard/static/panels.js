@@ -77,7 +77,10 @@ async function saveKey(name, value) {
   }
 }
 
+let flowerPort = 5555;
+
 export function initSettings(settingsInfo) {
+  if (settingsInfo && settingsInfo.flower_port) flowerPort = settingsInfo.flower_port;
   for (const b of document.querySelectorAll("[data-save]")) {
     b.addEventListener("click", () => {
       const value = document.getElementById(`key-${b.dataset.save}`).value.trim();
@@ -122,10 +125,13 @@ export async function loadHosts() {
   }
   box.replaceChildren(...(byHost.size ? [...byHost].map(([host, ws]) => h("div", { class: "host" },
     h("h3", {}, host),
-    h("ul", {}, ws.map((w) => h("li", {}, h("strong", {}, w.name), " ", h("span", { class: "muted" }, (w.queues || []).join(", "))))))) :
+    h("ul", {}, ws.map((w) => h("li", {}, h("strong", {}, w.name), " ",
+      h("span", { class: "muted" }, (w.queues || []).join(", ")), " ",
+      h("span", { class: "muted" }, w.seen ? `· heartbeat ${Math.max(0, Math.round(Date.now() / 1000 - w.seen))} s ago` : "")))))) :
     [h("p", { class: "muted" }, "No worker is running. Start one with `depot worker` (or `make up`).")]));
   const flower = document.getElementById("flower-link");
-  flower.href = `${location.protocol}//${location.hostname}:5555/`;
+  flower.href = `${location.protocol}//${location.hostname}:${flowerPort}/`;
+  flower.textContent = `Open Flower (worker monitor, port ${flowerPort})`;
 }
 
 export function initHosts() {
