@@ -1,0 +1,54 @@
+"""The `depot` CLI over real HTTP against the app and a real worker: download with --wait, the task table,
+scan, resolve, and bad input turning into a clear message and exit code 1 (no traceback)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from tests.test_verify_cli import served  # noqa: F401 - fixture
+from web.cli import main
+
+
+def _weights(tmp_path) -> bytes:
+    path = tmp_path / "w.safetensors"
+    save_file({"w": np.arange(4096, dtype=np.float32)}, str(path))
+    return path.read_bytes()
+
+
+def test_download_wait_then_tasks_and_scan(served: str, settings: Any, workers: Any, upstream: Any,
+                                           tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a worker and a model behind a direct link
+    workers(queues=["downloads", "scan"])
+    data = _weights(tmp_path)
+    url = upstream.add_direct("/files/tiny.safetensors", data)
+    # When the CLI downloads it and waits
+    assert main(["download", url, "--folder", "loras", "--wait"]) == 0
+    # Then the exact bytes are in the store under the file's name
+    assert (settings.store / "loras" / "tiny.safetensors").read_bytes() == data
+    out = capsys.readouterr().out
+    assert "succeeded" in out or "loras/tiny.safetensors" in out
+    # And the task table shows it finished
+    assert main(["tasks", "--kind", "download"]) == 0
+    table = capsys.readouterr().out
+    assert "download" in table and "succeeded" in table
+    # And a scan over the CLI finds the model already indexed
+    assert main(["scan", "--folder", "loras", "--wait"]) == 0
+
+
+def test_bad_input_is_a_message_and_exit_1(served: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["download", "ftp://example.invalid/x.safetensors"]) == 1
+    err = capsys.readouterr().err
+    assert "depot:" in err and "Traceback" not in err
+    assert main(["tasks", "--state", "bogus"]) == 1
+    assert "state" in capsys.readouterr().err
+
+
+def test_unreachable_server_says_how_to_fix(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.support import free_port
+    monkeypatch.setenv("DEPOT_URL", f"http://127.0.0.1:{free_port()}")
+    assert main(["tasks"]) == 1
+    assert "depot up" in capsys.readouterr().err
