@@ -3,10 +3,12 @@ worker subprocesses. A missing redis-server fails the run; it is never skipped."
 from __future__ import annotations
 
 from pathlib import Path
+import threading
 from typing import Any, Iterator
 
 import pytest
 import redis as redis_lib
+from werkzeug.serving import make_server
 
 from shared.config import Settings, load_settings
 from tests.support import RedisServer, WorkerProcess, base_env
@@ -87,3 +89,16 @@ def workers(settings_env: dict[str, str], tmp_path: Path, redis: redis_lib.Redis
     yield start
     for w in started:
         w.kill()
+
+
+@pytest.fixture
+def served(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The app over real HTTP on a free port; the CLI's DEPOT_URL points at it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setenv("DEPOT_URL", url)
+    monkeypatch.delenv("DEPOT_API_TOKEN", raising=False)
+    yield url
+    server.shutdown()

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from tests.test_verify_cli import served  # noqa: F401 - fixture
 from web.cli import main
 
 

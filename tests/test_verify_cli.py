@@ -2,31 +2,17 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
-from werkzeug.serving import make_server
 
 from shared.config import Settings
 from web.cli import main
 from web.cli.client import ApiClient, ApiError
 from web.cli.maintenance import model_ref
-
-
-@pytest.fixture
-def served(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    monkeypatch.setenv("DEPOT_URL", url)
-    monkeypatch.delenv("DEPOT_API_TOKEN", raising=False)
-    yield url
-    server.shutdown()
 
 
 def _model(settings: Settings, name: str) -> Path:
