@@ -130,7 +130,7 @@ class TaskRecords:
             pipe.hgetall(keys.task(task_id))
         return [decode_task(raw) for raw in pipe.execute() if raw]
 
-    def list(self, *, state: str | None = None, kind: str | None = None, limit: int = 50,
+    def page(self, *, state: str | None = None, kind: str | None = None, limit: int = 50,
              cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first; ``cursor`` is the last id of the previous page. Returns ``(tasks, next_cursor)``."""
         if state is not None and state not in {s.value for s in TaskState}:

@@ -64,5 +64,5 @@ def test_junk_submissions_create_no_task(client, app, body):
         _assert_clean(resp, f"POST {path}")
         if resp.status_code < 300:  # a valid default (e.g. scan everything) may be accepted; junk never is
             assert path != "/api/v1/downloads", resp.get_json()
-    downloads, _ = records.list(kind="download")
+    downloads, _ = records.page(kind="download")
     assert downloads == []

@@ -136,17 +136,17 @@ def test_delete_removes_record_and_indexes(records: TaskRecords) -> None:
     assert records.control(task_id, "delete") == "deleted"
     with pytest.raises(NotFound):
         records.get(task_id)
-    assert records.list()[0] == []
+    assert records.page()[0] == []
 
 
 def test_list_pages_newest_first_with_filters(records: TaskRecords) -> None:
     ids = [records.create("scan" if i % 2 else "verify", {}, queue="q")[0]["id"] for i in range(7)]
-    page, cursor = records.list(limit=3)
+    page, cursor = records.page(limit=3)
     assert [t["id"] for t in page] == ids[::-1][:3] and cursor
-    page2, cursor2 = records.list(limit=3, cursor=cursor)
-    page3, cursor3 = records.list(limit=3, cursor=cursor2)
+    page2, cursor2 = records.page(limit=3, cursor=cursor)
+    page3, cursor3 = records.page(limit=3, cursor=cursor2)
     assert [t["id"] for t in page + page2 + page3] == ids[::-1] and cursor3 is None
-    scans, _ = records.list(kind="scan", limit=10)
+    scans, _ = records.page(kind="scan", limit=10)
     assert {t["kind"] for t in scans} == {"scan"} and len(scans) == 3
 
 

@@ -70,7 +70,7 @@ def snapshot(records: TaskRecords, task_id: str | None) -> list[dict[str, Any]]:
     if task_id is not None:
         return [records.get(task_id)]
     tasks = {t["id"]: t for t in records.active()}
-    recent, _ = records.list(limit=RECENT_LIMIT)
+    recent, _ = records.page(limit=RECENT_LIMIT)
     for t in recent:
         tasks.setdefault(t["id"], t)
     return sorted(tasks.values(), key=lambda t: t["id"], reverse=True)

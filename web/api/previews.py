@@ -129,7 +129,7 @@ def _recorded_source(ref: dict[str, Any], model: Any) -> tuple[str | None, str |
     sha = entry.get("sha256") or (entry.get("hashes") or {}).get("SHA256") or (summary.get("hashes") or {}).get("SHA256")
     if url and sha:
         return url, sha
-    items, _cursor = ctx.services.records.list(state="succeeded", kind="download", limit=500)
+    items, _cursor = ctx.services.records.page(state="succeeded", kind="download", limit=500)
     for task in items:
         result = task.get("result") or {}
         made = result.get("model") or {}

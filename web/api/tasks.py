@@ -30,7 +30,7 @@ def list_tasks():  # type: ignore[no-untyped-def]
     cursor = request.args.get("cursor") or None
     if cursor is not None:
         _check_id(cursor)
-    items, next_cursor = depot().services.records.list(state=state, kind=kind, limit=limit, cursor=cursor)
+    items, next_cursor = depot().services.records.page(state=state, kind=kind, limit=limit, cursor=cursor)
     return jsonify({"items": items, "next_cursor": next_cursor})
 
 
