@@ -94,8 +94,12 @@ def display_name(doc: dict[str, Any]) -> str:
 
 def to_model(doc: dict[str, Any]) -> dict[str, Any]:
     """The contract's ``Model`` for an index document."""
+    return _to_model(doc, display_name(doc))
+
+
+def _to_model(doc: dict[str, Any], name: str) -> dict[str, Any]:
     folder, pi, rel = doc["folder"], doc["path_index"], doc["relpath"]
-    return {"folder": folder, "path_index": pi, "relpath": rel, "name": display_name(doc),
+    return {"folder": folder, "path_index": pi, "relpath": rel, "name": name,
             "size": doc["size"], "created_at": doc["ctime_ns"] / 1e9, "modified_at": doc["mtime_ns"] / 1e9,
             "preview_url": f"/api/v1/previews/{folder}/{pi}/{rel}",
             "sha256": (doc.get("hashes") or {}).get("SHA256"), "base_model": doc.get("base_model"),
@@ -118,14 +122,17 @@ def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, su
             "verify_status": None, "verified_at": None, "verify_reason": None}
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def _model_json(doc: dict[str, Any]) -> str:
-    return json.dumps(to_model(doc), separators=(",", ":"))
+    return _COMPACT.encode(to_model(doc))
 
 
-def _search_row(mid: str, doc: dict[str, Any]) -> str:
-    text = " ".join([mid.split("/", 2)[2], display_name(doc), " ".join(doc.get("trigger_words") or []),
+def _search_row(mid: str, doc: dict[str, Any], name: str, lower: str) -> str:
+    text = " ".join([mid.split("/", 2)[2], name, " ".join(doc.get("trigger_words") or []),
                      doc.get("base_model") or ""]).lower().replace("\t", " ")
-    return f"{doc['size']}\t{doc['ctime_ns']}\t{doc['mtime_ns']}\t{display_name(doc).lower()}\t{text}"
+    return f"{doc['size']}\t{doc['ctime_ns']}\t{doc['mtime_ns']}\t{lower}\t{text}"
 
 
 def _token_matcher(token: str):  # type: ignore[no-untyped-def]
@@ -159,15 +166,20 @@ class StoreIndex:
         return len(docs)
 
     def _put_batch(self, docs: list[dict[str, Any]]) -> None:
-        # One script call per batch: Redis does the ~12 writes per model itself, and Python encodes one JSON
-        # argument instead of packing ~30 arguments per model (the dominant cost of a first scan).
-        rows = []
+        # One script call per batch with one JSON argument (packing ~10 arguments per model costs more in
+        # redis-py than encoding them); Redis does the writes with a few multi-member commands per batch. A repeated id keeps its last document (the end state of writing them in order).
+        rows: dict[str, list[Any]] = {}
+        dumps = _COMPACT.encode
         for d in docs:
-            mid = model_id(d["folder"], d["path_index"], d["relpath"])
-            rows.append([mid, d["folder"], json.dumps(d, separators=(",", ":")), _model_json(d),
-                         _search_row(mid, d), f"{display_name(d).lower()}\x00{mid}", d["size"],
-                         d["ctime_ns"] / 1e9, d["mtime_ns"] / 1e9, (d.get("hashes") or {}).get("SHA256") or ""])
-        self._put_script(args=[json.dumps(rows, separators=(",", ":"))])
+            folder, rel = d["folder"], d["relpath"]
+            mid = f"{folder}/{d['path_index']}/{rel}"
+            name = display_name(d)
+            lower = name.lower()
+            rows.pop(mid, None)
+            rows[mid] = [mid, folder, dumps(d), dumps(_to_model(d, name)), _search_row(mid, d, name, lower),
+                         f"{lower}\x00{mid}", d["size"], repr(d["ctime_ns"] / 1e9), repr(d["mtime_ns"] / 1e9),
+                         (d.get("hashes") or {}).get("SHA256") or ""]
+        self._put_script(args=[dumps(list(rows.values()))])
 
     def remove_ids(self, ids: Iterable[str], *, edit_dirs: bool = True) -> int:
         """Drop models from the index; ``edit_dirs=False`` when the caller (the scan) rewrites the directory

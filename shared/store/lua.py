@@ -3,13 +3,39 @@ the scripts from the ``depot:store:`` prefix documented in ``shared/store/index.
 from __future__ import annotations
 
 #: Write a batch of documents: ARGV[1] = JSON [[id, folder, doc, model, qrow, name_member, size, created,
-#: modified, sha256 or ""], ...]. An old name member (the display name is part of it) and an old SHA256
-#: membership are replaced.
+#: modified, sha256 or ""], ...], ids unique. The old search rows and SHA256s are read with one HMGET
+#: each, and each hash and sorted set is written with one multi-member command per batch, so Redis does a few
+#: dozen calls per batch instead of ~14 per model. An old name member (the display name is part of it) and an
+#: old SHA256 membership are replaced.
 PUT_LUA = r"""
 local P = 'depot:store:'
-for _, r in ipairs(cjson.decode(ARGV[1])) do
+local rows = cjson.decode(ARGV[1])
+local n = #rows
+local function call_chunked(cmd, key, args)
+  for i = 1, #args, 4000 do
+    redis.call(cmd, key, unpack(args, i, math.min(i + 3999, #args)))
+  end
+end
+local ids = {}
+for i = 1, n do ids[i] = rows[i][1] end
+local old_qs, old_shas = {}, {}
+for i = 1, n, 2000 do
+  local last = math.min(i + 1999, n)
+  local qs = redis.call('HMGET', P .. 'q', unpack(ids, i, last))
+  local shas = redis.call('HMGET', P .. 'sha256', unpack(ids, i, last))
+  for j = 1, #qs do old_qs[i + j - 1], old_shas[i + j - 1] = qs[j], shas[j] end
+end
+local docs, models, qrows, shas, unsha = {}, {}, {}, {}, {}
+local z = {}
+local function zadd(key, score, member)
+  local t = z[key]
+  if not t then t = {}; z[key] = t end
+  t[#t + 1] = score; t[#t + 1] = member
+end
+for i = 1, n do
+  local r = rows[i]
   local id, folder, sha = r[1], r[2], r[10]
-  local old_q = redis.call('HGET', P .. 'q', id)
+  local old_q = old_qs[i]
   if old_q then
     local old_name = string.match(old_q, '^[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t')
     local old_member = (old_name or '') .. '\0' .. id
@@ -18,25 +44,33 @@ for _, r in ipairs(cjson.decode(ARGV[1])) do
       redis.call('ZREM', P .. 'z:name:*', old_member)
     end
   end
-  local old_sha = redis.call('HGET', P .. 'sha256', id)
+  local old_sha = old_shas[i]
   if old_sha and old_sha ~= sha then redis.call('SREM', P .. 'sha:' .. old_sha, id) end
   if sha ~= '' then
-    redis.call('HSET', P .. 'sha256', id, sha)
+    shas[#shas + 1] = id; shas[#shas + 1] = sha
     redis.call('SADD', P .. 'sha:' .. sha, id)
   elseif old_sha then
-    redis.call('HDEL', P .. 'sha256', id)
+    unsha[#unsha + 1] = id
   end
-  redis.call('HSET', P .. 'doc', id, r[3])
-  redis.call('HSET', P .. 'model', id, r[4])
-  redis.call('HSET', P .. 'q', id, r[5])
+  docs[#docs + 1] = id; docs[#docs + 1] = r[3]
+  models[#models + 1] = id; models[#models + 1] = r[4]
+  qrows[#qrows + 1] = id; qrows[#qrows + 1] = r[5]
   for _, scope in ipairs({folder, '*'}) do
-    redis.call('ZADD', P .. 'z:name:' .. scope, 0, r[6])
-    redis.call('ZADD', P .. 'z:size:' .. scope, r[7], id)
-    redis.call('ZADD', P .. 'z:created:' .. scope, string.format('%.17g', r[8]), id)
-    redis.call('ZADD', P .. 'z:modified:' .. scope, string.format('%.17g', r[9]), id)
+    zadd(P .. 'z:name:' .. scope, 0, r[6])
+    zadd(P .. 'z:size:' .. scope, r[7], id)
+    zadd(P .. 'z:created:' .. scope, r[8], id)
+    zadd(P .. 'z:modified:' .. scope, r[9], id)
   end
 end
-return #ARGV[1]
+if #shas > 0 then call_chunked('HSET', P .. 'sha256', shas) end
+if #unsha > 0 then call_chunked('HDEL', P .. 'sha256', unsha) end
+if n > 0 then
+  call_chunked('HSET', P .. 'doc', docs)
+  call_chunked('HSET', P .. 'model', models)
+  call_chunked('HSET', P .. 'q', qrows)
+end
+for key, args in pairs(z) do call_chunked('ZADD', key, args) end
+return n
 """
 
 #: One listing page inside Redis: the ids of a rank range, then their Model JSON joined with commas, so the

@@ -8,10 +8,12 @@ One scan per root at a time across hosts (a redis-py ``Lock``); a root held by a
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from shared.errors import InvalidRequest
 from shared.hashing import ALL, hash_file
@@ -112,8 +114,15 @@ class _RootScan:
         self.dir_models = folder.name in DIRECTORY_MODELS
         self.exts = folder.extensions
         self.last_lock = time.monotonic()
+        self.writer = _Writer()
 
     def run(self) -> None:
+        try:
+            self._walk()
+        finally:
+            self.writer.close()
+
+    def _walk(self) -> None:
         stack = [""]
         while stack:
             rel_dir = stack.pop()
@@ -200,7 +209,7 @@ class _RootScan:
                 continue
             was = old.get(name)
             stat_changed = was is None or was.rsplit(":", 1)[0] != sig.rsplit(":", 1)[0]
-            self._index_file(prefix + name, name, st, attached.get(stem, []), was is None, stat_changed)
+            self._index_file(prefix + name, name, stem, st, attached.get(stem, ()), was is None, stat_changed)
         self._drop(rel_dir, [n for n in old if n not in lines], keep=bool(lines))
         if lines:
             self.packed[rel_dir] = packed
@@ -214,19 +223,20 @@ class _RootScan:
     def _drop(self, rel_dir: str, names: list[str], keep: bool = False) -> None:
         prefix = rel_dir + "/" if rel_dir else ""
         if names:
-            self.totals.removed += self.index.remove_ids(
-                [model_id(self.folder.name, self.pi, rel_dir if n == "." else prefix + n) for n in names],
-                edit_dirs=False)
+            self.totals.removed += len(names)
+            self.writer.submit(self.index.remove_ids, [model_id(self.folder.name, self.pi,
+                                                                rel_dir if n == "." else prefix + n) for n in names],
+                               edit_dirs=False)
         if not keep and (rel_dir in self.known_dirs or rel_dir in self.known_fp):
             self.gone.append(rel_dir)
 
-    def _index_file(self, rel: str, name: str, st: os.stat_result, side: list[tuple[str, int, int]],
-                    new: bool, stat_changed: bool) -> None:
-        path = os.path.join(self.root, rel)
-        names = {n for n, _, _ in side}
-        summary = sidecars.read_summary(path, names)
-        doc = build_doc(self.folder.name, self.pi, rel, st, summary,
-                        sidecars.preview_from_names(sidecars.stem_of(name), names), None)
+    def _index_file(self, rel: str, name: str, stem: str, st: os.stat_result, side: Any, new: bool,
+                    stat_changed: bool) -> None:
+        sizes = {n: size for n, size, _ in side}
+        directory = self.root + "/" + rel[:-len(name) - 1] if len(rel) > len(name) else self.root
+        summary = sidecars.summary_in(directory, name, stem, sizes, sizes)
+        doc = build_doc(self.folder.name, self.pi, rel, st, summary, sidecars.preview_from_names(stem, sizes),
+                        None)
         if new:
             self.totals.added += 1
         elif stat_changed:
@@ -277,11 +287,48 @@ class _RootScan:
                     else:
                         self.totals.lazy += 1
                 docs.append(doc)
-            self.index.put_docs(docs)
+            self.writer.submit(self.index.put_docs, docs)
             self.pending = []
-        # Directory lines are written after their documents, so an interrupted scan redoes the directory.
-        self.index.write_dir_sigs(self.folder.name, self.pi, self.packed, self.fps, self.gone)
+        # Directory lines are written after their documents (one writer, in order), so an interrupted scan
+        # redoes the directory.
+        self.writer.submit(self.index.write_dir_sigs, self.folder.name, self.pi, self.packed, self.fps, self.gone)
         self.packed, self.fps, self.gone = {}, {}, []
+
+
+class _Writer:
+    """Runs the scan's index writes in order on one background thread, so Redis (its own process) stores one
+    batch while the walk reads and parses the next. At most two writes wait; the first failure is raised in
+    the scanning thread by the next ``submit`` or by ``close``."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None] = \
+            queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="scan-writer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                fn, args, kwargs = item
+                try:
+                    fn(*args, **kwargs)
+                except BaseException as exc:  # noqa: BLE001 - handed to the scanning thread
+                    self._error = exc
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self._raise()
+        self._queue.put((fn, args, kwargs))
+
+    def close(self) -> None:
+        """Wait for every submitted write (also when the scan stops early), then raise a failure if any."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
 
 
 def _fingerprint(files: list[tuple[str, os.stat_result]]) -> str:

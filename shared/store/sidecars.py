@@ -78,17 +78,20 @@ def sidecar_paths(model_path: str | Path) -> list[Path]:
 
 # --- reading ------------------------------------------------------------------------------------------
 
-def _read_text(path: Path) -> str | None:
+def _read_text(path: str | Path, size: int | None = None) -> str | None:
+    """The text of a sidecar, or None when absent or above MAX_SIDECAR_BYTES (``size`` from a listing saves
+    the stat)."""
     try:
-        if path.stat().st_size > MAX_SIDECAR_BYTES:
+        if (os.stat(path).st_size if size is None else size) > MAX_SIDECAR_BYTES:
             return None
-        return path.read_text(encoding="utf-8", errors="replace")
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
     except OSError:
         return None
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    text = _read_text(path)
+def _read_json(path: str | Path, size: int | None = None) -> dict[str, Any] | None:
+    text = _read_text(path, size)
     if not text:
         return None
     try:
@@ -207,19 +210,30 @@ def read_summary(model_path: str | Path, names: set[str] | None = None) -> dict[
     """One summary from every sidecar present, the first source to know a field winning (ours first).
     ``names`` (the directory listing) avoids probing for absent files."""
     path = Path(model_path)
-    stem = stem_of(path.name)
+    return summary_in(str(path.parent), path.name, stem_of(path.name), names)
+
+
+def summary_in(directory: str, name: str, stem: str, names: Any = None,
+               sizes: dict[str, int] | None = None) -> dict[str, Any]:
+    """``read_summary`` for the model ``name`` (whose ``NAME`` is ``stem``) in ``directory``; ``names`` (any
+    container of the directory's file names) skips absent sidecars and ``sizes`` (name -> bytes, from the same
+    listing) saves a stat per sidecar read."""
+    prefix = os.path.join(directory, stem)
+    sizes = sizes or {}
     parts: list[dict[str, Any]] = []
     for suffix in DESCRIPTION_SUFFIXES:
-        if (names is None or stem + suffix in names) and (text := _read_text(path.parent / (stem + suffix))):
+        side = stem + suffix
+        if (names is None or side in names) and (text := _read_text(prefix + suffix, sizes.get(side))):
             parts.append(parse_markdown(text))
             break  # upstream reads the first of .txt/.md only
     for suffix, reader in _JSON_READERS.items():
-        if stem + suffix == path.name or (names is not None and stem + suffix not in names):
+        side = stem + suffix
+        if side == name or (names is not None and side not in names):
             continue
-        data = _read_json(path.parent / (stem + suffix))
+        data = _read_json(prefix + suffix, sizes.get(side))
         if data:
             parts.append(reader(data))
-    summary: dict[str, Any] = {k: None for k in SUMMARY_KEYS}
+    summary: dict[str, Any] = dict.fromkeys(SUMMARY_KEYS)
     summary["trigger_words"], summary["hashes"] = [], {}
     for part in parts:
         for key in SUMMARY_KEYS:
