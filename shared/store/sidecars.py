@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from pathlib import Path
 from typing import Any, Iterable
@@ -32,6 +33,10 @@ MAX_METADATA_VALUE = 4096
 
 #: libyaml's loader when present (an order of magnitude faster than the pure-Python one on big scans).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+_RESOLVE = yaml.resolver.Resolver().resolve
+_STR_TAG = "tag:yaml.org,2002:str"
 _SOURCES = {"civitai": "civitai", "huggingface": "huggingface", "direct link": "direct", "direct-link": "direct"}
 
 
@@ -101,16 +106,35 @@ def _read_json(path: str | Path, size: int | None = None) -> dict[str, Any] | No
     return data if isinstance(data, dict) else None
 
 
+def _flat_front_matter(text: str) -> dict[str, str] | None:
+    """The common front matter of only ``key: plain text`` lines, read without a YAML parser (a scan reads
+    thousands); None for anything else, including any key or value YAML would not read as a plain string, so
+    the result always equals YAML's."""
+    out: dict[str, str] = {}
+    for line in text.split("\n"):
+        key, sep, value = line.partition(": ")
+        value = value.strip(" ")
+        if (not sep or key in out or not _PLAIN_KEY.match(key) or not value or value[0] in _INDICATORS
+                or value[-1] == ":" or ": " in value or " #" in value or not value.isprintable()
+                or _RESOLVE(yaml.ScalarNode, value, (True, False)) != _STR_TAG
+                or _RESOLVE(yaml.ScalarNode, key, (True, False)) != _STR_TAG):
+            return None
+        out[key] = value
+    return out
+
+
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     """``(front matter dict, body)`` of a Markdown file; CRLF files (written on Windows) are accepted."""
     text = text.replace("\r\n", "\n").lstrip("\ufeff")
     if text.startswith("---\n"):
         end = text.find("\n---", 4)
         if end != -1:
-            try:
-                meta = yaml.load(text[4:end], Loader=_YAML_LOADER) or {}  # noqa: S506 - a safe loader
-            except yaml.YAMLError:
-                meta = {}
+            meta = _flat_front_matter(text[4:end])
+            if meta is None:
+                try:
+                    meta = yaml.load(text[4:end], Loader=_YAML_LOADER) or {}  # noqa: S506 - a safe loader
+                except yaml.YAMLError:
+                    meta = {}
             body = text[end + 4:].lstrip("-").lstrip("\n")
             return (meta if isinstance(meta, dict) else {}), body
     return {}, text
