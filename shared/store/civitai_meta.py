@@ -32,9 +32,10 @@ def close_gate(redis: Any, seconds: float) -> None:
 
 def wait_for_gate(ctx: JobContext, redis: Any) -> None:
     """Sleep while the gate is closed, staying cancellable."""
-    while (left := redis.pttl(GATE)) and left > 0:
+    # PTTL is -2 once the key is gone; 0 means "under a millisecond left", still closed.
+    while (left := redis.pttl(GATE)) is not None and left >= 0:
         ctx.check()
-        time.sleep(min(left / 1000.0, 1.0))
+        time.sleep(min(max(left, 1) / 1000.0, 1.0))
 
 
 def _retry_after(resp: requests.Response) -> float:
