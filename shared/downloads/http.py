@@ -34,8 +34,8 @@ class HttpClient:
         self.session.headers.update({"User-Agent": USER_AGENT})
 
     def open(self, url: str, *, key: str | None = None, method: str = "GET", headers: dict[str, str] | None = None,
-             timeout: float | None = None, stream: bool = True, follow: Callable[[str], bool] | None = None
-             ) -> requests.Response:
+             timeout: float | None = None, stream: bool = True, follow: Callable[[str], bool] | None = None,
+             data: bytes | None = None) -> requests.Response:
         """Send the request, following redirects hop by hop. ``follow(location)`` may refuse a hop (HEAD on
         Hugging Face follows only relative redirects). Returns the final response (not raised for status)."""
         origin = netloc(url)
@@ -47,7 +47,7 @@ class HttpClient:
                 hop_headers["Authorization"] = f"Bearer {key}"
             try:
                 resp = self.session.request(method, url, headers=hop_headers, stream=stream, allow_redirects=False,
-                                            timeout=(min(10.0, read_timeout), read_timeout))
+                                            timeout=(min(10.0, read_timeout), read_timeout), data=data)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise Transient(f"Cannot reach {urlsplit(url).hostname} ({type(exc).__name__}). Check the link and "
                                 "the network, then retry.") from None
@@ -61,6 +61,15 @@ class HttpClient:
                 continue
             return resp
         raise UpstreamError(f"Too many redirects starting at {url}.", code="too_many_redirects")
+
+    def fetch_bytes(self, url: str, limit: int, *, timeout: float = 30.0) -> bytes | None:
+        """A small resource (a preview image) through the guarded client; None when it is not a 200 or is
+        larger than ``limit`` bytes."""
+        with self.open(url, timeout=timeout) as resp:
+            if resp.status_code != 200:
+                return None
+            data = resp.raw.read(limit + 1, decode_content=True)
+        return data if len(data) <= limit else None
 
     def get_json(self, url: str, *, key: str | None = None, source: str = "direct", retries: int = 3) -> Any:
         """GET a JSON API with a few retries on 429/5xx/network errors; errors mapped to stable codes."""
@@ -97,7 +106,8 @@ def _body(resp: requests.Response) -> dict[str, Any]:
         return {}
 
 
-def _retry_after(resp: requests.Response) -> float | None:
+def retry_after(resp: requests.Response) -> float | None:
+    """The server's Retry-After in seconds (numeric form), or None."""
     raw = resp.headers.get("Retry-After")
     try:
         return max(0.0, float(raw)) if raw is not None else None
@@ -115,10 +125,10 @@ def raise_for_status(resp: requests.Response, source: str) -> None:
     hf_code = resp.headers.get("X-Error-Code", "")
     if status == 429:
         raise Transient(f"{host} is rate limiting downloads ({text or 'HTTP 429'}). Wait and retry later.",
-                        code="rate_limited", http_status=429, retry_after=_retry_after(resp))
+                        code="rate_limited", http_status=429, retry_after=retry_after(resp))
     if status >= 500:
         raise Transient(f"{host} failed with HTTP {status} ({text or 'server error'}); retrying may help.",
-                        code="upstream_unavailable", http_status=502, retry_after=_retry_after(resp))
+                        code="upstream_unavailable", http_status=502, retry_after=retry_after(resp))
     if hf_code == "GatedRepo":
         raise UpstreamError(f"This Hugging Face repository is gated: {resp.headers.get('X-Error-Message', '')} "
                             "Request access on its Hugging Face page, then set your Hugging Face key "

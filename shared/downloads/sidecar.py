@@ -13,16 +13,28 @@ from shared.errors import DepotError
 from shared.previews.imaging import save_preview
 from shared.store.sidecars import write_description
 
-_MAX_PREVIEW_BYTES = 64 * 1024 * 1024
+#: the largest preview image or video fetched from upstream
+MAX_PREVIEW_BYTES = 64 * 1024 * 1024
+
+
+def _within_nsfw(image: dict[str, Any], ceiling: int) -> bool:
+    """Civitai's ``nsfwLevel`` (1 PG … 16 XXX) against the ceiling; older answers only have ``nsfw``."""
+    level = image.get("nsfwLevel")
+    if isinstance(level, int) and not isinstance(level, bool):
+        return level <= ceiling
+    return ceiling > 1 or image.get("nsfw") in (None, False, "None")
+
+
+def eligible_images(images: Any, nsfw_level: int) -> list[dict[str, Any]]:
+    """Images and videos of a Civitai answer within the NSFW ceiling, in Civitai's order."""
+    return [img for img in images or [] if isinstance(img, dict) and img.get("url")
+            and img.get("type", "image") in ("image", "video") and _within_nsfw(img, nsfw_level)]
 
 
 def pick_image(images: list[dict[str, Any]], nsfw_level: int) -> dict[str, Any] | None:
     """The first image or video whose NSFW level is within the configured ceiling."""
-    for img in images:
-        level = img.get("nsfwLevel") or 1
-        if img.get("url") and img.get("type", "image") in ("image", "video") and level <= nsfw_level:
-            return img
-    return None
+    found = eligible_images(images, nsfw_level)
+    return found[0] if found else None
 
 
 def fetch_preview(http: HttpClient, settings: Settings, plan: Plan, target: Path,
@@ -31,14 +43,9 @@ def fetch_preview(http: HttpClient, settings: Settings, plan: Plan, target: Path
     if img is None:
         return None
     try:
-        resp = http.open(img["url"], timeout=30.0)
-        with resp:
-            if resp.status_code != 200:
-                log(f"preview not saved: {img['url']} answered HTTP {resp.status_code}")
-                return None
-            data = resp.raw.read(_MAX_PREVIEW_BYTES + 1, decode_content=True)
-        if len(data) > _MAX_PREVIEW_BYTES:
-            log("preview not saved: the image is larger than 64 MiB")
+        data = http.fetch_bytes(img["url"], MAX_PREVIEW_BYTES)
+        if data is None:
+            log(f"preview not saved: {img['url']} did not answer with an image of at most 64 MiB")
             return None
         return save_preview(data, target).name
     except (DepotError, OSError, ValueError) as exc:

@@ -21,8 +21,6 @@ from shared.store.layout import StoreLayout
 from shared.store.sidecars import read_summary
 
 SOURCES = ("auto", "embedded", "civitai")
-#: Largest preview accepted from Civitai (videos included).
-MAX_PREVIEW_BYTES = 64 * 1024 * 1024
 
 
 def _sha256(target: Target) -> str:
@@ -30,17 +28,10 @@ def _sha256(target: Target) -> str:
     return known or hash_file(target.path, SHA256_ONLY)["SHA256"]
 
 
-def _within_nsfw(image: dict[str, Any], ceiling: int) -> bool:
-    """Civitai's ``nsfwLevel`` (1 PG … 16 XXX) against the ceiling; older answers only have ``nsfw``."""
-    level = image.get("nsfwLevel")
-    if isinstance(level, int) and not isinstance(level, bool):
-        return level <= ceiling
-    return ceiling > 1 or image.get("nsfw") in (None, False, "None")
-
-
 def civitai_preview(settings: Settings, target: Target) -> bytes | None:
     """The first Civitai image (or video) for the file's SHA256 within the NSFW ceiling, or None."""
-    from shared.downloads.http import HttpClient, raise_for_status
+    from shared.downloads.http import HttpClient
+    from shared.downloads.sidecar import MAX_PREVIEW_BYTES, eligible_images
     from shared.keystore import KeyStore
     http = HttpClient(settings)
     key = KeyStore.from_settings(settings).get("civitai")
@@ -49,16 +40,10 @@ def civitai_preview(settings: Settings, target: Target) -> bytes | None:
         version = http.get_json(url, key=key, source="civitai", retries=1)
     except NotFound:
         return None
-    for image in (version or {}).get("images") or []:
-        if not isinstance(image, dict) or not image.get("url") or not _within_nsfw(image, settings.nsfw_level):
-            continue
-        resp = http.open(image["url"], timeout=60.0)
-        raise_for_status(resp, "civitai")
-        data = resp.raw.read(MAX_PREVIEW_BYTES + 1, decode_content=True)
-        resp.close()
-        if len(data) > MAX_PREVIEW_BYTES:
-            continue
-        return data
+    for image in eligible_images((version or {}).get("images"), settings.nsfw_level):
+        data = http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
+        if data is not None:
+            return data
     return None
 
 

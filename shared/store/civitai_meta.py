@@ -4,21 +4,22 @@ written, then the model is re-indexed. A 429 closes a gate shared by every worke
 server's Retry-After) so no host keeps hammering Civitai; calls wait for the gate to open."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from shared.errors import DepotError, Transient, UpstreamError
+from shared.downloads.http import HttpClient, raise_for_status, retry_after
+from shared.downloads.sidecar import MAX_PREVIEW_BYTES, eligible_images
+from shared.errors import DepotError, UpstreamError
 from shared.jobs import JobContext
+from shared.previews.imaging import save_preview
 from shared.services import Services
 from shared.store import sidecars
 from shared.store.index import StoreIndex
 
 GATE = "depot:civitai:gate"
 BATCH = 100
-MAX_PREVIEW_BYTES = 32 * 1024 * 1024
 _DEFAULT_RETRY_AFTER_S = 30.0
 
 
@@ -38,39 +39,30 @@ def wait_for_gate(ctx: JobContext, redis: Any) -> None:
         time.sleep(min(max(left, 1) / 1000.0, 1.0))
 
 
-def _retry_after(resp: requests.Response) -> float:
-    try:
-        return max(1.0, float(resp.headers.get("Retry-After", _DEFAULT_RETRY_AFTER_S)))
-    except ValueError:
-        return _DEFAULT_RETRY_AFTER_S
-
-
-def lookup_batch(ctx: JobContext, services: Services, shas: list[str], key: str | None) -> list[dict[str, Any]]:
+def lookup_batch(ctx: JobContext, services: Services, http: HttpClient, shas: list[str],
+                 key: str | None) -> list[dict[str, Any]]:
     """One by-hash call (retried after 429s through the shared gate)."""
-    from shared.downloads.netguard import check_url
     url = f"{services.settings.civitai_url.rstrip('/')}/api/v1/model-versions/by-hash"
-    check_url(url, services.settings.allow_private_urls)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
     for _attempt in range(5):
         wait_for_gate(ctx, services.redis)
-        try:
-            resp = requests.post(url, json=shas, headers=headers, timeout=(10, 60))
-        except requests.RequestException as exc:
-            raise Transient(f"Cannot reach Civitai ({type(exc).__name__}); retry the scan later.") from None
+        resp = http.open(url, key=key, method="POST", data=json.dumps(shas).encode(), stream=False, timeout=60.0,
+                         headers={"Content-Type": "application/json", "Accept": "application/json"})
         if resp.status_code == 429:
-            close_gate(services.redis, _retry_after(resp))
-            ctx.log(f"Civitai rate limit: pausing lookups for {_retry_after(resp):.0f} s")
+            pause = max(1.0, retry_after(resp) or _DEFAULT_RETRY_AFTER_S)
+            close_gate(services.redis, pause)
+            ctx.log(f"Civitai rate limit: pausing lookups for {pause:.0f} s")
             continue
-        if resp.status_code >= 500:
-            raise Transient(f"Civitai answered {resp.status_code}; retry the scan later.")
-        if resp.status_code >= 400:
-            raise UpstreamError(f"Civitai refused the hash lookup ({resp.status_code}).")
-        data = resp.json()
+        raise_for_status(resp, "civitai")
+        try:
+            data = resp.json()
+        except ValueError:
+            raise UpstreamError("Civitai's hash lookup did not answer with JSON; retry the scan later.") from None
         return [v for v in data if isinstance(v, dict)] if isinstance(data, list) else []
     raise DepotError("Civitai kept answering 429; retry the scan later.", code="rate_limited", http_status=429)
 
 
-def _write_sidecars(services: Services, path: Path, version: dict[str, Any], sha: str) -> bool:
+def _write_sidecars(services: Services, http: HttpClient, path: Path, version: dict[str, Any],
+                    sha: str) -> bool:
     files = [f for f in version.get("files") or [] if isinstance(f, dict)]
     match = next((f for f in files if str((f.get("hashes") or {}).get("SHA256", "")).upper() == sha), {})
     model = version.get("model") if isinstance(version.get("model"), dict) else {}
@@ -83,18 +75,13 @@ def _write_sidecars(services: Services, path: Path, version: dict[str, Any], sha
         about=version.get("description"), description=model.get("description"))
     if sidecars.find_preview(path) is not None:
         return False
-    for image in images:
-        level = image.get("nsfwLevel")
-        if isinstance(level, int) and level > services.settings.nsfw_level:
-            continue
+    for image in eligible_images(images, services.settings.nsfw_level):
         try:
-            resp = requests.get(image["url"], timeout=(10, 60))
-            if resp.status_code != 200 or len(resp.content) > MAX_PREVIEW_BYTES:
-                continue
-            from shared.previews.imaging import save_preview
-            save_preview(resp.content, path)
-            return True
-        except (requests.RequestException, DepotError):
+            data = http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
+            if data is not None:
+                save_preview(data, path)
+                return True
+        except DepotError:
             continue
     return False
 
@@ -104,6 +91,7 @@ def fetch_missing_metadata(ctx: JobContext, services: Services, index: StoreInde
     """Look up every hashed model without a known source; returns ``{looked_up, found, previews}``."""
     from shared.keystore import KeyStore
     key = KeyStore.from_settings(services.settings).get("civitai")
+    http = HttpClient(services.settings)
     wanted = {}
     for doc in index.models(folder):
         sha = (doc.get("hashes") or {}).get("SHA256")
@@ -113,13 +101,13 @@ def fetch_missing_metadata(ctx: JobContext, services: Services, index: StoreInde
     found = previews = 0
     for start in range(0, len(shas), BATCH):
         ctx.progress(start, len(shas), phase="metadata")
-        for version in lookup_batch(ctx, services, shas[start:start + BATCH], key):
+        for version in lookup_batch(ctx, services, http, shas[start:start + BATCH], key):
             for f in version.get("files") or []:
                 sha = str(((f or {}).get("hashes") or {}).get("SHA256", "")).upper()
                 for doc in wanted.pop(sha, []):
                     path = index.layout.resolve(doc["folder"], doc["path_index"], doc["relpath"])
                     ctx.fence()  # about to write files next to a model
-                    previews += _write_sidecars(services, path, version, sha)
+                    previews += _write_sidecars(services, http, path, version, sha)
                     index.record_file(path)
                     found += 1
     return {"looked_up": len(shas), "found": found, "previews": previews}
