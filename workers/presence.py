@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -26,7 +27,6 @@ _stop = threading.Event()
 
 
 def _entry(sender: Any) -> dict[str, Any]:
-    import os
     settings = sender.app.depot_settings
     queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values()) \
         if sender.app.amqp.queues.consume_from else []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from shared.errors import InvalidRequest, NotFound
 from shared.states import KINDS, TaskState
 from web.api.params import choice_arg, int_arg
 from web.context import depot
@@ -13,7 +14,6 @@ _ID_CHARS = set("0123456789abcdef")
 
 
 def _check_id(task_id: str) -> str:
-    from shared.errors import NotFound
     if not task_id or len(task_id) > 64 or not set(task_id) <= _ID_CHARS:
         raise NotFound(f"No task with id {task_id!r}.")
     return task_id
@@ -24,7 +24,6 @@ def list_tasks():  # type: ignore[no-untyped-def]
     state = choice_arg("state", [s.value for s in TaskState])
     kind = request.args.get("kind") or None
     if kind is not None and (len(kind) > 40 or not kind.replace("_", "").isalnum()):
-        from shared.errors import InvalidRequest
         raise InvalidRequest(f"Query parameter 'kind' must be one of {', '.join(KINDS)}; got {kind!r}.")
     limit = int_arg("limit", 50, lo=1, hi=500)
     cursor = request.args.get("cursor") or None
