@@ -10,13 +10,12 @@
 | depot:store:dirfp:{folder}:{path_index}  | HASH   | directory relpath -> "models|fingerprint" of every file in it |
 |                                          |        | (count, size/mtime/inode sums, crc of names): an unchanged    |
 |                                          |        | directory costs the scan one string compare                   |
-| depot:store:z:{sort}:{folder or *}       | ZSET   | ids by size / created / modified (score); for ``name`` the    |
-|                                          |        | member is ``lower(name) NUL id`` with score 0 (lex order)     |
 | depot:store:model                        | HASH   | id -> the contract ``Model`` as ready-to-send JSON (listing   |
 |                                          |        | pages are assembled from these strings without parsing)       |
 | depot:store:q                            | HASH   | id -> "size TAB created TAB modified TAB lower(name) TAB text" |
-|                                          |        | for search (text = lower-cased path, name, trigger words,     |
-|                                          |        | base model); cached per process until ``gen`` changes         |
+|                                          |        | for sorting and search (text = lower-cased path, name,        |
+|                                          |        | trigger words, base model); each process keeps these rows and |
+|                                          |        | the sorted id lists built from them until ``gen`` changes     |
 | depot:store:sha256                       | HASH   | id -> SHA256 (duplicates)                                     |
 | depot:store:sha:{SHA256}                 | SET    | ids with that SHA256                                          |
 | depot:store:gen                          | STRING | bumped on every change (invalidates search caches)            |
@@ -38,7 +37,7 @@ from shared.config import Settings
 from shared.errors import NotFound
 from shared.store import sidecars
 from shared.store.layout import StoreLayout
-from shared.store.lua import PAGE_LUA as _PAGE_LUA, PUT_LUA as _PUT_LUA
+from shared.store.lua import PUT_LUA as _PUT_LUA
 from shared.store.paths import normalise_relpath
 
 P = "depot:store:"
@@ -46,7 +45,7 @@ DOC, Q, SHA_OF, GEN, UNREACHABLE = P + "doc", P + "q", P + "sha256", P + "gen", 
 MODEL_JSON = P + "model"
 SORTS = ("name", "size", "created", "modified")
 _BATCH = 1000
-
+_SORT_COL = {"size": 0, "created": 1, "modified": 2, "name": 3}
 
 
 def model_id(folder: str, path_index: int, relpath: str) -> str:
@@ -74,10 +73,6 @@ def unpack_dir(packed: str | None) -> dict[str, str]:
     if not packed:
         return {}
     return dict(line.split("\t", 1) for line in packed.split("\n"))
-
-
-def zkey(sort: str, folder: str | None) -> str:
-    return f"{P}z:{sort}:{folder or '*'}"
 
 
 def sha_key(sha: str) -> str:
@@ -149,9 +144,8 @@ class StoreIndex:
         self.redis = redis
         self.settings = settings
         self.layout = layout or StoreLayout.from_settings(settings)
-        self._cache: tuple[str | None, list[tuple[str, str, list[str]]]] = ("", [])
+        self._cache: _Rows = _Rows("", [])
         self._cache_lock = threading.Lock()
-        self._page_script = redis.register_script(_PAGE_LUA)
         self._put_script = redis.register_script(_PUT_LUA)
 
     # --- writing ------------------------------------------------------------------------------------
@@ -166,20 +160,18 @@ class StoreIndex:
         return len(docs)
 
     def _put_batch(self, docs: list[dict[str, Any]]) -> None:
-        # One script call per batch with one JSON argument (packing ~10 arguments per model costs more in
-        # redis-py than encoding them); Redis does the writes with a few multi-member commands per batch. A repeated id keeps its last document (the end state of writing them in order).
-        rows: dict[str, list[Any]] = {}
+        # One script call per batch with flat arguments (hiredis packs them in C); Redis does a few
+        # multi-member commands per batch. A repeated id keeps its last document (the end state of writing
+        # them in order).
+        rows: dict[str, tuple[str, str, str, str, str]] = {}
         dumps = _COMPACT.encode
         for d in docs:
-            folder, rel = d["folder"], d["relpath"]
-            mid = f"{folder}/{d['path_index']}/{rel}"
+            mid = f"{d['folder']}/{d['path_index']}/{d['relpath']}"
             name = display_name(d)
-            lower = name.lower()
             rows.pop(mid, None)
-            rows[mid] = [mid, folder, dumps(d), dumps(_to_model(d, name)), _search_row(mid, d, name, lower),
-                         f"{lower}\x00{mid}", d["size"], repr(d["ctime_ns"] / 1e9), repr(d["mtime_ns"] / 1e9),
-                         (d.get("hashes") or {}).get("SHA256") or ""]
-        self._put_script(args=[dumps(list(rows.values()))])
+            rows[mid] = (mid, dumps(d), dumps(_to_model(d, name)), _search_row(mid, d, name, name.lower()),
+                         (d.get("hashes") or {}).get("SHA256") or "")
+        self._put_script(args=[len(rows), *(v for row in rows.values() for v in row)])
 
     def remove_ids(self, ids: Iterable[str], *, edit_dirs: bool = True) -> int:
         """Drop models from the index; ``edit_dirs=False`` when the caller (the scan) rewrites the directory
@@ -187,24 +179,13 @@ class StoreIndex:
         ids = list(ids)
         if not ids:
             return 0
-        rows = self.redis.hmget(Q, ids)
         shas = self.redis.hmget(SHA_OF, ids)
-        pipe = self.redis.pipeline(transaction=False)
-        for mid, row, sha in zip(ids, rows, shas):
-            folder, pi, rel = split_id(mid)
-            for sort in ("size", "created", "modified"):
-                pipe.zrem(zkey(sort, folder), mid)
-                pipe.zrem(zkey(sort, None), mid)
-            if row:
-                member = f"{row.split(chr(9))[3]}\x00{mid}"
-                pipe.zrem(zkey("name", folder), member)
-                pipe.zrem(zkey("name", None), member)
+        pipe = self.redis.pipeline(transaction=True)
+        for mid, sha in zip(ids, shas):
             if sha:
                 pipe.srem(sha_key(sha), mid)
-        pipe.hdel(DOC, *ids)
-        pipe.hdel(Q, *ids)
-        pipe.hdel(MODEL_JSON, *ids)
-        pipe.hdel(SHA_OF, *ids)
+        for key in (DOC, Q, MODEL_JSON, SHA_OF):
+            pipe.hdel(key, *ids)
         pipe.incr(GEN)
         pipe.execute()
         for mid in ids if edit_dirs else ():
@@ -305,10 +286,9 @@ class StoreIndex:
 
     def models(self, folder: str | None = None) -> Iterator[dict[str, Any]]:
         """Every indexed document (optionally of one folder), in id order, fetched in batches."""
-        key = zkey("size", folder)
-        for start in range(0, self.redis.zcard(key), _BATCH):
-            ids = sorted(self.redis.zrange(key, start, start + _BATCH - 1))
-            yield from self.docs(ids)
+        ids = self._rows().ids(folder)
+        for start in range(0, len(ids), _BATCH):
+            yield from self.docs(ids[start:start + _BATCH])
 
     def dir_sigs(self, folder: str, path_index: int) -> tuple[set[str], dict[str, str]]:
         """``(directories with model lines, directory -> fingerprint)`` of one root; the lines themselves are
@@ -339,51 +319,32 @@ class StoreIndex:
     def listing_json(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",
                      order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[str, int]:
         """Like ``listing`` but the page's ``Model``s as comma-joined JSON text (no parsing on the hot path)."""
-        if limit and not [t for t in (q or "").split() if t.strip("*")]:
-            total, joined = self._page_script(keys=[zkey(sort, folder), MODEL_JSON],
-                                              args=[offset, offset + limit - 1, order, sort])
-            return joined, int(total)
         ids, total = self._page_ids(folder, q, sort, order, offset, limit)
         return ",".join(r for r in (self.redis.hmget(MODEL_JSON, ids) if ids else []) if r), total
 
     def _page_ids(self, folder: str | None, q: str | None, sort: str, order: str, offset: int,
                   limit: int) -> tuple[list[str], int]:
-        """The ids of one page and the total; without ``q`` straight from the sorted sets."""
+        """The ids of one page and the total, from this process's sorted copy of the rows."""
         tokens = [t for t in (q or "").lower().split() if t.strip("*")]
+        ordered = self._rows().ordered(folder, sort)
         if tokens:
-            ids, total = self._search(folder, tokens, sort, order, offset, limit)
+            matchers = [_token_matcher(t) for t in tokens]
+            ordered = [(mid, text) for mid, text in ordered if all(m(text) for m in matchers)]
+        total = len(ordered)
+        if order == "desc":
+            page = ordered[max(0, total - offset - limit):max(0, total - offset)][::-1]
         else:
-            key = zkey(sort, folder)
-            total = self.redis.zcard(key)
-            fetch = self.redis.zrevrange if order == "desc" else self.redis.zrange
-            ids = fetch(key, offset, offset + limit - 1) if limit else []
-            if sort == "name":
-                ids = [m.split("\x00", 1)[1] for m in ids]
-        return ids, total
+            page = ordered[offset:offset + limit]
+        return [mid for mid, _ in page], total
 
-    def _search(self, folder: str | None, tokens: list[str], sort: str, order: str, offset: int,
-                limit: int) -> tuple[list[str], int]:
-        matchers = [_token_matcher(t) for t in tokens]
-        prefix = f"{folder}/" if folder else ""
-        col = {"size": 0, "created": 1, "modified": 2, "name": 3}[sort]
-        hits = [(mid, cols) for mid, text, cols in self._rows()
-                if mid.startswith(prefix) and all(m(text) for m in matchers)]
-        if col == 3:
-            hits.sort(key=lambda h: (h[1][3], h[0]), reverse=order == "desc")
-        else:
-            hits.sort(key=lambda h: (int(h[1][col]), h[0]), reverse=order == "desc")
-        return [mid for mid, _ in hits[offset:offset + limit]], len(hits)
-
-    def _rows(self) -> list[tuple[str, str, list[str]]]:
+    def _rows(self) -> "_Rows":
         gen = self.redis.get(GEN)
         with self._cache_lock:
-            if self._cache[0] != gen:
-                rows = []
-                for mid, row in self.redis.hgetall(Q).items():
-                    cols = row.split("\t", 4)
-                    rows.append((mid, cols[4], cols))
-                self._cache = (gen, rows)
-            return self._cache[1]
+            if self._cache.gen != gen:
+                rows = [(mid, row.split("\t", 4)) for mid, row in self.redis.hgetall(Q).items()]
+                rows.sort()
+                self._cache = _Rows(gen, rows)
+            return self._cache
 
     def duplicates(self, folder: str | None = None) -> list[dict[str, Any]]:
         groups: dict[str, list[str]] = {}
@@ -406,6 +367,33 @@ class StoreIndex:
 
     def unreachable(self) -> dict[str, dict[str, Any]]:
         return {k: json.loads(v) for k, v in self.redis.hgetall(UNREACHABLE).items()}
+
+
+class _Rows:
+    """One generation of the search rows, kept per process: the id-ordered rows and, built on first use,
+    each (folder, sort) order as ``(id, search text)`` pairs, so paging is a slice."""
+
+    def __init__(self, gen: str | None, rows: list[tuple[str, list[str]]]) -> None:
+        self.gen, self.rows = gen, rows
+        self._orders: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def ids(self, folder: str | None) -> list[str]:
+        prefix = f"{folder}/" if folder else ""
+        return [mid for mid, _ in self.rows if mid.startswith(prefix)]
+
+    def ordered(self, folder: str | None, sort: str) -> list[tuple[str, str]]:
+        with self._lock:
+            got = self._orders.get((folder, sort))
+            if got is None:
+                prefix = f"{folder}/" if folder else ""
+                col = _SORT_COL[sort]
+                rows = [r for r in self.rows if r[0].startswith(prefix)]
+                # Ties (and the name order) fall back to the id: the rows are already in id order and
+                # Python's sort is stable.
+                rows.sort(key=(lambda r: r[1][3]) if col == 3 else (lambda r: int(r[1][col])))
+                got = self._orders[(folder, sort)] = [(mid, cols[4]) for mid, cols in rows]
+            return got
 
 
 def _side_sig(stem: str, directory: Path) -> str:
