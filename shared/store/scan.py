@@ -4,9 +4,16 @@ one dict lookup; new or changed files are indexed with their sidecar summary and
 ``settings.lazy_hash_bytes`` are left for a full scan or verify). ``full`` rehashes everything. Files that
 vanished are dropped, but a root that cannot be read at all is kept and reported in ``unreachable_roots``.
 One scan per root at a time across hosts (a redis-py ``Lock``); a root held by another scan is reported in
-``busy_roots``. Progress (files, bytes) streams through the job context, which also makes the job cancellable."""
+``busy_roots``. Progress (files, bytes) streams through the job context, which also makes the job cancellable.
+
+Directories the index has never seen (a first scan, a newly added library) are handed, in chunks of about
+``_CHUNK_FILES`` files, to ``settings.scan_processes`` forked processes that stat them, read their sidecars and
+write their documents, while this process keeps walking; reading sidecars is per-file Python work that one
+process cannot do at the speed of the walk. billiard (Celery's own process library) is used because a prefork
+worker's children are daemonic and the standard library refuses to fork from those."""
 from __future__ import annotations
 
+import gc
 import os
 import queue
 import threading
@@ -14,6 +21,8 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import billiard
 
 from shared.errors import InvalidRequest
 from shared.hashing import ALL, hash_file
@@ -27,6 +36,7 @@ MODES = ("quick", "full")
 _SIDECAR_SET = frozenset(sidecars.SIDECAR_SUFFIXES)
 _LOCK_TTL_S = 60
 _FLUSH = 1000
+_CHUNK_FILES = 2000  # files of new directories per task of the scan processes
 
 
 def submit_params(mode: str = "quick", folder: str | None = None, fetch_metadata: bool = False) -> dict[str, Any]:
@@ -99,11 +109,13 @@ class _RootScan:
     unchanged directory costs one string compare; changed documents are written in batches and vanished ones
     dropped at the end."""
 
-    def __init__(self, ctx: JobContext, index: StoreIndex, folder: Folder, pi: int, root: str, full: bool,
-                 totals: _Totals, lock: Any) -> None:
+    def __init__(self, ctx: JobContext | None, index: StoreIndex, folder: Folder, pi: int, root: str, full: bool,
+                 totals: _Totals, lock: Any, *, child: bool = False) -> None:
         self.ctx, self.index, self.folder, self.pi, self.root = ctx, index, folder, pi, root
         self.full, self.totals, self.lock = full, totals, lock
-        self.known_dirs, self.known_fp = index.dir_sigs(folder.name, pi)
+        # A scan process only ever gets directories the index does not know.
+        self.child = child
+        self.known_dirs, self.known_fp = (set(), {}) if child else index.dir_sigs(folder.name, pi)
         self.fps: dict[str, str] = {}
         self.visited: set[str] = set()
         self.failed_dirs: list[str] = []
@@ -114,30 +126,124 @@ class _RootScan:
         self.dir_models = folder.name in DIRECTORY_MODELS
         self.exts = folder.extensions
         self.last_lock = time.monotonic()
-        self.writer = _Writer()
+        self.writer = _Writer(threaded=not child)
+        self.processes = 1 if child else (index.settings.scan_processes or os.cpu_count() or 1)
+        self.new_dirs: list[str] = []
+        self.new_files = 0
+        self.pool: Any = None
+        self.results: list[Any] = []
 
     def run(self) -> None:
         try:
             self._walk()
         finally:
-            self.writer.close()
+            try:
+                self._stop_pool()
+            finally:
+                self.writer.close()
+
+    def _tick(self) -> None:
+        """Keep the root's lock and report progress (which raises if the user cancelled)."""
+        if time.monotonic() - self.last_lock > _LOCK_TTL_S / 4:
+            self.lock.reacquire()
+            self.last_lock = time.monotonic()
+        assert self.ctx is not None
+        self.ctx.progress(self.totals.files, None, files=self.totals.files, phase="walking")
 
     def _walk(self) -> None:
         stack = [""]
         while stack:
             rel_dir = stack.pop()
-            self._directory(rel_dir, stack)
-            if time.monotonic() - self.last_lock > _LOCK_TTL_S / 4:
-                self.lock.reacquire()
-                self.last_lock = time.monotonic()
-            self.ctx.progress(self.totals.files, None, files=self.totals.files, phase="walking")
+            if self.processes > 1 and rel_dir not in self.known_dirs and rel_dir not in self.known_fp:
+                self._new_directory(rel_dir, stack)
+            else:
+                self._directory(rel_dir, stack)
+            self._tick()
             if len(self.pending) >= _FLUSH:
                 self._flush()
+        self._hand_out(final=True)
+        self._collect()
         stale_dirs = [d for d in self.known_dirs | set(self.known_fp) if d not in self.visited
                       and not any((d + "/").startswith(f) for f in self.failed_dirs)]
         for d in stale_dirs:
             self._drop(d, list(unpack_dir(self._old_lines(d))))
         self._flush()
+
+    def _new_directory(self, rel_dir: str, stack: list[str]) -> None:
+        """A directory the index does not know: list its names only and queue it for the scan processes, which
+        stat and read it (a directory model is indexed here, as it is rare and reads a whole tree)."""
+        prefix = rel_dir + "/" if rel_dir else ""
+        subdirs: list[str] = []
+        files = 0
+        has_model_index = False
+        try:
+            with os.scandir(os.path.join(self.root, rel_dir) if rel_dir else self.root) as it:
+                for entry in it:
+                    name = entry.name
+                    if name[0] == ".":
+                        continue
+                    if entry.is_dir():
+                        subdirs.append(prefix + name)
+                    else:
+                        files += 1
+                        has_model_index = has_model_index or name == "model_index.json"
+        except OSError:
+            self.failed_dirs.append(prefix)
+            self.visited.add(rel_dir)
+            return
+        if self.dir_models and rel_dir and has_model_index:
+            self._directory_model(rel_dir)
+            return
+        stack.extend(subdirs)
+        self.visited.add(rel_dir)
+        if not files:
+            self.fps[rel_dir] = f"0|{_fingerprint([])}"  # only folders inside: known from now on
+            return
+        self.new_dirs.append(rel_dir)
+        self.new_files += files
+        if self.new_files >= _CHUNK_FILES:
+            self._hand_out()
+
+    def _hand_out(self, final: bool = False) -> None:
+        """Give the queued new directories to the scan processes (started by the first full chunk; a scan that
+        never fills one does them here)."""
+        if not self.new_dirs:
+            return
+        if self.pool is None and final:
+            for rel_dir in self.new_dirs:
+                self._directory(rel_dir, [])
+        else:
+            if self.pool is None:
+                self.pool = billiard.get_context("fork").Pool(
+                    self.processes, initializer=_child_init,
+                    initargs=((self.index, self.folder, self.pi, self.root, self.full),))
+            self.results.append(self.pool.apply_async(_index_new_dirs, (self.new_dirs,)))
+        self.new_dirs, self.new_files = [], 0
+
+    def _collect(self) -> None:
+        """Wait for the scan processes' chunks (they wrote their documents themselves) and add up their counts."""
+        for res in self.results:
+            while not res.ready():
+                res.wait(0.2)
+                self._tick()
+            got = res.get()
+            t = self.totals
+            t.files, t.added, t.lazy = t.files + got["files"], t.added + got["added"], t.lazy + got["lazy"]
+            t.to_hash.extend(got["to_hash"])
+            self.failed_dirs.extend(got["failed_dirs"])
+        self.results = []
+
+    def _stop_pool(self) -> None:
+        """Let the scan processes go without waiting for them (billiard's join polls for about a second); on an
+        error or a cancel they are terminated."""
+        pool, self.pool = self.pool, None
+        if pool is None:
+            return
+        if self.results:
+            threading.Thread(target=pool.terminate, name="scan-pool-stop", daemon=True).start()
+        else:
+            pool.close()
+            threading.Thread(target=pool.join, name="scan-pool-stop", daemon=True).start()
 
     def _directory(self, rel_dir: str, stack: list[str]) -> None:
         prefix = rel_dir + "/" if rel_dir else ""
@@ -234,7 +340,7 @@ class _RootScan:
                     stat_changed: bool) -> None:
         sizes = {n: size for n, size, _ in side}
         directory = self.root + "/" + rel[:-len(name) - 1] if len(rel) > len(name) else self.root
-        summary = sidecars.summary_in(directory, name, stem, sizes, sizes)
+        summary = sidecars.summary_in(directory, name, stem, sizes, sizes) if sizes else sidecars.EMPTY_SUMMARY
         doc = build_doc(self.folder.name, self.pi, rel, st, summary, sidecars.preview_from_names(stem, sizes),
                         None)
         if new:
@@ -272,7 +378,10 @@ class _RootScan:
     def _flush(self) -> None:
         if self.pending:
             ids = [model_id(d["folder"], d["path_index"], d["relpath"]) for d, _ in self.pending]
-            olds = dict(zip(ids, self.index.docs_or_none(ids)))
+            # A scan process's directories have no lines, so none of their models was ever indexed whole (at
+            # most written by a scan cut off before its lines; such a model is simply indexed again).
+            olds = {} if self.child else dict(zip(ids, self.index.docs_or_none(ids)))
+            new = not any(olds.values())
             docs = []
             for mid, (doc, rehash) in zip(ids, self.pending):
                 old = olds.get(mid)
@@ -287,7 +396,7 @@ class _RootScan:
                     else:
                         self.totals.lazy += 1
                 docs.append(doc)
-            self.writer.submit(self.index.put_docs, docs)
+            self.writer.submit(self.index.put_docs, docs, new=new)
             self.pending = []
         # Directory lines are written after their documents (one writer, in order), so an interrupted scan
         # redoes the directory.
@@ -298,14 +407,17 @@ class _RootScan:
 class _Writer:
     """Runs the scan's index writes in order on one background thread, so Redis (its own process) stores one
     batch while the walk reads and parses the next. At most two writes wait; the first failure is raised in
-    the scanning thread by the next ``submit`` or by ``close``."""
+    the scanning thread by the next ``submit`` or by ``close``. ``threaded=False`` (a scan process, which has
+    nothing else to do meanwhile) writes at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, threaded: bool = True) -> None:
         self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None] = \
             queue.Queue(maxsize=2)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name="scan-writer", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._loop, name="scan-writer", daemon=True)
+            self._thread.start()
 
     def _loop(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -318,10 +430,15 @@ class _Writer:
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self._raise()
-        self._queue.put((fn, args, kwargs))
+        if self._thread is None:
+            fn(*args, **kwargs)
+        else:
+            self._queue.put((fn, args, kwargs))
 
     def close(self) -> None:
         """Wait for every submitted write (also when the scan stops early), then raise a failure if any."""
+        if self._thread is None:
+            return
         self._queue.put(None)
         self._thread.join()
         self._raise()
@@ -329,6 +446,32 @@ class _Writer:
     def _raise(self) -> None:
         if self._error is not None:
             raise self._error
+
+
+_CHILD: dict[str, Any] = {}
+
+
+def _child_init(spec: tuple[StoreIndex, Folder, int, str, bool]) -> None:
+    # Runs in each forked scan process; the index (and its Redis client, which reconnects after a fork)
+    # comes from the parent's memory, not through pickling.
+    _CHILD["spec"] = spec
+    # The scan allocates tens of thousands of short-lived dicts and holds no cycles worth collecting; moving
+    # what the fork inherited out of the collector's sight also keeps those pages shared.
+    gc.freeze()
+    gc.disable()
+
+
+def _index_new_dirs(rel_dirs: list[str]) -> dict[str, Any]:
+    """In a scan process: index a chunk of new directories, write their documents and directory signatures,
+    and return the counts and the files left to hash."""
+    index, folder, pi, root, full = _CHILD["spec"]
+    totals = _Totals()
+    scan = _RootScan(None, index, folder, pi, root, full, totals, None, child=True)
+    for rel_dir in rel_dirs:
+        scan._directory(rel_dir, [])
+    scan._flush()
+    return {"files": totals.files, "added": totals.added, "lazy": totals.lazy, "to_hash": totals.to_hash,
+            "failed_dirs": scan.failed_dirs}
 
 
 def _fingerprint(files: list[tuple[str, os.stat_result]]) -> str:

@@ -14,6 +14,7 @@ import struct
 from pathlib import Path
 from typing import Any, Iterable
 
+import orjson
 import yaml
 
 from shared.files import write_atomic
@@ -36,6 +37,9 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _RESOLVE = yaml.resolver.Resolver().resolve
+#: First characters for which YAML tries an implicit type (bool, int, float, null, timestamp...); a scalar
+#: starting with any other character is a plain string without asking the resolver.
+_IMPLICIT_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k)
 _STR_TAG = "tag:yaml.org,2002:str"
 _SOURCES = {"civitai": "civitai", "huggingface": "huggingface", "direct link": "direct", "direct-link": "direct"}
 
@@ -48,21 +52,26 @@ def stem_of(model_name: str) -> str:
 
 # --- previews -----------------------------------------------------------------------------------------
 
+_PREVIEW_SUFFIXES = tuple(s for ext in PREVIEW_EXTS for s in (ext, ".preview" + ext))
+_PREVIEW_RANK = {s: i for i, s in enumerate(_PREVIEW_SUFFIXES)}
+
+
 def preview_candidates(stem: str) -> list[str]:
     """File names tried for a preview, in the contract's order."""
-    out = []
-    for ext in PREVIEW_EXTS:
-        out += [stem + ext, stem + ".preview" + ext]
-    return out
+    return [stem + s for s in _PREVIEW_SUFFIXES]
 
 
 def preview_from_names(stem: str, names: Iterable[str] | set[str]) -> str | None:
-    """The preview file name among ``names`` (a directory listing), without touching the disk."""
-    present = names if isinstance(names, (set, frozenset, dict)) else set(names)
-    for cand in preview_candidates(stem):
-        if cand in present:
-            return cand
-    return None
+    """The preview file name among ``names`` (a directory listing, or just the model's own sidecars),
+    without touching the disk."""
+    best, best_rank = None, len(_PREVIEW_SUFFIXES)
+    n = len(stem)
+    for name in names:
+        if name.startswith(stem):
+            rank = _PREVIEW_RANK.get(name[n:], best_rank)
+            if rank < best_rank:
+                best, best_rank = name, rank
+    return best
 
 
 def find_preview(model_path: str | Path) -> Path | None:
@@ -84,15 +93,29 @@ def sidecar_paths(model_path: str | Path) -> list[Path]:
 # --- reading ------------------------------------------------------------------------------------------
 
 def _read_text(path: str | Path, size: int | None = None) -> str | None:
-    """The text of a sidecar, or None when absent or above MAX_SIDECAR_BYTES (``size`` from a listing saves
-    the stat)."""
+    """The text of a sidecar (newlines made ``\\n``), or None when absent or above MAX_SIDECAR_BYTES (``size``
+    from a listing saves the stat). Plain ``os`` calls: a scan reads tens of thousands of these, and a text
+    file object costs several times the read itself."""
     try:
-        if (os.stat(path).st_size if size is None else size) > MAX_SIDECAR_BYTES:
+        if size is None:
+            size = os.stat(path).st_size
+        if size > MAX_SIDECAR_BYTES:
             return None
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            chunks = [os.read(fd, size + 1)]
+            total = len(chunks[0])
+            while total > size and chunks[-1] and total <= MAX_SIDECAR_BYTES:  # it grew since the listing
+                chunks.append(os.read(fd, 65536))
+                total += len(chunks[-1])
+        finally:
+            os.close(fd)
     except OSError:
         return None
+    if total > MAX_SIDECAR_BYTES:
+        return None
+    text = (chunks[0] if len(chunks) == 1 else b"".join(chunks)).decode("utf-8", "replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _read_json(path: str | Path, size: int | None = None) -> dict[str, Any] | None:
@@ -100,9 +123,12 @@ def _read_json(path: str | Path, size: int | None = None) -> dict[str, Any] | No
     if not text:
         return None
     try:
-        data = json.loads(text)
-    except ValueError:
-        return None
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:  # what orjson refuses but Python reads (NaN, integers past 64 bits)
+            data = json.loads(text)
+        except ValueError:
+            return None
     return data if isinstance(data, dict) else None
 
 
@@ -116,8 +142,8 @@ def _flat_front_matter(text: str) -> dict[str, str] | None:
         value = value.strip(" ")
         if (not sep or key in out or not _PLAIN_KEY.match(key) or not value or value[0] in _INDICATORS
                 or value[-1] == ":" or ": " in value or " #" in value or not value.isprintable()
-                or _RESOLVE(yaml.ScalarNode, value, (True, False)) != _STR_TAG
-                or _RESOLVE(yaml.ScalarNode, key, (True, False)) != _STR_TAG):
+                or (value[0] in _IMPLICIT_FIRST and _RESOLVE(yaml.ScalarNode, value, (True, False)) != _STR_TAG)
+                or (key[0] in _IMPLICIT_FIRST and _RESOLVE(yaml.ScalarNode, key, (True, False)) != _STR_TAG)):
             return None
         out[key] = value
     return out
@@ -237,12 +263,16 @@ def read_summary(model_path: str | Path, names: set[str] | None = None) -> dict[
     return summary_in(str(path.parent), path.name, stem_of(path.name), names)
 
 
+#: The summary of a model without sidecars (shared: callers never modify a summary).
+EMPTY_SUMMARY: dict[str, Any] = {**dict.fromkeys(SUMMARY_KEYS), "trigger_words": [], "hashes": {}}
+
+
 def summary_in(directory: str, name: str, stem: str, names: Any = None,
                sizes: dict[str, int] | None = None) -> dict[str, Any]:
     """``read_summary`` for the model ``name`` (whose ``NAME`` is ``stem``) in ``directory``; ``names`` (any
     container of the directory's file names) skips absent sidecars and ``sizes`` (name -> bytes, from the same
     listing) saves a stat per sidecar read."""
-    prefix = os.path.join(directory, stem)
+    prefix = f"{directory}/{stem}"
     sizes = sizes or {}
     parts: list[dict[str, Any]] = []
     for suffix in DESCRIPTION_SUFFIXES:
@@ -257,12 +287,10 @@ def summary_in(directory: str, name: str, stem: str, names: Any = None,
         data = _read_json(prefix + suffix, sizes.get(side))
         if data:
             parts.append(reader(data))
-    summary: dict[str, Any] = dict.fromkeys(SUMMARY_KEYS)
-    summary["trigger_words"], summary["hashes"] = [], {}
+    summary: dict[str, Any] = dict(EMPTY_SUMMARY, trigger_words=[], hashes={})
     for part in parts:
-        for key in SUMMARY_KEYS:
-            value = part.get(key)
-            if value and not summary[key]:
+        for key, value in part.items():
+            if value and not summary.get(key, True):
                 summary[key] = value
     return summary
 
