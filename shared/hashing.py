@@ -30,6 +30,9 @@ _QUEUE_DEPTH = 16
 #: hash_file reads 1 MiB at a time (fits the CPU caches; bigger reads are slower for every hasher here).
 _READ_BYTES = 1024 * 1024
 _RING_DEPTH = 6
+#: Files up to this size are hashed in the calling thread from one read: for small files (embeddings, small
+#: LoRAs, sidecar-sized test files) starting threads and a buffer ring costs far more than the hashing.
+_INLINE_BYTES = 4 * 1024 * 1024
 _STOP = object()
 
 
@@ -105,14 +108,34 @@ class _Worker(threading.Thread):
         return self.hasher.hexdigest()
 
 
+class _Inline:
+    """A ``_Worker`` without the thread, for small inputs."""
+
+    def __init__(self, name: str, hasher: Any, depth: int = 0) -> None:
+        self.hasher = hasher
+        self.aborted = False
+
+    def feed(self, data: Any) -> None:
+        if not self.aborted:
+            self.hasher.update(data)
+
+    def finish(self) -> None:
+        pass
+
+    def result(self) -> str:
+        return self.hasher.hexdigest()
+
+
 class MultiHasher:
     """Hash a byte stream with several algorithms at once.
 
     ``update(chunk)`` hands the chunk to one thread per hash; ``digests()`` joins them and returns
     ``{name: HEX}`` for every requested algorithm that applies (AutoV3 only for safetensors streams).
-    Use as a context manager (or call ``close()``) so threads never outlive an error."""
+    Use as a context manager (or call ``close()``) so threads never outlive an error. ``threads=False``
+    hashes in the calling thread (small inputs)."""
 
-    def __init__(self, algorithms: Iterable[str] = ALL, *, queue_depth: int = _QUEUE_DEPTH) -> None:
+    def __init__(self, algorithms: Iterable[str] = ALL, *, queue_depth: int = _QUEUE_DEPTH,
+                 threads: bool = True) -> None:
         wanted = tuple(algorithms)
         unknown = [a for a in wanted if a not in ALL]
         if unknown:
@@ -121,18 +144,19 @@ class MultiHasher:
         self.queue_depth = queue_depth
         self._offset = 0
         self._result: dict[str, str] | None = None
-        self._workers: dict[str, _Worker] = {}
+        self._worker = _Worker if threads else _Inline
+        self._workers: dict[str, _Worker | _Inline] = {}
         if "SHA256" in wanted or "AutoV2" in wanted:
-            self._workers["SHA256"] = _Worker("sha256", _Sha256(), queue_depth)
+            self._workers["SHA256"] = self._worker("sha256", _Sha256(), queue_depth)
         if "BLAKE3" in wanted:
-            self._workers["BLAKE3"] = _Worker("blake3", _Blake3(), queue_depth)
+            self._workers["BLAKE3"] = self._worker("blake3", _Blake3(), queue_depth)
         if "CRC32" in wanted:
-            self._workers["CRC32"] = _Worker("crc32", _Crc32(), queue_depth)
+            self._workers["CRC32"] = self._worker("crc32", _Crc32(), queue_depth)
         self._v1 = bytearray() if "AutoV1" in wanted else None
         # AutoV3: the first 9 bytes decide whether this is safetensors; until then they are held back.
         self._v3_head: bytearray | None = bytearray() if "AutoV3" in wanted else None
         self._v3_start: int | None = None
-        self._v3: _Worker | None = None
+        self._v3: _Worker | _Inline | None = None
 
     # --- feeding ------------------------------------------------------------------------------------
 
@@ -168,7 +192,7 @@ class MultiHasher:
                 self._v3_head = None  # not safetensors: AutoV3 does not apply
                 return
             self._v3_start = 8 + n if n < _V3_MAX_SKIP else 8
-            self._v3 = _Worker("autov3", _Sha256(), self.queue_depth)
+            self._v3 = self._worker("autov3", _Sha256(), self.queue_depth)
         if self._v3 is not None and self._offset > self._v3_start:
             lo = max(self._v3_start - start, 0)
             self._v3.feed(chunk if lo == 0 else memoryview(chunk)[lo:])
@@ -210,7 +234,7 @@ class MultiHasher:
         self.close()
         self._result = self._result or {}
 
-    def _all_workers(self) -> list[_Worker]:
+    def _all_workers(self) -> list[_Worker | _Inline]:
         return list(self._workers.values()) + ([self._v3] if self._v3 is not None else [])
 
     def __enter__(self) -> "MultiHasher":
@@ -228,6 +252,13 @@ def hash_file(path: str | Path, algorithms: Iterable[str] = ALL,
     """Hash a file in one pass. ``progress(bytes_so_far)`` is called after every read and may raise to cancel
     (the hash threads are then stopped and the exception propagates). Reads go into a small ring of reused
     buffers (``readinto``): allocating a fresh buffer per read costs more than SHA-256 itself."""
+    small = _read_small(path)
+    if small is not None:
+        with MultiHasher(algorithms, threads=False) as hasher:
+            hasher._feed(small)
+            if progress is not None:
+                progress(len(small))
+            return hasher.digests()
     step = min(chunk, _READ_BYTES)
     depth = _RING_DEPTH
     ring = [bytearray(step) for _ in range(depth + 2)]  # a buffer is reused only after every thread is past it
@@ -250,6 +281,21 @@ def hash_file(path: str | Path, algorithms: Iterable[str] = ALL,
             hasher.abort()
             raise
         return hasher.digests()
+
+
+def _read_small(path: str | Path) -> bytes | None:
+    """The whole file if it has at most _INLINE_BYTES (read to the end, however the reads split), else None."""
+    with open(path, "rb", buffering=0) as fh:
+        if os.fstat(fh.fileno()).st_size > _INLINE_BYTES:
+            return None
+        parts, total = [], 0
+        while total <= _INLINE_BYTES:
+            part = fh.read(_INLINE_BYTES + 1 - total)
+            if not part:
+                return b"".join(parts)
+            parts.append(part)
+            total += len(part)
+    return None  # it grew past the limit since the fstat
 
 
 def _fadvise_sequential(fd: int) -> None:

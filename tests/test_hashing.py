@@ -3,6 +3,7 @@ threaded MultiHasher's behaviour on errors and cancellation."""
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 import threading
 import zlib
@@ -33,8 +34,8 @@ def test_hello_world_vectors_match_civitai() -> None:
 
 
 def test_autov1_reads_64k_at_one_mib_across_chunk_boundaries(tmp_path) -> None:
-    # Given a 3 MiB file with distinct bytes
-    data = bytes(range(256)) * (3 * 4096)
+    # Given a 6 MiB file with distinct bytes (big enough for the threaded path)
+    data = bytes(range(256)) * (6 * 4096)
     path = tmp_path / "m.ckpt"
     path.write_bytes(data)
     # When hashed with an odd chunk size that splits the AutoV1 window
@@ -53,10 +54,13 @@ def test_autov3_on_a_real_safetensors_file(tmp_path) -> None:
     raw = path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
     expected = hashlib.sha256(raw[8 + n:]).hexdigest()[:12].upper()
-    # When hashed in tiny chunks (the header decision must survive chunking)
-    d = hash_file(path, chunk=5)
-    # Then AutoV3 is the hash of the tensor data only
-    assert d["AutoV3"] == expected
+    # When streamed in tiny chunks (the header decision must survive chunking) and hashed as a file
+    with MultiHasher() as streamed:
+        for i in range(0, len(raw), 5):
+            streamed.update(raw[i:i + 5])
+    d = hash_file(path)
+    # Then AutoV3 is the hash of the tensor data only, both ways
+    assert d["AutoV3"] == expected and streamed.digests() == d
     # And editing the metadata does not change AutoV3 but changes SHA256
     path2 = tmp_path / "lora2.safetensors"
     save_file({"w": np.arange(4096, dtype=np.float32), "b": np.ones(7, dtype=np.float16)}, str(path2),
@@ -104,3 +108,26 @@ def test_digests_is_repeatable_and_update_after_is_refused() -> None:
     assert h.digests() == h.digests()
     with pytest.raises(RuntimeError):
         h.update(b"more")
+
+
+def test_small_files_are_hashed_without_threads_and_agree_with_the_threaded_path(tmp_path, monkeypatch) -> None:
+    # Given a small safetensors file and a small file that is not safetensors
+    st = tmp_path / "small.safetensors"
+    save_file({"w": np.arange(64, dtype=np.float32)}, str(st))
+    other = tmp_path / "small.bin"
+    other.write_bytes(os.urandom(300_000))
+    for path in (st, other):
+        raw = path.read_bytes()
+        with MultiHasher() as threaded:
+            for i in range(0, len(raw), 4096):
+                threaded.update(raw[i:i + 4096])
+        started: list[str] = []
+        real_start = threading.Thread.start
+        with monkeypatch.context() as m:
+            m.setattr(threading.Thread, "start", lambda self: (started.append(self.name), real_start(self))[1])
+            # When the file is hashed
+            d = hash_file(path)
+        # Then no hash thread was started and the digests equal the threaded ones
+        assert not [n for n in started if n.startswith("hash-")]
+        assert d == threaded.digests() and d["SHA256"] == hashlib.sha256(raw).hexdigest().upper()
+    assert "AutoV3" in hash_file(st) and "AutoV3" not in hash_file(other)

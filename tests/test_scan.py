@@ -222,3 +222,57 @@ def test_record_file_then_scan_sees_no_change(settings: Settings, redis: Any) ->
     # When the next quick scan runs, it neither re-adds nor rehashes it
     result = scan(settings)
     assert (result["added"], result["hashed"], result["changed"]) == (0, 0, 0)
+
+
+def build_library(root: Path, folders: int = 30, per_folder: int = 40) -> int:
+    """A library big enough for the scan processes (more new files than one chunk), with every sidecar kind
+    and both preview namings; returns the number of models."""
+    sidecar_of = [
+        lambda i: ("md", f"---\nbaseModel: SDXL 1.0\nwebsite: Civitai\n---\n\n# Trigger Words\n\nword{i}, x\n\n"
+                         f"# Title {i}\n\nbody\n"),
+        lambda i: ("civitai.info", json.dumps({"id": i, "modelId": 7, "baseModel": "SD 1.5", "trainedWords": [
+            f"c{i}"], "model": {"name": f"Civ {i}"}, "files": [{"primary": True, "hashes": {"SHA256": f"{i:064X}"}}]})),
+        lambda i: ("metadata.json", json.dumps({"model_name": f"LM {i}", "base_model": "Flux.1 D"})),
+        lambda i: ("cm-info.json", json.dumps({"ModelName": f"SM {i}", "BaseModel": "Pony", "ModelId": 3,
+                                               "VersionId": i})),
+        lambda i: ("json", json.dumps({"activation text": f"a{i} || b", "sd version": "SD1"})),
+    ]
+    for f in range(folders):
+        d = root / f"group{f // 10}" / f"set{f:02d}"
+        d.mkdir(parents=True)
+        for i in range(per_folder):
+            n = f * per_folder + i
+            (d / f"m{i:02d}.safetensors").write_bytes(b"\x08" + n.to_bytes(4, "little") + b"\x00" * (i % 7))
+            suffix, text = sidecar_of[i % 5](n)
+            (d / f"m{i:02d}.{suffix}").write_text(text)
+            if i % 2:
+                (d / f"m{i:02d}{'.preview.webp' if i % 4 == 1 else '.png'}").write_bytes(b"\x89PNG")
+    return folders * per_folder
+
+
+def test_scan_processes_index_exactly_what_a_single_process_scan_does(settings: Settings, redis: Any) -> None:
+    # Given a library of 1,200 models in 30 new folders (2,700 files: more than one chunk for the scan processes)
+    StoreLayout(settings.store).ensure_default_dirs()
+    models = build_library(settings.store / "loras" / "lib")
+    # When a first quick scan runs with two scan processes
+    first = scan(settings, folder="loras", overrides={"scan_processes": 2})
+    # Then the processes were used, every model is indexed and hashed, and a rescan finds nothing to do
+    assert first["processes"] == 2
+    assert (first["files"], first["added"], first["hashed"], first["removed"]) == (models, models, models, 0)
+    again = scan(settings, folder="loras", overrides={"scan_processes": 2})
+    assert (again["added"], again["changed"], again["removed"], again["hashed"]) == (0, 0, 0, 0)
+    by_processes = by_rel(StoreIndex(redis, settings))
+    assert len(by_processes) == models
+    sample = by_processes["lib/group0/set01/m05.safetensors"]  # 45 % 5 == 0: a NAME.md
+    assert (sample["title"], sample["base_model"], sample["trigger_words"], sample["preview"]) == \
+        ("Title 45", "SDXL 1.0", ["word45", "x"], "m05.preview.webp")
+    # And the same library indexed by one process gives identical documents
+    for key in redis.keys("depot:store:*"):
+        redis.delete(key)
+    alone = scan(settings, folder="loras", overrides={"scan_processes": 1})
+    assert alone["processes"] == 0 and alone["added"] == models
+    assert by_rel(StoreIndex(redis, settings)) == by_processes
+    # And a file touched in a folder the processes indexed is seen by the next quick scan
+    (settings.store / "loras/lib/group2/set27/m03.safetensors").write_bytes(b"\x08changed")
+    touched = scan(settings, folder="loras", overrides={"scan_processes": 2})
+    assert (touched["changed"], touched["hashed"], touched["added"]) == (1, 1, 0)

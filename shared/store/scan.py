@@ -59,6 +59,7 @@ class _Totals:
     hashed: int = 0
     bytes_hashed: int = 0
     lazy: int = 0
+    processes: int = 0  # scan processes used (0: the scan did everything itself)
     unreachable_roots: list[dict[str, Any]] = field(default_factory=list)
     busy_roots: list[dict[str, Any]] = field(default_factory=list)
     to_hash: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
@@ -77,7 +78,7 @@ def run_scan(ctx: JobContext, services: Services) -> dict[str, Any]:
             _scan_root(ctx, index, folder, pi, root, params["mode"] == "full", totals)
     _hash_pending(ctx, index, totals)
     result = {k: getattr(totals, k) for k in ("files", "added", "changed", "removed", "hashed", "bytes_hashed",
-                                               "lazy", "unreachable_roots", "busy_roots")}
+                                               "lazy", "processes", "unreachable_roots", "busy_roots")}
     if params["fetch_metadata"]:
         from shared.store.civitai_meta import fetch_missing_metadata
         result["metadata"] = fetch_missing_metadata(ctx, services, index, params["folder"])
@@ -217,6 +218,7 @@ class _RootScan:
                 self.pool = billiard.get_context("fork").Pool(
                     self.processes, initializer=_child_init,
                     initargs=((self.index, self.folder, self.pi, self.root, self.full),))
+                self.totals.processes = max(self.totals.processes, self.processes)
             self.results.append(self.pool.apply_async(_index_new_dirs, (self.new_dirs,)))
         self.new_dirs, self.new_files = [], 0
 
