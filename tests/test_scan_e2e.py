@@ -12,7 +12,7 @@ from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from tests.support import wait_for
 from tests.test_models_api import populate
-from tests.test_scan import make_ctx, scan
+from tests.test_scan import build_library, make_ctx, scan
 
 
 def test_post_scans_runs_in_a_worker(client: Any, workers: Any, settings: Settings, redis: Any) -> None:
@@ -76,3 +76,23 @@ def test_rate_limit_gate_is_shared_and_honoured(settings: Settings, redis: Any) 
     wait_for_gate(ctx, redis)
     # the wait lasted at least until the gate opened (a lower bound only; never flaky under load)
     assert time.monotonic() - start >= 0.15 and redis.pttl(GATE) < 0
+
+
+def test_a_big_first_scan_forks_scan_processes_inside_a_prefork_worker(client: Any, workers: Any,
+                                                                       settings: Settings) -> None:
+    # Given a library of 1,200 models in new folders and a prefork worker (whose children are daemonic)
+    StoreLayout(settings.store).ensure_default_dirs()
+    models = build_library(settings.store / "loras" / "lib")
+    workers(host="testhost", env={"DEPOT_SCAN_PROCESSES": "2"})
+    # When a quick scan is submitted over REST
+    r = client.post("/api/v1/scans", json={"mode": "quick", "folder": "loras"})
+    assert r.status_code == 202
+    task_id = r.get_json()["id"]
+    # Then it succeeds using two scan processes and the listing has every model with its sidecar summary
+    body = wait_for(lambda: (b := client.get(f"/api/v1/tasks/{task_id}").get_json())["state"] in
+                    ("succeeded", "failed") and b, timeout=90, what="scan finished")
+    assert body["state"] == "succeeded", body.get("error")
+    assert body["result"]["processes"] == 2
+    assert (body["result"]["added"], body["result"]["hashed"]) == (models, models)
+    page = client.get("/api/v1/models?folder=loras&q=civ&limit=1000").get_json()
+    assert page["total"] == models // 5 and all(m["source"] == "civitai" for m in page["items"])
