@@ -45,9 +45,12 @@ _SOURCES = {"civitai": "civitai", "huggingface": "huggingface", "direct link": "
 
 
 def stem_of(model_name: str) -> str:
-    """``NAME`` of a model file (directory models keep their whole name)."""
-    base, ext = os.path.splitext(model_name)
-    return base if ext else model_name
+    """``NAME`` of a model file (directory models keep their whole name); ``os.path.splitext``'s rule (leading
+    dots are not an extension) without its cost, as every listed model asks."""
+    dot = model_name.rfind(".")
+    if dot <= 0 or not model_name[:dot].strip("."):
+        return model_name
+    return model_name[:dot]
 
 
 # --- previews -----------------------------------------------------------------------------------------
