@@ -45,7 +45,6 @@ DOC, Q, SHA_OF, GEN, UNREACHABLE = P + "doc", P + "q", P + "sha256", P + "gen", 
 MODEL_JSON = P + "model"
 SORTS = ("name", "size", "created", "modified")
 _BATCH = 1000
-_SORT_COL = {"size": 0, "created": 1, "modified": 2, "name": 3}
 
 
 def model_id(folder: str, path_index: int, relpath: str) -> str:
@@ -357,7 +356,8 @@ class StoreIndex:
         ordered = self._rows().ordered(folder, sort)
         if tokens:
             matchers = [_token_matcher(t) for t in tokens]
-            ordered = [(mid, text) for mid, text in ordered if all(m(text) for m in matchers)]
+            ordered = [(mid, row) for mid, row in ordered
+                       if all(m(text) for text in (row.split("\t", 4)[4],) for m in matchers)]
         total = len(ordered)
         if order == "desc":
             page = ordered[max(0, total - offset - limit):max(0, total - offset)][::-1]
@@ -369,8 +369,7 @@ class StoreIndex:
         gen = self.redis.get(GEN)
         with self._cache_lock:
             if self._cache.gen != gen:
-                rows = [(mid, row.split("\t", 4)) for mid, row in self.redis.hgetall(Q).items()]
-                rows.sort()
+                rows = sorted(self.redis.hgetall(Q).items())
                 self._cache = _Rows(gen, rows)
             return self._cache
 
@@ -397,11 +396,21 @@ class StoreIndex:
         return {k: json.loads(v) for k, v in self.redis.hgetall(UNREACHABLE).items()}
 
 
-class _Rows:
-    """One generation of the search rows, kept per process: the id-ordered rows and, built on first use,
-    each (folder, sort) order as ``(id, search text)`` pairs, so paging is a slice."""
+#: Sort keys read from a search row ("size TAB created TAB modified TAB lower(name) TAB text") without
+#: splitting all of it (a process re-reads every row after each index change).
+_SORT_KEY = {
+    "size": lambda r: int(r[1][:r[1].index("\t")]),
+    "created": lambda r: int(r[1].split("\t", 2)[1]),
+    "modified": lambda r: int(r[1].split("\t", 3)[2]),
+    "name": lambda r: r[1].split("\t", 4)[3],
+}
 
-    def __init__(self, gen: str | None, rows: list[tuple[str, list[str]]]) -> None:
+
+class _Rows:
+    """One generation of the search rows, kept per process: the id-ordered ``(id, row)`` pairs and, built on
+    first use, each (folder, sort) order of them, so paging is a slice."""
+
+    def __init__(self, gen: str | None, rows: list[tuple[str, str]]) -> None:
         self.gen, self.rows = gen, rows
         self._orders: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
         self._lock = threading.Lock()
@@ -415,12 +424,10 @@ class _Rows:
             got = self._orders.get((folder, sort))
             if got is None:
                 prefix = f"{folder}/" if folder else ""
-                col = _SORT_COL[sort]
-                rows = [r for r in self.rows if r[0].startswith(prefix)]
-                # Ties (and the name order) fall back to the id: the rows are already in id order and
-                # Python's sort is stable.
-                rows.sort(key=(lambda r: r[1][3]) if col == 3 else (lambda r: int(r[1][col])))
-                got = self._orders[(folder, sort)] = [(mid, cols[4]) for mid, cols in rows]
+                got = [r for r in self.rows if r[0].startswith(prefix)] if prefix else list(self.rows)
+                # Ties fall back to the id: the rows are already in id order and Python's sort is stable.
+                got.sort(key=_SORT_KEY[sort])
+                self._orders[(folder, sort)] = got
             return got
 
 
