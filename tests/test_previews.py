@@ -3,6 +3,7 @@ kept as they are, EXIF orientation; the preview job against real Redis; the thum
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -208,6 +209,28 @@ def test_civitai_preview_by_hash_respects_the_nsfw_ceiling(settings_env: dict[st
     with Image.open(settings.store / "loras" / "civ.webp") as img:
         r, g, b = img.convert("RGB").getpixel((5, 5))
         assert b > 200 and r < 50
+
+
+def test_civitai_preview_lookup_waits_at_the_shared_gate_after_a_429(settings_env: dict[str, str], upstream: Any,
+                                                                    redis: Any) -> None:
+    # Given a model Civitai knows by hash, whose lookup is first answered 429 with Retry-After: 1
+    from shared.config import load_settings
+    settings = load_settings({**settings_env, "DEPOT_CIVITAI_URL": upstream.url})
+    path = _model(settings, "gated.safetensors")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    upstream.add_civitai_model(12, "Gated", "LORA", versions=[{
+        "id": 121, "name": "v1", "files": [{"id": 1211, "name": "gated.safetensors", "data": path.read_bytes()}],
+        "images": [{"data": _image("JPEG", color=(0, 250, 0)), "nsfwLevel": 1}]}])
+    key = f"/api/v1/model-versions/by-hash/{sha.upper()}"
+    upstream.fault(key, 429, retry_after=1, times=1)
+    # When previews are regenerated from Civitai
+    ctx, services = _ctx(settings, "preview", {"folder": "loras", "source": "civitai"})
+    result = run_previews(ctx, services)
+    # Then the 429 closed the shared gate (logged on the task), the lookup was retried once and the preview came
+    assert result["files"][0]["source"] == "civitai", result
+    assert upstream.requests(key) == 2
+    logs = [e for e in services.records.events(ctx.task_id) if "rate limit" in str(e)]
+    assert logs, services.records.events(ctx.task_id)
 
 
 def test_thumbnail_api_serves_video_raw_and_a_corrupt_preview_as_placeholder(settings: Settings,

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.config import Settings
-from shared.errors import DepotError, NotFound
+from shared.downloads.http import HttpClient
+from shared.downloads.sidecar import MAX_PREVIEW_BYTES, eligible_images
+from shared.errors import DepotError
 from shared.hashing import SHA256_ONLY, hash_file
 from shared.jobs import JobContext
+from shared.keystore import KeyStore
 from shared.previews.embedded import embedded_cover
 from shared.previews.imaging import find_preview, save_preview
 from shared.previews.targets import Target, iter_targets
 from shared.previews.thumbs import DEFAULT_SIZE, Thumbnailer
 from shared.services import Services
+from shared.store.civitai_meta import lookup_one
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.store.sidecars import read_summary
@@ -28,18 +31,12 @@ def _sha256(target: Target) -> str:
     return known or hash_file(target.path, SHA256_ONLY)["SHA256"]
 
 
-def civitai_preview(settings: Settings, target: Target) -> bytes | None:
-    """The first Civitai image (or video) for the file's SHA256 within the NSFW ceiling, or None."""
-    from shared.downloads.http import HttpClient
-    from shared.downloads.sidecar import MAX_PREVIEW_BYTES, eligible_images
-    from shared.keystore import KeyStore
+def civitai_preview(ctx: JobContext, services: Services, target: Target) -> bytes | None:
+    """The first Civitai image (or video) for the file's SHA256 within the NSFW ceiling, or None. The lookup
+    waits at the Civitai gate every worker shares, and a 429 closes it for all of them."""
+    settings = services.settings
     http = HttpClient(settings)
-    key = KeyStore.from_settings(settings).get("civitai")
-    url = f"{settings.civitai_url.rstrip('/')}/api/v1/model-versions/by-hash/{_sha256(target)}"
-    try:
-        version = http.get_json(url, key=key, source="civitai", retries=1)
-    except NotFound:
-        return None
+    version = lookup_one(ctx, services, http, _sha256(target), KeyStore.from_settings(settings).get("civitai"))
     for image in eligible_images((version or {}).get("images"), settings.nsfw_level):
         data = http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
         if data is not None:
@@ -47,7 +44,8 @@ def civitai_preview(settings: Settings, target: Target) -> bytes | None:
     return None
 
 
-def preview_one(settings: Settings, thumbs: Thumbnailer, target: Target, source: str) -> dict[str, Any]:
+def preview_one(ctx: JobContext, services: Services, thumbs: Thumbnailer, target: Target,
+                source: str) -> dict[str, Any]:
     """Make the preview of one model; returns ``{"model","preview","source"}`` (``source`` None = none found)."""
     existing = find_preview(target.path)
     if source == "auto" and existing is not None:
@@ -57,7 +55,7 @@ def preview_one(settings: Settings, thumbs: Thumbnailer, target: Target, source:
     if source in ("auto", "embedded"):
         data, used = embedded_cover(target.path), "embedded"
     if data is None and source in ("auto", "civitai"):
-        data, used = civitai_preview(settings, target), "civitai"
+        data, used = civitai_preview(ctx, services, target), "civitai"
     if data is None:
         return {"model": target.ref, "preview": existing.name if existing else None, "source": None}
     saved = save_preview(data, target.path)
@@ -83,7 +81,7 @@ def run_previews(ctx: JobContext, services: Services) -> dict[str, Any]:
             item: dict[str, Any] = {"model": target.ref, "preview": None, "source": None, "error": target.problem}
         else:
             try:
-                item = preview_one(settings, thumbs, target, source)
+                item = preview_one(ctx, services, thumbs, target, source)
                 if item["source"] not in (None, "local"):
                     index.record_file(target.path)  # the listing shows the new preview
             except (DepotError, OSError) as exc:

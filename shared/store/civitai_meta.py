@@ -39,6 +39,34 @@ def wait_for_gate(ctx: JobContext, redis: Any) -> None:
         time.sleep(min(max(left, 1) / 1000.0, 1.0))
 
 
+def lookup_one(ctx: JobContext, services: Services, http: HttpClient, sha: str,
+               key: str | None) -> dict[str, Any] | None:
+    """The model version Civitai knows for one SHA256 (``GET …/by-hash/<sha>``), or None; 429s close the
+    shared gate like the batch lookups."""
+    url = f"{services.settings.civitai_url.rstrip('/')}/api/v1/model-versions/by-hash/{sha}"
+    for _attempt in range(5):
+        wait_for_gate(ctx, services.redis)
+        resp = http.open(url, key=key, stream=False, timeout=60.0, headers={"Accept": "application/json"})
+        if resp.status_code == 429:
+            _pause(ctx, services, resp)
+            continue
+        if resp.status_code == 404:
+            return None
+        raise_for_status(resp, "civitai")
+        try:
+            data = resp.json()
+        except ValueError:
+            raise UpstreamError("Civitai's hash lookup did not answer with JSON; retry later.") from None
+        return data if isinstance(data, dict) else None
+    raise DepotError("Civitai kept answering 429; retry later.", code="rate_limited", http_status=429)
+
+
+def _pause(ctx: JobContext, services: Services, resp: Any) -> None:
+    pause = max(1.0, retry_after(resp) or _DEFAULT_RETRY_AFTER_S)
+    close_gate(services.redis, pause)
+    ctx.log(f"Civitai rate limit: pausing lookups for {pause:.0f} s")
+
+
 def lookup_batch(ctx: JobContext, services: Services, http: HttpClient, shas: list[str],
                  key: str | None) -> list[dict[str, Any]]:
     """One by-hash call (retried after 429s through the shared gate)."""
@@ -48,9 +76,7 @@ def lookup_batch(ctx: JobContext, services: Services, http: HttpClient, shas: li
         resp = http.open(url, key=key, method="POST", data=json.dumps(shas).encode(), stream=False, timeout=60.0,
                          headers={"Content-Type": "application/json", "Accept": "application/json"})
         if resp.status_code == 429:
-            pause = max(1.0, retry_after(resp) or _DEFAULT_RETRY_AFTER_S)
-            close_gate(services.redis, pause)
-            ctx.log(f"Civitai rate limit: pausing lookups for {pause:.0f} s")
+            _pause(ctx, services, resp)
             continue
         raise_for_status(resp, "civitai")
         try:
