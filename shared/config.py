@@ -76,6 +76,8 @@ class Settings:
     lazy_hash_bytes: int = 1024**3
     #: processes that read new directories' files and sidecars in a big scan (0 = one per CPU; 1 = inline)
     scan_processes: int = 0
+    #: the thumbnail cache of each host is trimmed (least recently used first) above this size; 0 = no limit
+    thumbs_max_bytes: int = 1024**3
     #: Civitai NSFW level ceiling for previews (1 PG, 2 PG-13, 4 R, 8 X, 16 XXX)
     nsfw_level: int = 1
     #: partial downloads older than this with no lease are removed by the hygiene job
@@ -217,6 +219,8 @@ def _validate(s: Settings) -> None:
     if "SHA256" not in s.download_hashes or not set(s.download_hashes) <= known_hashes:
         problems.append(f"DEPOT_DOWNLOAD_HASHES={','.join(s.download_hashes)}: must include SHA256 (it verifies "
                         f"every download) and only name {', '.join(sorted(known_hashes))}")
+    if s.thumbs_max_bytes < 0:
+        problems.append(f"DEPOT_THUMBS_MAX_BYTES={s.thumbs_max_bytes}: use 0 (no limit) or a size in bytes")
     if not 0 <= s.scan_processes <= 256:
         problems.append(f"DEPOT_SCAN_PROCESSES={s.scan_processes}: use 0 (one per CPU) to 256")
     if s.lease_s < 1:

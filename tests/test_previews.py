@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from shared.previews.imaging import MAX_FRAMES, find_preview, save_preview
 from shared.previews.job import run_previews
 from shared.previews.thumbs import THUMB_FRAMES, Thumbnailer
 from shared.services import Services
+from tests.support import wait_for
 
 
 def _ctx(settings: Settings, kind: str, params: dict[str, Any]) -> tuple[JobContext, Services]:
@@ -126,6 +128,33 @@ def test_thumbnails_are_cached_by_file_size_and_mtime(tmp_path: Path) -> None:
     with Image.open(thumbs.get(animated, 16).path) as img:
         assert img.is_animated and img.size == (16, 16)
         assert 1 < img.n_frames <= THUMB_FRAMES
+
+
+def test_thumbnail_cache_is_trimmed_least_recently_used_first(tmp_path: Path) -> None:
+    # Given six cached thumbnails used at known times, in a cache limited to about four of them
+    previews = []
+    for i in range(6):
+        p = tmp_path / f"p{i}.png"
+        p.write_bytes(_image("PNG", size=(300, 200), color=(40 * i, 10, 10)))
+        previews.append(p)
+    probe = Thumbnailer(tmp_path / "probe")
+    one = probe.get(previews[0], 128).path.stat().st_size
+    thumbs = Thumbnailer(tmp_path / "thumbs", max_bytes=int(one * 4.5), check_every_s=3600)
+    cached = [thumbs.get(p, 128).path for p in previews]
+    for i, path in enumerate(cached):
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))
+    # When the cache is trimmed
+    removed, freed = thumbs.trim()
+    # Then the least recently used went first, down to 80 % of the limit, and a trimmed one is made again
+    left = [path.exists() for path in cached]
+    assert removed >= 2 and freed > 0 and left[-3:] == [True, True, True] and not left[0]
+    assert sum(p.stat().st_size for p in cached if p.exists()) <= thumbs.max_bytes * 0.8
+    assert thumbs.get(previews[0], 128).path.exists()
+    # And a new entry past the limit starts a trim by itself (no limit: never)
+    auto = Thumbnailer(tmp_path / "auto", max_bytes=int(one * 1.5), check_every_s=0)
+    paths = [auto.get(p, 64).path for p in previews]
+    wait_for(lambda: sum(p.exists() for p in paths) < len(paths), timeout=10, what="background trim")
+    assert Thumbnailer(tmp_path / "never").trim() == (0, 0)
 
 
 def test_preview_job_uses_local_then_embedded_cover(settings: Settings) -> None:

@@ -72,7 +72,7 @@ def run_previews(ctx: JobContext, services: Services) -> dict[str, Any]:
                          code="invalid_request", http_status=400)
     layout = StoreLayout.from_settings(settings)
     targets = list(iter_targets(layout, ctx.params))
-    thumbs = Thumbnailer(settings.thumbs_dir)
+    thumbs = Thumbnailer(settings.thumbs_dir, settings.thumbs_max_bytes)
     index = StoreIndex(services.redis, settings, layout)
     result: dict[str, Any] = {"generated": 0, "skipped": 0, "failed": 0, "files": []}
     ctx.progress(0, len(targets), force=True)

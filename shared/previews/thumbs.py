@@ -1,11 +1,15 @@
 """Thumbnails cached on disk under ``settings.thumbs_dir``, keyed by (preview file, size, mtime, length): the key
 is also the ETag, so a repeated request is answered from a ``stat`` alone and a cached one is a file read — no
 full-size decoding per request. Animated previews get animated thumbnails; videos are served as they are; a
-model without a preview gets a generated placeholder."""
+model without a preview gets a generated placeholder. The cache is trimmed, least recently used first, when
+it grows past its limit; the check runs on a background thread at most every few minutes, after a new entry."""
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +24,8 @@ MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 16, 1024, 256
 THUMB_FRAMES = 32
 #: Bump when the thumbnail encoding changes, so old cache entries are not served.
 _VERSION = "1"
+#: A trimmed cache is brought down to this share of its limit, so it is not trimmed again at once.
+_TRIM_TO = 0.8
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,12 @@ def _key(*parts: object) -> str:
 class Thumbnailer:
     """Makes and caches thumbnails in ``cache_dir`` (safe to share between processes: atomic renames)."""
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: Path, max_bytes: int = 0, check_every_s: float = 300.0) -> None:
         self.cache_dir = Path(cache_dir)
+        self.max_bytes = max_bytes
+        self.check_every_s = check_every_s
+        self._next_check = 0.0
+        self._check_lock = threading.Lock()
 
     def etag(self, preview: Path | None, size: int) -> str:
         """The ETag of ``preview`` at ``size`` from its ``stat`` alone (raises OSError if it vanished)."""
@@ -64,7 +74,54 @@ class Thumbnailer:
             except DepotError:  # an undecodable preview: cache the placeholder under its key, decode once
                 data = placeholder_webp(size)
             write_atomic(cached, data)
+            self._maybe_trim()
         return Thumb(cached, "image/webp", etag)
+
+    def _maybe_trim(self) -> None:
+        if not self.max_bytes:
+            return
+        with self._check_lock:
+            now = time.monotonic()
+            if now < self._next_check:
+                return
+            self._next_check = now + self.check_every_s
+        threading.Thread(target=self.trim, name="thumbs-trim", daemon=True).start()
+
+    def trim(self) -> tuple[int, int]:
+        """Delete the least recently used entries (by access time, else modification time) until the cache is
+        at most ``_TRIM_TO`` of ``max_bytes``; returns ``(files removed, bytes freed)``. Safe while other
+        processes read and write the cache: a file already gone is skipped, and a deleted one is remade."""
+        entries = []
+        total = 0
+        try:
+            subdirs = list(os.scandir(self.cache_dir))
+        except OSError:
+            return 0, 0
+        for sub in subdirs:
+            if not sub.is_dir():
+                continue
+            try:
+                with os.scandir(sub.path) as it:
+                    for e in it:
+                        if e.name.endswith(".webp"):
+                            st = e.stat()
+                            entries.append((max(st.st_atime, st.st_mtime), st.st_size, e.path))
+                            total += st.st_size
+            except OSError:
+                continue
+        if not self.max_bytes or total <= self.max_bytes:
+            return 0, 0
+        entries.sort()
+        goal, removed, freed = total - int(self.max_bytes * _TRIM_TO), 0, 0
+        for _used, size, path in entries:
+            if freed >= goal:
+                break
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            removed, freed = removed + 1, freed + size
+        return removed, freed
 
 
 def thumbnail_webp(data: bytes, size: int) -> bytes:

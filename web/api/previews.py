@@ -41,7 +41,7 @@ def _layout() -> StoreLayout:
 def _thumbnailer() -> Thumbnailer:
     ctx = depot()
     if "thumbnailer" not in ctx.extras:
-        ctx.extras["thumbnailer"] = Thumbnailer(ctx.settings.thumbs_dir)
+        ctx.extras["thumbnailer"] = Thumbnailer(ctx.settings.thumbs_dir, ctx.settings.thumbs_max_bytes)
     return ctx.extras["thumbnailer"]
 
 
