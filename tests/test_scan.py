@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from shared.services import Services
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.store.scan import run_scan, submit_params
+from tests.support import wait_for
 
 
 def make_ctx(settings: Settings, params: dict[str, Any], **overrides: Any) -> tuple[JobContext, Services]:
@@ -276,3 +279,40 @@ def test_scan_processes_index_exactly_what_a_single_process_scan_does(settings: 
     (settings.store / "loras/lib/group2/set27/m03.safetensors").write_bytes(b"\x08changed")
     touched = scan(settings, folder="loras", overrides={"scan_processes": 2})
     assert (touched["changed"], touched["hashed"], touched["added"]) == (1, 1, 0)
+
+
+def _stuck_index_new_dirs(rel_dirs: list[str]) -> dict[str, Any]:
+    """Stands in for the scan processes' work (they run it from the forked, patched module)."""
+    time.sleep(60)
+    raise AssertionError("a cancelled scan's processes must be stopped, not waited for")
+
+
+def _child_pids() -> set[int]:
+    me, out = os.getpid(), set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me and fields[0] != "Z":
+                out.add(int(entry))
+    return out
+
+
+def test_cancel_while_scan_processes_work_stops_them(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a big new library whose scan processes would take a minute per chunk
+    StoreLayout(settings.store).ensure_default_dirs()
+    build_library(settings.store / "loras" / "lib")
+    monkeypatch.setattr("shared.store.scan._index_new_dirs", _stuck_index_new_dirs)
+    before = _child_pids()
+    ctx, services = make_ctx(settings, submit_params(folder="loras"), scan_processes=2)
+    ctx.progress_interval_s = 0.0
+    # When the user cancels while they work
+    timer = threading.Timer(1.0, services.records.control, (ctx.task_id, "cancel"))
+    timer.start()
+    with pytest.raises(JobInterrupted):
+        run_scan(ctx, services)
+    timer.join()
+    # Then the scan stops and its processes are terminated instead of waited for
+    wait_for(lambda: _child_pids() <= before, timeout=20, what="scan processes gone")
