@@ -155,6 +155,8 @@ def test_library_scan_search_and_detail(page: Any, site: Site, workers: Any, set
     page.select_option("#maint-folder", "loras")
     page.click("button[data-job=scan-quick]")
     page.wait_for_selector("#maint-tasks li[data-state=succeeded]", timeout=30000)
+    done = page.locator("#maint-tasks li[data-state=succeeded]").first.inner_text()
+    assert "4 models: 4 added, 0 changed, 0 removed, 4 hashed." in done, done
     # And the library lists them; typing filters as you type
     page.click(".tabs a[data-view=library]")
     page.click(".folder-tab[data-folder=loras]")

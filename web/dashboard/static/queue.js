@@ -52,10 +52,20 @@ function summary(t) {
   const r = t.result;
   if (!r || t.state !== "succeeded") return "";
   if (t.kind === "download") return r.already_present ? "Already in the store." : "Downloaded and verified.";
-  if (t.kind === "scan") return `${r.files ?? 0} files: ${r.added ?? 0} added, ${r.changed ?? 0} changed, ${r.removed ?? 0} removed.`;
+  if (t.kind === "scan") return scanSummary(r);
   if (t.kind === "verify") return `${r.checked ?? 0} checked: ${r.ok ?? 0} ok, ${r.mismatch ?? 0} mismatch, ${r.invalid ?? 0} invalid.`;
   if (t.kind === "preview") return `${r.generated ?? 0} generated, ${r.skipped ?? 0} skipped, ${r.failed ?? 0} failed.`;
   return "";
+}
+
+function scanSummary(r) {
+  const parts = [`${r.files ?? 0} models: ${r.added ?? 0} added, ${r.changed ?? 0} changed, ${r.removed ?? 0} removed, ${r.hashed ?? 0} hashed.`];
+  if (r.lazy) parts.push(`${r.lazy} big files are not hashed yet (a full scan or a verify hashes them).`);
+  const down = r.unreachable_roots || [];
+  if (down.length) parts.push(`Unreachable, kept as they were: ${down.map((d) => d.path).join(", ")}.`);
+  const busy = r.busy_roots || [];
+  if (busy.length) parts.push(`Being scanned by another host: ${busy.map((d) => d.path).join(", ")}.`);
+  return parts.join(" ");
 }
 
 async function act(t, action) {
