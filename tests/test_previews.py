@@ -17,10 +17,11 @@ from safetensors.numpy import save_file
 
 from shared.config import Settings
 from shared.jobs import JobContext
-from shared.previews.imaging import MAX_FRAMES, find_preview, save_preview
+from shared.previews.imaging import MAX_FRAMES, save_preview
 from shared.previews.job import run_previews
 from shared.previews.thumbs import THUMB_FRAMES, Thumbnailer
 from shared.services import Services
+from shared.store.sidecars import find_preview
 from tests.support import wait_for
 
 

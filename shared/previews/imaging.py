@@ -11,9 +11,8 @@ from PIL import Image, ImageOps, ImageSequence
 
 from shared.errors import DepotError
 from shared.files import write_atomic
+from shared.store.sidecars import preview_candidates, stem_of
 
-#: ComfyUI-Model-Manager's lookup order (CONTRACT §4): ``NAME<ext>`` then ``NAME.preview<ext>`` per extension.
-PREVIEW_EXTS = (".webm", ".mp4", ".webp", ".png", ".jpg", ".jpeg", ".gif", ".bmp")
 VIDEO_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
 #: Animations longer than this keep every k-th frame (durations summed) so previews stay small.
 MAX_FRAMES = 96
@@ -37,24 +36,6 @@ def sniff_media(data: bytes) -> str | None:
         return "mp4"
     if data.startswith(b"\x1a\x45\xdf\xa3"):
         return "webm"
-    return None
-
-
-def preview_candidates(model_path: Path) -> list[Path]:
-    """Every path a preview of ``model_path`` may have, in lookup order."""
-    stem = model_path.with_suffix("")
-    out = []
-    for ext in PREVIEW_EXTS:
-        out.append(stem.with_name(stem.name + ext))
-        out.append(stem.with_name(stem.name + ".preview" + ext))
-    return out
-
-
-def find_preview(model_path: Path) -> Path | None:
-    """The model's existing preview file, by the contract's lookup order."""
-    for candidate in preview_candidates(model_path):
-        if candidate.is_file():
-            return candidate
     return None
 
 
@@ -126,7 +107,7 @@ def save_preview(data: bytes, model_path: Path) -> Path:
         target = stem.with_name(stem.name + ".webp")
         payload = encode_webp(open_image(data, f"The preview for {model_path.name}"))
     write_atomic(target, payload)
-    for old in preview_candidates(model_path):
-        if old != target:
-            old.unlink(missing_ok=True)
+    for name in preview_candidates(stem_of(model_path.name)):
+        if name != target.name:
+            (model_path.parent / name).unlink(missing_ok=True)
     return target

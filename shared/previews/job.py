@@ -14,14 +14,14 @@ from shared.hashing import SHA256_ONLY, hash_file
 from shared.jobs import JobContext
 from shared.keystore import KeyStore
 from shared.previews.embedded import embedded_cover
-from shared.previews.imaging import find_preview, save_preview
+from shared.previews.imaging import save_preview
 from shared.previews.targets import Target, iter_targets
 from shared.previews.thumbs import DEFAULT_SIZE, Thumbnailer
 from shared.services import Services
 from shared.store.civitai_meta import lookup_one
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
-from shared.store.sidecars import read_summary
+from shared.store.sidecars import find_preview, read_summary
 
 SOURCES = ("auto", "embedded", "civitai")
 

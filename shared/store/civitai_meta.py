@@ -41,50 +41,42 @@ def wait_for_gate(ctx: JobContext, redis: Any) -> None:
 
 def lookup_one(ctx: JobContext, services: Services, http: HttpClient, sha: str,
                key: str | None) -> dict[str, Any] | None:
-    """The model version Civitai knows for one SHA256 (``GET …/by-hash/<sha>``), or None; 429s close the
-    shared gate like the batch lookups."""
-    url = f"{services.settings.civitai_url.rstrip('/')}/api/v1/model-versions/by-hash/{sha}"
-    for _attempt in range(5):
-        wait_for_gate(ctx, services.redis)
-        resp = http.open(url, key=key, stream=False, timeout=60.0, headers={"Accept": "application/json"})
-        if resp.status_code == 429:
-            _pause(ctx, services, resp)
-            continue
-        if resp.status_code == 404:
-            return None
-        raise_for_status(resp, "civitai")
-        try:
-            data = resp.json()
-        except ValueError:
-            raise UpstreamError("Civitai's hash lookup did not answer with JSON; retry later.") from None
-        return data if isinstance(data, dict) else None
-    raise DepotError("Civitai kept answering 429; retry later.", code="rate_limited", http_status=429)
-
-
-def _pause(ctx: JobContext, services: Services, resp: Any) -> None:
-    pause = max(1.0, retry_after(resp) or _DEFAULT_RETRY_AFTER_S)
-    close_gate(services.redis, pause)
-    ctx.log(f"Civitai rate limit: pausing lookups for {pause:.0f} s")
+    """The model version Civitai knows for one SHA256 (``GET …/by-hash/<sha>``), or None."""
+    data = _gated_json(ctx, services, http, f"/api/v1/model-versions/by-hash/{sha}", key, unknown_ok=True,
+                       headers={"Accept": "application/json"})
+    return data if isinstance(data, dict) else None
 
 
 def lookup_batch(ctx: JobContext, services: Services, http: HttpClient, shas: list[str],
                  key: str | None) -> list[dict[str, Any]]:
-    """One by-hash call (retried after 429s through the shared gate)."""
-    url = f"{services.settings.civitai_url.rstrip('/')}/api/v1/model-versions/by-hash"
+    """One by-hash call for up to BATCH SHA256s (``POST …/by-hash``)."""
+    data = _gated_json(ctx, services, http, "/api/v1/model-versions/by-hash", key, method="POST",
+                       data=json.dumps(shas).encode(),
+                       headers={"Content-Type": "application/json", "Accept": "application/json"})
+    return [v for v in data if isinstance(v, dict)] if isinstance(data, list) else []
+
+
+def _gated_json(ctx: JobContext, services: Services, http: HttpClient, path: str, key: str | None,
+                unknown_ok: bool = False, **request: Any) -> Any:
+    """A Civitai API call through the shared gate: each 429 closes the gate for every worker (for the
+    server's Retry-After) and the call is tried again, up to 5 times. With ``unknown_ok`` a 404 gives None."""
+    url = services.settings.civitai_url.rstrip("/") + path
     for _attempt in range(5):
         wait_for_gate(ctx, services.redis)
-        resp = http.open(url, key=key, method="POST", data=json.dumps(shas).encode(), stream=False, timeout=60.0,
-                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+        resp = http.open(url, key=key, stream=False, timeout=60.0, **request)
         if resp.status_code == 429:
-            _pause(ctx, services, resp)
+            pause = max(1.0, retry_after(resp) or _DEFAULT_RETRY_AFTER_S)
+            close_gate(services.redis, pause)
+            ctx.log(f"Civitai rate limit: pausing lookups for {pause:.0f} s")
             continue
+        if resp.status_code == 404 and unknown_ok:
+            return None
         raise_for_status(resp, "civitai")
         try:
-            data = resp.json()
+            return resp.json()
         except ValueError:
-            raise UpstreamError("Civitai's hash lookup did not answer with JSON; retry the scan later.") from None
-        return [v for v in data if isinstance(v, dict)] if isinstance(data, list) else []
-    raise DepotError("Civitai kept answering 429; retry the scan later.", code="rate_limited", http_status=429)
+            raise UpstreamError("Civitai's hash lookup did not answer with JSON; retry later.") from None
+    raise DepotError("Civitai kept answering 429; retry later.", code="rate_limited", http_status=429)
 
 
 def _write_sidecars(services: Services, http: HttpClient, path: Path, version: dict[str, Any],

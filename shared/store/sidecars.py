@@ -19,8 +19,8 @@ import yaml
 
 from shared.files import write_atomic
 
+#: ComfyUI-Model-Manager's lookup order (CONTRACT §4): ``NAME<ext>`` then ``NAME.preview<ext>`` per extension.
 PREVIEW_EXTS = (".webm", ".mp4", ".webp", ".png", ".jpg", ".jpeg", ".gif", ".bmp")
-VIDEO_EXTS = frozenset({".webm", ".mp4"})
 #: Sidecar suffixes read (in priority order) after ``NAME``; previews are separate.
 DESCRIPTION_SUFFIXES = (".md", ".txt")
 JSON_SUFFIXES = (".civitai.info", ".metadata.json", ".cm-info.json", ".json")
@@ -78,6 +78,7 @@ def preview_from_names(stem: str, names: Iterable[str] | set[str]) -> str | None
 
 
 def find_preview(model_path: str | Path) -> Path | None:
+    """The model's existing preview file, by the contract's lookup order."""
     path = Path(model_path)
     for cand in preview_candidates(stem_of(path.name)):
         if (path.parent / cand).is_file():

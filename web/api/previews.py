@@ -13,14 +13,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, send_file
 
 from shared.errors import Conflict, DepotError, InvalidRequest, NotFound
-from shared.previews.imaging import find_preview
 from shared.previews.job import SOURCES
 from shared.previews.targets import parse_ref
 from shared.previews.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, Thumbnailer
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.store.paths import normalise_relpath
-from shared.store.sidecars import read_summary
+from shared.store.sidecars import find_preview, read_summary
 from web.api.params import field, int_arg, json_body
 from web.context import depot
 
