@@ -170,38 +170,44 @@ class _RootScan:
             self._drop(d, list(unpack_dir(self._old_lines(d))))
         self._flush()
 
-    def _new_directory(self, rel_dir: str, stack: list[str]) -> None:
-        """A directory the index does not know: list its names only and queue it for the scan processes, which
-        stat and read it (a directory model is indexed here, as it is rare and reads a whole tree)."""
+    def _enter(self, rel_dir: str, stack: list[str], stat: bool) -> list[tuple[str, Any]] | None:
+        """List one directory: its subdirectories go on ``stack`` and its files come back as ``(name, stat
+        result or None)``; None when it could not be read or is a directory model (both handled here)."""
         prefix = rel_dir + "/" if rel_dir else ""
+        files: list[tuple[str, Any]] = []
         subdirs: list[str] = []
-        files = 0
-        has_model_index = False
         try:
             with os.scandir(os.path.join(self.root, rel_dir) if rel_dir else self.root) as it:
                 for entry in it:
                     name = entry.name
                     if name[0] == ".":
-                        continue
+                        continue  # hidden files and our own temp/partial files, as ComfyUI skips them
                     if entry.is_dir():
                         subdirs.append(prefix + name)
                     else:
-                        files += 1
-                        has_model_index = has_model_index or name == "model_index.json"
+                        files.append((name, entry.stat() if stat else None))
         except OSError:
-            self.failed_dirs.append(prefix)
+            self.failed_dirs.append(prefix)  # keep what we knew below it rather than dropping it
             self.visited.add(rel_dir)
-            return
-        if self.dir_models and rel_dir and has_model_index:
-            self._directory_model(rel_dir)
-            return
+            return None
+        if self.dir_models and rel_dir and any(n == "model_index.json" for n, _ in files):
+            self._directory_model(rel_dir)  # its inner folders belong to the model, not listed apart
+            return None
         stack.extend(subdirs)
         self.visited.add(rel_dir)
+        return files
+
+    def _new_directory(self, rel_dir: str, stack: list[str]) -> None:
+        """A directory the index does not know: list its names only and queue it for the scan processes, which
+        stat and read it."""
+        files = self._enter(rel_dir, stack, stat=False)
+        if files is None:
+            return
         if not files:
             self.fps[rel_dir] = f"0|{_fingerprint([])}"  # only folders inside: known from now on
             return
         self.new_dirs.append(rel_dir)
-        self.new_files += files
+        self.new_files += len(files)
         if self.new_files >= _CHUNK_FILES:
             self._hand_out()
 
@@ -248,28 +254,10 @@ class _RootScan:
             threading.Thread(target=pool.join, name="scan-pool-stop", daemon=True).start()
 
     def _directory(self, rel_dir: str, stack: list[str]) -> None:
+        files = self._enter(rel_dir, stack, stat=True)
+        if files is None:
+            return
         prefix = rel_dir + "/" if rel_dir else ""
-        files: list[tuple[str, os.stat_result]] = []
-        subdirs: list[str] = []
-        try:
-            with os.scandir(os.path.join(self.root, rel_dir) if rel_dir else self.root) as it:
-                for entry in it:
-                    name = entry.name
-                    if name[0] == ".":
-                        continue  # hidden files and our own temp/partial files, as ComfyUI skips them
-                    if entry.is_dir():
-                        subdirs.append(prefix + name)
-                    else:
-                        files.append((name, entry.stat()))
-        except OSError:
-            self.failed_dirs.append(prefix)  # keep what we knew below it rather than dropping it
-            self.visited.add(rel_dir)
-            return
-        if self.dir_models and rel_dir and any(n == "model_index.json" for n, _ in files):
-            self._directory_model(rel_dir)  # its inner folders belong to the model, not listed apart
-            return
-        stack.extend(subdirs)
-        self.visited.add(rel_dir)
         fp = _fingerprint(files)
         old_fp = self.known_fp.get(rel_dir)
         if old_fp is not None and not self.full and old_fp.split("|", 1)[1] == fp:
