@@ -17,6 +17,8 @@ from typing import Any, Callable, Iterable
 import blake3
 from isal import isal_zlib
 
+from shared.files import read_capped
+
 ALL = ("SHA256", "BLAKE3", "CRC32", "AutoV1", "AutoV2", "AutoV3")
 SHA256_ONLY = ("SHA256",)
 
@@ -36,20 +38,11 @@ _INLINE_BYTES = 4 * 1024 * 1024
 _STOP = object()
 
 
-class _Sha256:
-    def __init__(self) -> None:
-        self.h = hashlib.sha256()
+class _Upper:
+    """A hashlib-style hasher whose digest is upper-case hex, as Civitai stores them."""
 
-    def update(self, data: Any) -> None:
-        self.h.update(data)
-
-    def hexdigest(self) -> str:
-        return self.h.hexdigest().upper()
-
-
-class _Blake3:
-    def __init__(self) -> None:
-        self.h = blake3.blake3()
+    def __init__(self, h: Any) -> None:
+        self.h = h
 
     def update(self, data: Any) -> None:
         self.h.update(data)
@@ -147,9 +140,9 @@ class MultiHasher:
         self._worker = _Worker if threads else _Inline
         self._workers: dict[str, _Worker | _Inline] = {}
         if "SHA256" in wanted or "AutoV2" in wanted:
-            self._workers["SHA256"] = self._worker("sha256", _Sha256(), queue_depth)
+            self._workers["SHA256"] = self._worker("sha256", _Upper(hashlib.sha256()), queue_depth)
         if "BLAKE3" in wanted:
-            self._workers["BLAKE3"] = self._worker("blake3", _Blake3(), queue_depth)
+            self._workers["BLAKE3"] = self._worker("blake3", _Upper(blake3.blake3()), queue_depth)
         if "CRC32" in wanted:
             self._workers["CRC32"] = self._worker("crc32", _Crc32(), queue_depth)
         self._v1 = bytearray() if "AutoV1" in wanted else None
@@ -192,7 +185,7 @@ class MultiHasher:
                 self._v3_head = None  # not safetensors: AutoV3 does not apply
                 return
             self._v3_start = 8 + n if n < _V3_MAX_SKIP else 8
-            self._v3 = self._worker("autov3", _Sha256(), self.queue_depth)
+            self._v3 = self._worker("autov3", _Upper(hashlib.sha256()), self.queue_depth)
         if self._v3 is not None and self._offset > self._v3_start:
             lo = max(self._v3_start - start, 0)
             self._v3.feed(chunk if lo == 0 else memoryview(chunk)[lo:])
@@ -252,7 +245,7 @@ def hash_file(path: str | Path, algorithms: Iterable[str] = ALL,
     """Hash a file in one pass. ``progress(bytes_so_far)`` is called after every read and may raise to cancel
     (the hash threads are then stopped and the exception propagates). Reads go into a small ring of reused
     buffers (``readinto``): allocating a fresh buffer per read costs more than SHA-256 itself."""
-    small = _read_small(path)
+    small = read_capped(path, _INLINE_BYTES)
     if small is not None:
         with MultiHasher(algorithms, threads=False) as hasher:
             hasher._feed(small)
@@ -281,21 +274,6 @@ def hash_file(path: str | Path, algorithms: Iterable[str] = ALL,
             hasher.abort()
             raise
         return hasher.digests()
-
-
-def _read_small(path: str | Path) -> bytes | None:
-    """The whole file if it has at most _INLINE_BYTES (read to the end, however the reads split), else None."""
-    with open(path, "rb", buffering=0) as fh:
-        if os.fstat(fh.fileno()).st_size > _INLINE_BYTES:
-            return None
-        parts, total = [], 0
-        while total <= _INLINE_BYTES:
-            part = fh.read(_INLINE_BYTES + 1 - total)
-            if not part:
-                return b"".join(parts)
-            parts.append(part)
-            total += len(part)
-    return None  # it grew past the limit since the fstat
 
 
 def _fadvise_sequential(fd: int) -> None:

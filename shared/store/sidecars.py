@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import orjson
 import yaml
 
-from shared.files import write_atomic
+from shared.files import read_capped, write_atomic
 
 #: ComfyUI-Model-Manager's lookup order (CONTRACT §4): ``NAME<ext>`` then ``NAME.preview<ext>`` per extension.
 PREVIEW_EXTS = (".webm", ".mp4", ".webp", ".png", ".jpg", ".jpeg", ".gif", ".bmp")
@@ -98,27 +98,14 @@ def sidecar_paths(model_path: str | Path) -> list[Path]:
 
 def _read_text(path: str | Path, size: int | None = None) -> str | None:
     """The text of a sidecar (newlines made ``\\n``), or None when absent or above MAX_SIDECAR_BYTES (``size``
-    from a listing saves the stat). Plain ``os`` calls: a scan reads tens of thousands of these, and a text
-    file object costs several times the read itself."""
+    from a listing saves the stat)."""
     try:
-        if size is None:
-            size = os.stat(path).st_size
-        if size > MAX_SIDECAR_BYTES:
-            return None
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            chunks = [os.read(fd, size + 1)]
-            total = len(chunks[0])
-            while total > size and chunks[-1] and total <= MAX_SIDECAR_BYTES:  # it grew since the listing
-                chunks.append(os.read(fd, 65536))
-                total += len(chunks[-1])
-        finally:
-            os.close(fd)
+        data = read_capped(path, MAX_SIDECAR_BYTES, size)
     except OSError:
         return None
-    if total > MAX_SIDECAR_BYTES:
+    if data is None:
         return None
-    text = (chunks[0] if len(chunks) == 1 else b"".join(chunks)).decode("utf-8", "replace")
+    text = data.decode("utf-8", "replace")
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
