@@ -276,6 +276,8 @@ class StoreIndex:
         doc = self._require(folder, path_index, relpath)
         doc.update(verify_status=status, verify_reason=reason, verified_at=time.time())
         mid = model_id(folder, path_index, normalise_relpath(relpath))
+        # Only the document and its Model change (no sort or search row, no SHA256), so ``gen`` is left
+        # alone: a verify of the whole store would otherwise make every web process re-read every row.
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(DOC, mid, _dumps(doc))
         pipe.hset(MODEL_JSON, mid, _model_json(doc))
@@ -337,15 +339,9 @@ class StoreIndex:
             pipe.hdel(fp_key(folder, path_index), *gone)
         pipe.execute()
 
-    def listing(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",
-                order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[list[dict[str, Any]], int]:
-        """One page of ``Model``s and the total."""
-        ids, total = self._page_ids(folder, q, sort, order, offset, limit)
-        return [to_model(d) for d in self.docs(ids)], total
-
     def listing_json(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",
                      order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[str, int]:
-        """Like ``listing`` but the page's ``Model``s as comma-joined JSON text (no parsing on the hot path)."""
+        """One page of ``Model``s as comma-joined JSON text (no parsing on the hot path) and the total."""
         ids, total = self._page_ids(folder, q, sort, order, offset, limit)
         return ",".join(r for r in (self.redis.hmget(MODEL_JSON, ids) if ids else []) if r), total
 

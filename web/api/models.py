@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from shared.errors import Conflict, InvalidPath, InvalidRequest, NotFound
 from shared.store import sidecars
-from shared.store.index import StoreIndex, to_model
+from shared.store.index import SORTS, StoreIndex, to_model
 from shared.store.paths import normalise_relpath
 from shared.store.scan import idem_key, submit_params
 from web.api.params import choice_arg, field, int_arg, json_body
@@ -77,7 +77,7 @@ def list_models():  # type: ignore[no-untyped-def]
     q = request.args.get("q") or None
     if q is not None and len(q) > 500:
         raise InvalidRequest("Query parameter 'q' is too long (500 characters at most).")
-    sort = choice_arg("sort", ("name", "size", "created", "modified"), "name")
+    sort = choice_arg("sort", SORTS, "name")
     order = choice_arg("order", ("asc", "desc"), "asc")
     joined, total = index.listing_json(folder=folder, q=q, sort=sort, order=order, offset=int_arg("offset", 0),
                                        limit=int_arg("limit", 100, lo=0, hi=1000))
