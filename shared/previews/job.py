@@ -5,6 +5,7 @@ Civitai's images for the file's SHA256 (within the NSFW ceiling ``settings.nsfw_
 and never stop the job."""
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from shared.downloads.http import HttpClient
@@ -31,21 +32,32 @@ def _sha256(target: Target) -> str:
     return known or hash_file(target.path, SHA256_ONLY)["SHA256"]
 
 
-def civitai_preview(ctx: JobContext, services: Services, target: Target) -> bytes | None:
-    """The first Civitai image (or video) for the file's SHA256 within the NSFW ceiling, or None. The lookup
-    waits at the Civitai gate every worker shares, and a 429 closes it for all of them."""
-    settings = services.settings
-    http = HttpClient(settings)
-    version = lookup_one(ctx, services, http, _sha256(target), KeyStore.from_settings(settings).get("civitai"))
-    for image in eligible_images((version or {}).get("images"), settings.nsfw_level):
-        data = http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
-        if data is not None:
-            return data
-    return None
+class CivitaiPreviews:
+    """Civitai's pictures for a file's SHA256, with one HTTP client and key per job (made on first use). The
+    lookups wait at the Civitai gate every worker shares, and a 429 closes it for all of them."""
+
+    def __init__(self, ctx: JobContext, services: Services) -> None:
+        self.ctx, self.services = ctx, services
+
+    @cached_property
+    def http(self) -> HttpClient:
+        return HttpClient(self.services.settings)
+
+    @cached_property
+    def key(self) -> str | None:
+        return KeyStore.from_settings(self.services.settings).get("civitai")
+
+    def first(self, target: Target) -> bytes | None:
+        """The first image (or video) within the NSFW ceiling, or None."""
+        version = lookup_one(self.ctx, self.services, self.http, _sha256(target), self.key)
+        for image in eligible_images((version or {}).get("images"), self.services.settings.nsfw_level):
+            data = self.http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
+            if data is not None:
+                return data
+        return None
 
 
-def preview_one(ctx: JobContext, services: Services, thumbs: Thumbnailer, target: Target,
-                source: str) -> dict[str, Any]:
+def preview_one(civitai: CivitaiPreviews, thumbs: Thumbnailer, target: Target, source: str) -> dict[str, Any]:
     """Make the preview of one model; returns ``{"model","preview","source"}`` (``source`` None = none found)."""
     existing = find_preview(target.path)
     if source == "auto" and existing is not None:
@@ -55,7 +67,7 @@ def preview_one(ctx: JobContext, services: Services, thumbs: Thumbnailer, target
     if source in ("auto", "embedded"):
         data, used = embedded_cover(target.path), "embedded"
     if data is None and source in ("auto", "civitai"):
-        data, used = civitai_preview(ctx, services, target), "civitai"
+        data, used = civitai.first(target), "civitai"
     if data is None:
         return {"model": target.ref, "preview": existing.name if existing else None, "source": None}
     saved = save_preview(data, target.path)
@@ -73,6 +85,7 @@ def run_previews(ctx: JobContext, services: Services) -> dict[str, Any]:
     layout = StoreLayout.from_settings(settings)
     targets = list(iter_targets(layout, ctx.params))
     thumbs = Thumbnailer(settings.thumbs_dir, settings.thumbs_max_bytes)
+    civitai = CivitaiPreviews(ctx, services)
     index = StoreIndex(services.redis, settings, layout)
     result: dict[str, Any] = {"generated": 0, "skipped": 0, "failed": 0, "files": []}
     ctx.progress(0, len(targets), force=True)
@@ -81,7 +94,7 @@ def run_previews(ctx: JobContext, services: Services) -> dict[str, Any]:
             item: dict[str, Any] = {"model": target.ref, "preview": None, "source": None, "error": target.problem}
         else:
             try:
-                item = preview_one(ctx, services, thumbs, target, source)
+                item = preview_one(civitai, thumbs, target, source)
                 if item["source"] not in (None, "local"):
                     index.record_file(target.path)  # the listing shows the new preview
             except (DepotError, OSError) as exc:
