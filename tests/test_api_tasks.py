@@ -107,6 +107,9 @@ def test_settings_validation_names_each_bad_variable():
     assert "DEPOT_WEB_PORT" in str(err.value) and "DEPOT_ALLOW_PRIVATE_URLS" in str(err.value)
     with pytest.raises(SettingsError, match="VISIBILITY"):
         load_settings({"DEPOT_VISIBILITY_TIMEOUT_S": "60"})
+    with pytest.raises(SettingsError) as err:
+        load_settings({"DEPOT_SCAN_PROCESSES": "-1", "DEPOT_THUMBS_MAX_BYTES": "-5"})
+    assert "DEPOT_SCAN_PROCESSES" in str(err.value) and "DEPOT_THUMBS_MAX_BYTES" in str(err.value)
 
 
 def test_settings_from_yaml_then_env(tmp_path):
