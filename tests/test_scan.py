@@ -220,11 +220,33 @@ def test_record_file_then_scan_sees_no_change(settings: Settings, redis: Any) ->
     scan(settings)
     new = settings.store / "loras" / "style" / "fresh.safetensors"
     new.write_bytes(b"n" * 64)
+    (new.parent / "fresh.preview.png").write_bytes(b"\x89PNG")
+    (new.parent / "fresh.md").write_text("# Fresh\n")
     model = StoreIndex(redis, settings).record_file(new, hashes={"SHA256": "AB" * 32})
     assert model["relpath"] == "style/fresh.safetensors" and model["sha256"] == "AB" * 32
     # When the next quick scan runs, it neither re-adds nor rehashes it
     result = scan(settings)
     assert (result["added"], result["hashed"], result["changed"]) == (0, 0, 0)
+
+
+def test_previews_count_by_name_only(settings: Settings, redis: Any) -> None:
+    # Given a scanned tree
+    build_tree(settings.store)
+    scan(settings)
+    loras = settings.store / "loras"
+    index = StoreIndex(redis, settings)
+    # When a preview is rewritten in place (new bytes, new size), nothing is re-read or rehashed
+    (loras / "info.preview.png").write_bytes(b"\x89PNG" + b"x" * 500)
+    assert {k: scan(settings)[k] for k in ("added", "changed", "hashed")} == {"added": 0, "changed": 0, "hashed": 0}
+    assert index.lookup("loras", 0, "info.safetensors")["preview"] == "info.preview.png"
+    # When a preview that ranks higher appears, the model shows it, still without rehashing
+    (loras / "lm.png").write_bytes(b"\x89PNG")
+    assert scan(settings)["hashed"] == 0
+    assert index.lookup("loras", 0, "lm.safetensors")["preview"] == "lm.png"
+    # When it goes again, the earlier preview is back
+    (loras / "lm.png").unlink()
+    scan(settings)
+    assert index.lookup("loras", 0, "lm.safetensors")["preview"] == "lm.preview.jpeg"
 
 
 def build_library(root: Path, folders: int = 30, per_folder: int = 40) -> int:

@@ -263,7 +263,7 @@ class StoreIndex:
                     doc[k] = old.get(k)
         self.put_docs([doc])
         self.edit_dir_line(ref["folder"], ref["path_index"], ref["relpath"],
-                           stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, _side_sig(stem, path.parent)))
+                           stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, _side_sig(stem, path.parent, names)))
         return to_model(doc)
 
     def set_hashes(self, folder: str, path_index: int, relpath: str, hashes: dict[str, str]) -> None:
@@ -427,19 +427,27 @@ class _Rows:
             return got
 
 
-def _side_sig(stem: str, directory: Path) -> str:
-    """The sidecar signature of one model, computed from the disk (the scan computes it from its listing)."""
-    parts = []
-    for suffix in sidecars.SIDECAR_SUFFIXES:
-        try:
-            st = os.stat(directory / (stem + suffix))
-        except OSError:
-            continue
-        parts.append((stem + suffix, st.st_size, st.st_mtime_ns))
-    return side_sig(parts)
+def _side_sig(stem: str, directory: Path, names: set[str]) -> str:
+    """The sidecar signature of one model, computed from the disk and the directory's ``names`` (the scan
+    computes it from its listing)."""
+    parts: list[tuple[str, int | None, int | None]] = []
+    for suffix in sidecars.TRAVELLING_SUFFIXES:
+        if stem + suffix in names:
+            try:
+                st = os.stat(directory / (stem + suffix))
+            except OSError:
+                continue
+            parts.append((stem + suffix, st.st_size, st.st_mtime_ns))
+    parts.extend((n, None, None) for n in sidecars.preview_candidates(stem) if n in names)
+    return side_sig(stem, parts)
 
 
-def side_sig(parts: list[tuple[str, int, int]]) -> str:
-    if not parts:
-        return "0"
-    return f"{len(parts)}-{sum(s for _, s, _ in parts)}-{max(m for _, _, m in parts)}"
+def side_sig(stem: str, parts: list[tuple[str, int | None, int | None]]) -> str:
+    """Count, total size and newest mtime of a model's sidecars, then the suffixes of its previews (entries
+    without a size): a preview counts by name only, as nothing in the index depends on its bytes."""
+    stats = [p for p in parts if p[1] is not None]
+    head = f"{len(stats)}-{sum(s for _, s, _ in stats)}-{max(m for _, _, m in stats)}" if stats else "0"
+    if len(stats) == len(parts):
+        return head
+    n = len(stem)
+    return head + "".join(sorted(name[n:] for name, size, _ in parts if size is None))

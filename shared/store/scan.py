@@ -126,6 +126,10 @@ class _RootScan:
         self.lazy_limit = index.settings.lazy_hash_bytes
         self.dir_models = folder.name in DIRECTORY_MODELS
         self.exts = folder.extensions
+        # Nothing in the index depends on a preview's size or time (only its name, which the directory
+        # fingerprint covers), so previews are not statted: a third fewer stats on a typical library, which
+        # on a network mount are round trips.
+        self.unstatted = tuple(e for e in sidecars.PREVIEW_EXTS if e not in self.exts)
         self.last_lock = time.monotonic()
         self.writer = _Writer(threaded=not child)
         self.processes = 1 if child else (index.settings.scan_processes or os.cpu_count() or 1)
@@ -172,20 +176,29 @@ class _RootScan:
 
     def _enter(self, rel_dir: str, stack: list[str], stat: bool) -> list[tuple[str, Any]] | None:
         """List one directory: its subdirectories go on ``stack`` and its files come back as ``(name, stat
-        result or None)``; None when it could not be read or is a directory model (both handled here)."""
+        result or None)`` (None for previews, and for every file unless ``stat``); None when it could not be
+        read or is a directory model (both handled here)."""
         prefix = rel_dir + "/" if rel_dir else ""
         files: list[tuple[str, Any]] = []
         subdirs: list[str] = []
+        unstatted = self.unstatted if stat else ("",)
         try:
-            with os.scandir(os.path.join(self.root, rel_dir) if rel_dir else self.root) as it:
-                for entry in it:
-                    name = entry.name
-                    if name[0] == ".":
-                        continue  # hidden files and our own temp/partial files, as ComfyUI skips them
-                    if entry.is_dir():
-                        subdirs.append(prefix + name)
-                    else:
-                        files.append((name, entry.stat() if stat else None))
+            # Listing through a directory descriptor makes each stat resolve one name rather than the whole
+            # path from the root, which costs the kernel a third less per file here.
+            fd = os.open(os.path.join(self.root, rel_dir) if rel_dir else self.root,
+                         os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                with os.scandir(fd) as it:
+                    for entry in it:
+                        name = entry.name
+                        if name[0] == ".":
+                            continue  # hidden files and our own temp/partial files, as ComfyUI skips them
+                        if entry.is_dir():
+                            subdirs.append(prefix + name)
+                        else:
+                            files.append((name, None if name.endswith(unstatted) else entry.stat()))
+            finally:
+                os.close(fd)
         except OSError:
             self.failed_dirs.append(prefix)  # keep what we knew below it rather than dropping it
             self.visited.add(rel_dir)
@@ -282,16 +295,17 @@ class _RootScan:
     def _classify(self, rel_dir: str, prefix: str, files: list[tuple[str, os.stat_result]]) -> int:
         """Index what changed in one directory; returns its number of models."""
         models, others = self._split(files)
-        attached: dict[str, list[tuple[str, int, int]]] = {}
+        attached: dict[str, list[tuple[str, int | None, int | None]]] = {}
         if models:
             for name, st in others:
                 dot = name.find(".")
                 while dot > 0:
                     if name[:dot] in models and name[dot:] in _SIDECAR_SET:
-                        attached.setdefault(name[:dot], []).append((name, st.st_size, st.st_mtime_ns))
+                        attached.setdefault(name[:dot], []).append(
+                            (name, st.st_size, st.st_mtime_ns) if st else (name, None, None))
                         break
                     dot = name.find(".", dot + 1)
-        lines = {name: stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, side_sig(attached.get(stem, [])))
+        lines = {name: stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, side_sig(stem, attached.get(stem, [])))
                  for stem, (name, st) in models.items()}
         self.totals.files += len(lines)
         packed = pack_dir(lines)
@@ -464,12 +478,14 @@ def _index_new_dirs(rel_dirs: list[str]) -> dict[str, Any]:
             "failed_dirs": scan.failed_dirs}
 
 
-def _fingerprint(files: list[tuple[str, os.stat_result]]) -> str:
-    """Every file of a directory in one short string: any added, removed, renamed, resized, rewritten or
-    replaced file changes it (sums of size, mtime_ns and inode, and a CRC of the sorted names)."""
+def _fingerprint(files: list[tuple[str, os.stat_result | None]]) -> str:
+    """Every file of a directory in one short string: any added, removed or renamed file changes it, and so
+    does any resized, rewritten or replaced one that was statted (sums of size, mtime_ns and inode, and a CRC
+    of the sorted names)."""
     names = "\0".join(sorted(n for n, _ in files))
-    return (f"{len(files)}:{sum(st.st_size for _, st in files)}:{sum(st.st_mtime_ns for _, st in files)}:"
-            f"{sum(st.st_ino for _, st in files)}:{zlib.crc32(names.encode('utf-8', 'surrogateescape'))}")
+    stats = [st for _, st in files if st is not None]
+    return (f"{len(files)}:{sum(st.st_size for st in stats)}:{sum(st.st_mtime_ns for st in stats)}:"
+            f"{sum(st.st_ino for st in stats)}:{zlib.crc32(names.encode('utf-8', 'surrogateescape'))}")
 
 
 def _is_sidecar_name(name: str) -> bool:
