@@ -445,9 +445,16 @@ def _side_sig(stem: str, directory: Path, names: set[str]) -> str:
 def side_sig(stem: str, parts: list[tuple[str, int | None, int | None]]) -> str:
     """Count, total size and newest mtime of a model's sidecars, then the suffixes of its previews (entries
     without a size): a preview counts by name only, as nothing in the index depends on its bytes."""
-    stats = [p for p in parts if p[1] is not None]
-    head = f"{len(stats)}-{sum(s for _, s, _ in stats)}-{max(m for _, _, m in stats)}" if stats else "0"
-    if len(stats) == len(parts):
+    count = total = 0
+    newest: int | None = None
+    previews: list[str] = []
+    for name, size, mtime in parts:
+        if size is None:
+            previews.append(name[len(stem):])
+        else:
+            count, total = count + 1, total + size
+            newest = mtime if newest is None or mtime > newest else newest  # type: ignore[operator]
+    head = f"{count}-{total}-{newest}" if count else "0"
+    if not previews:
         return head
-    n = len(stem)
-    return head + "".join(sorted(name[n:] for name, size, _ in parts if size is None))
+    return head + "".join(sorted(previews)) if len(previews) > 1 else head + previews[0]

@@ -255,16 +255,14 @@ class _RootScan:
         self.results = []
 
     def _stop_pool(self) -> None:
-        """Let the scan processes go without waiting for them (billiard's join polls for about a second); on an
+        """Let the scan processes go without waiting for them: billiard's ``close`` waits for its supervisor
+        thread's next tick (up to 0.1 s) and ``join`` polls for about a second, so both run on a thread. On an
         error or a cancel they are terminated."""
         pool, self.pool = self.pool, None
         if pool is None:
             return
-        if self.results:
-            threading.Thread(target=pool.terminate, name="scan-pool-stop", daemon=True).start()
-        else:
-            pool.close()
-            threading.Thread(target=pool.join, name="scan-pool-stop", daemon=True).start()
+        stop = pool.terminate if self.results else lambda: (pool.close(), pool.join())
+        threading.Thread(target=stop, name="scan-pool-stop", daemon=True).start()
 
     def _directory(self, rel_dir: str, stack: list[str]) -> None:
         files = self._enter(rel_dir, stack, stat=True)
