@@ -11,6 +11,7 @@
 | depot:lock:{name}                   | STRING | redis-py Lock tokens (artifact leases, scan per root, reaper)  |
 | depot:workers                       | HASH   | node name -> JSON {name, host, queues, pid, seen}              |
 | depot:store:*                       | *      | the model index (shared/store/index.py documents its keys)     |
+| depot:prefs                         | HASH   | store-wide preferences set at run time (shared/prefs.py)       |
 | channel depot:events                | PUBSUB | every task event, JSON                                         |
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ EVENTS_CHANNEL = PREFIX + "events"
 TASKS = PREFIX + "tasks"
 LEASES = PREFIX + "tasks:leases"
 WORKERS = PREFIX + "workers"
+PREFS = PREFIX + "prefs"
 
 
 def task(task_id: str) -> str:

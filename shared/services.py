@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import redis
 
+from shared import prefs
 from shared.config import Settings
 from shared.records import TaskRecords
 from shared.redis_client import connect
@@ -20,3 +21,7 @@ class Services:
     def build(cls, settings: Settings) -> "Services":
         client = connect(settings)
         return cls(settings, client, TaskRecords.from_settings(client, settings))
+
+    def nsfw_level(self) -> int:
+        """The NSFW ceiling for previews now: the store-wide preference, else the setting."""
+        return prefs.nsfw_level(self.redis, self.settings)

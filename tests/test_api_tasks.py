@@ -137,3 +137,26 @@ def test_public_settings_never_show_secrets(settings, redis):
     body = c.get("/api/v1/settings").json
     assert body["nsfw_level"] == 4 and body["token_required"] is True and body["flower_port"] == 5555
     assert "s3cret-token" not in c.get("/api/v1/settings").get_data(as_text=True)
+
+
+def test_nsfw_level_is_a_store_wide_preference(settings, redis):
+    from shared.services import Services
+    from web import create_app
+    # Given a server whose setting is R (4) and which requires a token for writes
+    c = create_app(settings.replace(api_token="tok", nsfw_level=4)).test_client()
+    auth = {"Authorization": "Bearer tok"}
+    assert c.get("/api/v1/settings").json["nsfw_level"] == 4
+    # When it is changed without the token, or to values that are not Civitai ratings, nothing changes
+    assert c.put("/api/v1/settings/nsfw_level", json={"value": 8}).status_code == 401
+    for bad in ({"value": 3}, {"value": "8"}, {"value": True}, {"value": [8]}, {}, {"level": 8}):
+        r = c.put("/api/v1/settings/nsfw_level", json=bad, headers=auth)
+        assert r.status_code == 400 and r.json["error"]["code"] == "invalid_request", (bad, r.json)
+    assert c.get("/api/v1/settings").json["nsfw_level"] == 4
+    # When it is set to X (8)
+    r = c.put("/api/v1/settings/nsfw_level", json={"value": 8}, headers=auth)
+    # Then this server and every other process sharing the Redis see it, with the setting kept as the default
+    assert r.status_code == 200 and (r.json["nsfw_level"], r.json["nsfw_level_default"]) == (8, 4)
+    assert Services.build(settings).nsfw_level() == 8
+    assert [lv["value"] for lv in c.get("/api/v1/settings").json["nsfw_levels"]] == [1, 2, 4, 8, 16]
+    # And null goes back to the server's setting
+    assert c.put("/api/v1/settings/nsfw_level", json={"value": None}, headers=auth).json["nsfw_level"] == 4

@@ -173,7 +173,7 @@ def test_library_scan_search_and_detail(page: Any, site: Site, workers: Any, set
     assert page.locator("#detail").is_hidden()
 
 
-def test_keys_are_shown_masked(page: Any, site: Site) -> None:
+def test_settings_show_masked_keys_and_set_the_nsfw_level(page: Any, site: Site) -> None:
     secret = "civitai-abcdef0123456789-secret"
     site.api("PUT", "/settings/keys/civitai", json={"value": secret})
     open_view(page, site, "settings")
@@ -182,6 +182,17 @@ def test_keys_are_shown_masked(page: Any, site: Site) -> None:
     assert secret not in page.content()
     assert mask.inner_text() == site.api("GET", "/settings/keys")["civitai"]
     assert page.locator("#mask-huggingface").inner_text() == "not set"
+    # When the NSFW ceiling is raised in the settings view
+    select = page.locator("#nsfw-level")
+    assert select.input_value() == str(site.api("GET", "/settings")["nsfw_level_default"])
+    select.select_option("8")
+    # Then the server keeps it for every host, and a reload shows it
+    wait_for(lambda: site.api("GET", "/settings")["nsfw_level"] == 8, timeout=10, what="NSFW level saved")
+    open_view(page, site, "settings")
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#nsfw-level").input_value() == "8"
+    assert "server default" in page.locator("#nsfw-default").inner_text()
 
 
 def test_token_is_asked_once_and_used_for_writes_and_the_socket(browser: Any, settings: Any) -> None:

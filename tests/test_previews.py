@@ -239,6 +239,15 @@ def test_civitai_preview_by_hash_respects_the_nsfw_ceiling(settings_env: dict[st
     with Image.open(settings.store / "loras" / "civ.webp") as img:
         r, g, b = img.convert("RGB").getpixel((5, 5))
         assert b > 200 and r < 50
+    # When the store-wide preference is raised to X (as the dashboard does) and the previews are made again
+    from shared import prefs
+    prefs.set_nsfw_level(redis, 8)
+    ctx, services = _ctx(settings, "preview", {"folder": "loras", "source": "civitai"})
+    assert run_previews(ctx, services)["files"][0]["source"] == "civitai"
+    # Then the first image, rated X, is used
+    with Image.open(settings.store / "loras" / "civ.webp") as img:
+        r, g, b = img.convert("RGB").getpixel((5, 5))
+        assert r > 200 and b < 50
 
 
 def test_civitai_preview_lookup_waits_at_the_shared_gate_after_a_429(settings_env: dict[str, str], upstream: Any,

@@ -53,8 +53,9 @@ def run_download(ctx: JobContext, services: Services) -> dict[str, Any]:
             if present is not None:
                 return present
         publish(partial_for(target, ctx.host, ctx.task_id, ctx.attempt), target, ctx.fence)
-        fetch_preview(http, settings, plan, target, ctx.log)
-        write_sidecar(target, plan, hashes, settings.nsfw_level)
+        nsfw_level = services.nsfw_level()
+        fetch_preview(http, nsfw_level, plan, target, ctx.log)
+        write_sidecar(target, plan, hashes, nsfw_level)
         model = index.record_file(target, hashes=hashes)
     ctx.log(f"published {folder}/{relpath} ({hashes.get('SHA256', '')[:12]})")
     return {"model": model, "already_present": False, "hashes": hashes}

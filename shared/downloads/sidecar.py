@@ -1,4 +1,4 @@
-"""After publishing: the preview (the first upstream image within ``settings.nsfw_level``, fetched through the
+"""After publishing: the preview (the first upstream image within the NSFW ceiling, fetched through the
 same guarded client and saved as ``NAME.webp`` or a kept video) and the ``NAME.md`` description sidecar in the
 ComfyUI-Model-Manager layout. Both are best effort: a missing preview never fails a verified download."""
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from shared.config import Settings
 from shared.downloads.http import HttpClient
 from shared.downloads.plan import Plan
 from shared.errors import DepotError
@@ -37,9 +36,9 @@ def pick_image(images: list[dict[str, Any]], nsfw_level: int) -> dict[str, Any] 
     return found[0] if found else None
 
 
-def fetch_preview(http: HttpClient, settings: Settings, plan: Plan, target: Path,
+def fetch_preview(http: HttpClient, nsfw_level: int, plan: Plan, target: Path,
                   log: Callable[[str], None]) -> str | None:
-    img = pick_image(plan.meta.get("images") or [], settings.nsfw_level)
+    img = pick_image(plan.meta.get("images") or [], nsfw_level)
     if img is None:
         return None
     try:

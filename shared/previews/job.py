@@ -1,6 +1,6 @@
 """The preview job: give each model of a list, a folder or the whole store a picture. Sources, in order for
 ``auto``: the model's existing local preview (its thumbnail is rebuilt), a cover image embedded in the file,
-Civitai's images for the file's SHA256 (within the NSFW ceiling ``settings.nsfw_level``), else none. An explicit
+Civitai's images for the file's SHA256 (within the NSFW ceiling, ``Services.nsfw_level``), else none. An explicit
 ``embedded`` or ``civitai`` source replaces the existing preview. Per-model failures are reported in the result
 and never stop the job."""
 from __future__ import annotations
@@ -47,10 +47,14 @@ class CivitaiPreviews:
     def key(self) -> str | None:
         return KeyStore.from_settings(self.services.settings).get("civitai")
 
+    @cached_property
+    def nsfw_level(self) -> int:
+        return self.services.nsfw_level()
+
     def first(self, target: Target) -> bytes | None:
         """The first image (or video) within the NSFW ceiling, or None."""
         version = lookup_one(self.ctx, self.services, self.http, _sha256(target), self.key)
-        for image in eligible_images((version or {}).get("images"), self.services.settings.nsfw_level):
+        for image in eligible_images((version or {}).get("images"), self.nsfw_level):
             data = self.http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
             if data is not None:
                 return data

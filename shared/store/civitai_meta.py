@@ -93,7 +93,7 @@ def _write_sidecars(services: Services, http: HttpClient, path: Path, version: d
         about=version.get("description"), description=model.get("description"))
     if sidecars.find_preview(path) is not None:
         return False
-    for image in eligible_images(images, services.settings.nsfw_level):
+    for image in eligible_images(images, services.nsfw_level()):
         try:
             data = http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
             if data is not None:

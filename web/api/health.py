@@ -1,9 +1,15 @@
-"""Health: Redis and the live workers (host, queues, last heartbeat)."""
+"""Health: Redis and the live workers (host, queues, last heartbeat); the public settings and the store-wide
+NSFW preference."""
 from __future__ import annotations
 
+import redis
 from flask import Blueprint, jsonify
 
+from shared import prefs
+from shared.errors import InvalidRequest
+
 from shared.states import vocabulary
+from web.api.params import json_body
 from web.context import depot
 from workers.presence import live_workers
 
@@ -28,10 +34,30 @@ def health():  # type: ignore[no-untyped-def]
 def public_settings():  # type: ignore[no-untyped-def]
     """The non-secret settings a client shows (keys have their own masked endpoint)."""
     s = depot().settings
-    return jsonify({"host": s.host, "store": str(s.store), "nsfw_level": s.nsfw_level,
+    return jsonify({"host": s.host, "store": str(s.store), **_nsfw(),
                     "flower_port": s.flower_port, "token_required": bool(s.api_token),
                     "read_token_required": s.read_token_required,
                     "download_hashes": list(s.download_hashes)})
+
+
+@bp.put("/settings/nsfw_level")
+def put_nsfw_level():  # type: ignore[no-untyped-def]
+    """Set the NSFW ceiling of previews for every host (``{"value": 4}``; null goes back to the setting)."""
+    body = json_body()
+    if "value" not in body:
+        raise InvalidRequest('Give {"value": N} with N one of 1, 2, 4, 8, 16 (null: the server default).')
+    prefs.set_nsfw_level(depot().services.redis, body["value"])
+    return jsonify(_nsfw())
+
+
+def _nsfw() -> dict[str, object]:
+    services = depot().services
+    try:
+        level = services.nsfw_level()
+    except redis.RedisError:  # the settings page still opens while Redis is away
+        level = services.settings.nsfw_level
+    return {"nsfw_level": level, "nsfw_level_default": services.settings.nsfw_level,
+            "nsfw_levels": [{"value": n, "name": name} for n, name in prefs.NSFW_LEVELS.items()]}
 
 
 @bp.get("/vocabulary")

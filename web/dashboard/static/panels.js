@@ -100,8 +100,37 @@ export function initSettings(settingsInfo) {
     setToken("");
     loadKeys();
   });
-  document.getElementById("nsfw-level").textContent = settingsInfo && settingsInfo.nsfw_level !== undefined
-    ? String(settingsInfo.nsfw_level) : "server default";
+  initNsfw(settingsInfo);
+}
+
+// The NSFW ceiling is one preference for every host; the server's DEPOT_NSFW_LEVEL stays its default.
+function initNsfw(settingsInfo) {
+  const select = document.getElementById("nsfw-level");
+  const note = document.getElementById("nsfw-default");
+  if (!settingsInfo || !settingsInfo.nsfw_levels) {
+    select.disabled = true;
+    note.textContent = "(unavailable)";
+    return;
+  }
+  const show = (info) => {
+    select.value = String(info.nsfw_level);
+    const def = info.nsfw_levels.find((l) => l.value === info.nsfw_level_default);
+    note.textContent = `applies to every host; server default ${def ? def.name : info.nsfw_level_default}`;
+  };
+  select.replaceChildren(...settingsInfo.nsfw_levels.map((l) => h("option", { value: String(l.value) }, `${l.name} (${l.value})`)));
+  show(settingsInfo);
+  select.addEventListener("change", async () => {
+    try {
+      const info = await api("PUT", "/settings/nsfw_level", { value: Number(select.value) });
+      show({ ...settingsInfo, ...info });
+      toast(`Previews now go up to ${select.selectedOptions[0].textContent}.`);
+    } catch (err) {
+      showError(err, "Saving the NSFW level");
+      try {
+        show({ ...settingsInfo, ...(await get("/settings")) });
+      } catch (_) { /* the error above already says what went wrong */ }
+    }
+  });
 }
 
 // ---- hosts -----------------------------------------------------------------------------------------------
