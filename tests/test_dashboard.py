@@ -149,6 +149,7 @@ def test_library_scan_search_and_detail(page: Any, site: Site, workers: Any, set
     loras.mkdir(parents=True, exist_ok=True)
     for name in ("detail_tweaker_xl", "add_detail", "film_grain", "pixel_art_style"):
         (loras / f"{name}.safetensors").write_bytes(_tiny_safetensors())
+    os.symlink("detail_tweaker_xl.safetensors", loras / "favourite.safetensors")
     workers()
     # When the user starts a quick scan from Maintenance, Then it runs to success live
     open_view(page, site, "maintenance")
@@ -157,6 +158,7 @@ def test_library_scan_search_and_detail(page: Any, site: Site, workers: Any, set
     page.wait_for_selector("#maint-tasks li[data-state=succeeded]", timeout=30000)
     done = page.locator("#maint-tasks li[data-state=succeeded]").first.inner_text()
     assert "4 models: 4 added, 0 changed, 0 removed, 4 hashed." in done, done
+    assert "1 symbolic link not followed (loras/favourite.safetensors)" in done, done
     # And the library lists them; typing filters as you type
     page.click(".tabs a[data-view=library]")
     page.click(".folder-tab[data-folder=loras]")

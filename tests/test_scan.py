@@ -229,6 +229,26 @@ def test_record_file_then_scan_sees_no_change(settings: Settings, redis: Any) ->
     assert (result["added"], result["hashed"], result["changed"]) == (0, 0, 0)
 
 
+def test_symbolic_links_are_not_followed(settings: Settings, redis: Any, tmp_path: Path) -> None:
+    # Given a model, a link loop next to it, a link to a folder on another drive and a link to the model itself
+    loras = settings.store / "loras"
+    (loras / "a").mkdir(parents=True)
+    (loras / "a" / "m.safetensors").write_bytes(b"m" * 10)
+    os.symlink("..", loras / "a" / "loop")
+    (tmp_path / "drive2").mkdir()
+    (tmp_path / "drive2" / "far.safetensors").write_bytes(b"f" * 10)
+    os.symlink(tmp_path / "drive2", loras / "drive2")
+    os.symlink("a/m.safetensors", loras / "alias.safetensors")
+    # When the folder is scanned (twice)
+    first = scan(settings, folder="loras")
+    again = scan(settings, folder="loras")
+    # Then the model is indexed once, nothing is reached through a link, and every link is reported each time
+    assert sorted(d["relpath"] for d in StoreIndex(redis, settings).models("loras")) == ["a/m.safetensors"]
+    assert (first["files"], first["links_skipped"], again["links_skipped"], again["added"]) == (1, 3, 3, 0)
+    assert sorted(link["relpath"] for link in first["links_sample"]) == ["a/loop", "alias.safetensors", "drive2"]
+    assert {(link["folder"], link["path_index"]) for link in first["links_sample"]} == {("loras", 0)}
+
+
 def test_previews_count_by_name_only(settings: Settings, redis: Any) -> None:
     # Given a scanned tree
     build_tree(settings.store)
@@ -279,10 +299,11 @@ def test_scan_processes_index_exactly_what_a_single_process_scan_does(settings: 
     # Given a library of 1,200 models in 30 new folders (2,700 files: more than one chunk for the scan processes)
     StoreLayout(settings.store).ensure_default_dirs()
     models = build_library(settings.store / "loras" / "lib")
+    os.symlink("..", settings.store / "loras/lib/group1/set15/up")  # a loop, inside a folder a process reads
     # When a first quick scan runs with two scan processes
     first = scan(settings, folder="loras", overrides={"scan_processes": 2})
-    # Then the processes were used, every model is indexed and hashed, and a rescan finds nothing to do
-    assert first["processes"] == 2
+    # Then the processes were used, every model is indexed once and hashed, and a rescan finds nothing to do
+    assert first["processes"] == 2 and first["links_skipped"] == 1
     assert (first["files"], first["added"], first["hashed"], first["removed"]) == (models, models, models, 0)
     again = scan(settings, folder="loras", overrides={"scan_processes": 2})
     assert (again["added"], again["changed"], again["removed"], again["hashed"]) == (0, 0, 0, 0)

@@ -4,7 +4,9 @@ one dict lookup; new or changed files are indexed with their sidecar summary and
 ``settings.lazy_hash_bytes`` are left for a full scan or verify). ``full`` rehashes everything. Files that
 vanished are dropped, but a root that cannot be read at all is kept and reported in ``unreachable_roots``.
 One scan per root at a time across hosts (a redis-py ``Lock``); a root held by another scan is reported in
-``busy_roots``. Progress (files, bytes) streams through the job context, which also makes the job cancellable.
+``busy_roots``. Symbolic links inside a root are not followed, as the API refuses paths that resolve outside
+their root and a link within the root is a second path to models the walk reaches anyway (or a loop); they are
+counted in ``links_skipped`` with a sample in ``links_sample``. Progress (files, bytes) streams through the job context, which also makes the job cancellable.
 
 Directories the index has never seen (a first scan, a newly added library) are handed, in chunks of about
 ``_CHUNK_FILES`` files, to ``settings.scan_processes`` forked processes that stat them, read their sidecars and
@@ -37,6 +39,7 @@ _SIDECAR_SET = frozenset(sidecars.SIDECAR_SUFFIXES)
 _LOCK_TTL_S = 60
 _FLUSH = 1000
 _CHUNK_FILES = 2000  # files of new directories per task of the scan processes
+_LINKS_SAMPLE = 20
 
 
 def submit_params(mode: str = "quick", folder: str | None = None, fetch_metadata: bool = False) -> dict[str, Any]:
@@ -60,6 +63,8 @@ class _Totals:
     bytes_hashed: int = 0
     lazy: int = 0
     processes: int = 0  # scan processes used (0: the scan did everything itself)
+    links_skipped: int = 0
+    links_sample: list[dict[str, Any]] = field(default_factory=list)
     unreachable_roots: list[dict[str, Any]] = field(default_factory=list)
     busy_roots: list[dict[str, Any]] = field(default_factory=list)
     to_hash: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
@@ -78,7 +83,8 @@ def run_scan(ctx: JobContext, services: Services) -> dict[str, Any]:
             _scan_root(ctx, index, folder, pi, root, params["mode"] == "full", totals)
     _hash_pending(ctx, index, totals)
     result = {k: getattr(totals, k) for k in ("files", "added", "changed", "removed", "hashed", "bytes_hashed",
-                                               "lazy", "processes", "unreachable_roots", "busy_roots")}
+                                               "lazy", "processes", "unreachable_roots", "busy_roots",
+                                               "links_skipped", "links_sample")}
     if params["fetch_metadata"]:
         from shared.store.civitai_meta import fetch_missing_metadata
         result["metadata"] = fetch_missing_metadata(ctx, services, index, params["folder"])
@@ -120,6 +126,7 @@ class _RootScan:
         self.fps: dict[str, str] = {}
         self.visited: set[str] = set()
         self.failed_dirs: list[str] = []
+        self.links: set[str] = set()  # a set: a small scan lists its new directories twice
         self.pending: list[tuple[dict[str, Any], bool]] = []  # (doc, needs hashing)
         self.packed: dict[str, str] = {}
         self.gone: list[str] = []
@@ -168,6 +175,11 @@ class _RootScan:
                 self._flush()
         self._hand_out(final=True)
         self._collect()
+        # Every directory passed through this process's listing, so its links are all of them.
+        t = self.totals
+        t.links_skipped += len(self.links)
+        t.links_sample.extend({"folder": self.folder.name, "path_index": self.pi, "relpath": rel}
+                              for rel in sorted(self.links)[:max(0, _LINKS_SAMPLE - len(t.links_sample))])
         stale_dirs = [d for d in self.known_dirs | set(self.known_fp) if d not in self.visited
                       and not any((d + "/").startswith(f) for f in self.failed_dirs)]
         for d in stale_dirs:
@@ -193,6 +205,9 @@ class _RootScan:
                         name = entry.name
                         if name[0] == ".":
                             continue  # hidden files and our own temp/partial files, as ComfyUI skips them
+                        if entry.is_symlink():
+                            self.links.add(prefix + name)
+                            continue
                         if entry.is_dir():
                             subdirs.append(prefix + name)
                         else:

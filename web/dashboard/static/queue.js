@@ -65,6 +65,12 @@ function scanSummary(r) {
   if (down.length) parts.push(`Unreachable, kept as they were: ${down.map((d) => d.path).join(", ")}.`);
   const busy = r.busy_roots || [];
   if (busy.length) parts.push(`Being scanned by another host: ${busy.map((d) => d.path).join(", ")}.`);
+  if (r.links_skipped) {
+    const shown = (r.links_sample || []).map((l) => `${l.folder}/${l.relpath}`);
+    const more = r.links_skipped > shown.length ? ", …" : "";
+    parts.push(`${r.links_skipped} symbolic link${r.links_skipped === 1 ? "" : "s"} not followed (${shown.join(", ")}${more}); `
+      + "a folder elsewhere belongs in extra_model_paths.yaml.");
+  }
   return parts.join(" ");
 }
 
