@@ -20,7 +20,7 @@ from shared.config import Settings
 from shared.errors import JobInterrupted
 from shared.jobs import JobContext
 from shared.services import Services
-from shared.store.index import StoreIndex
+from shared.store.index import StoreIndex, dirs_key, fp_key, pack_dir, unpack_dir
 from shared.store.layout import StoreLayout
 from shared.store.scan import run_scan, submit_params
 from tests.support import wait_for
@@ -227,6 +227,15 @@ def test_record_file_then_scan_sees_no_change(settings: Settings, redis: Any) ->
     # When the next quick scan runs, it neither re-adds nor rehashes it
     result = scan(settings)
     assert (result["added"], result["hashed"], result["changed"]) == (0, 0, 0)
+    # And when a scan that read the folder just before the publish wrote the folder's lines without it, the
+    # next scan indexes the file again but keeps the download's hashes rather than hashing it
+    lines = unpack_dir(redis.hget(dirs_key("loras", 0), "style"))
+    del lines["fresh.safetensors"]
+    redis.hset(dirs_key("loras", 0), "style", pack_dir(lines))
+    redis.hdel(fp_key("loras", 0), "style")
+    result = scan(settings)
+    assert result["hashed"] == 0
+    assert StoreIndex(redis, settings).lookup("loras", 0, "style/fresh.safetensors")["hashes"]["SHA256"] == "AB" * 32
 
 
 def test_symbolic_links_are_not_followed(settings: Settings, redis: Any, tmp_path: Path) -> None:

@@ -402,6 +402,11 @@ class _RootScan:
             docs = []
             for mid, (doc, rehash) in zip(ids, self.pending):
                 old = olds.get(mid)
+                if rehash and old and old.get("hashed") and not self.full and \
+                        (old["size"], old["mtime_ns"], old.get("ino")) == (doc["size"], doc["mtime_ns"], doc["ino"]):
+                    # The same file, hashed, though its directory's lines missed it (a download published it
+                    # while this directory was being read): its hashes stay, nothing is hashed again.
+                    rehash = False
                 if old and not rehash:
                     # Only sidecars changed: keep the hashes and the verification we already had.
                     doc["hashes"], doc["hashed"] = {**doc["hashes"], **(old.get("hashes") or {})}, old.get("hashed")
