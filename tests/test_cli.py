@@ -2,6 +2,7 @@
 scan, resolve, and bad input turning into a clear message and exit code 1 (no traceback)."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,10 @@ def test_download_wait_then_tasks_and_scan(served: str, settings: Any, workers: 
     assert "download" in table and "succeeded" in table
     # And a scan over the CLI finds the model already indexed
     assert main(["scan", "--folder", "loras", "--wait"]) == 0
+    # And so does a scan of the folder's first root alone
+    capsys.readouterr()
+    assert main(["scan", "--folder", "loras", "--path-index", "0", "--wait"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == 1
 
 
 def test_bad_input_is_a_message_and_exit_1(served: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,6 +48,8 @@ def test_bad_input_is_a_message_and_exit_1(served: str, capsys: pytest.CaptureFi
     assert "depot:" in err and "Traceback" not in err
     assert main(["tasks", "--state", "bogus"]) == 1
     assert "state" in capsys.readouterr().err
+    assert main(["scan", "--folder", "loras", "--path-index", "9"]) == 1
+    assert "path_index" in capsys.readouterr().err
 
 
 def test_unreachable_server_says_how_to_fix(monkeypatch: pytest.MonkeyPatch,

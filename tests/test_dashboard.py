@@ -223,6 +223,30 @@ def test_token_is_asked_once_and_used_for_writes_and_the_socket(browser: Any, se
         s.stop()
 
 
+def test_scan_of_one_root_from_maintenance(browser: Any, settings: Any, tmp_path: Path) -> None:
+    from web import create_app
+    # Given the loras folder with a second root (a NAS) next to the store's own
+    (tmp_path / "nas" / "Lora").mkdir(parents=True)
+    yml = tmp_path / "extra.yaml"
+    yml.write_text(f"nas:\n  base_path: {tmp_path / 'nas'}\n  loras: Lora\n")
+    s = Site(create_app(settings.replace(extra_model_paths=(yml,))))
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        pg = context.new_page()
+        open_view(pg, s, "maintenance")
+        # When the NAS root alone is picked and a quick scan started
+        pg.select_option("#maint-folder", "loras#1")
+        pg.click("button[data-job=scan-quick]")
+        # Then the scan task asks for that root only
+        wait_for(lambda: s.api("GET", "/tasks?kind=scan")["items"], timeout=10, what="the scan task")
+        params = s.api("GET", "/tasks?kind=scan")["items"][0]["params"]
+        assert (params["folder"], params["path_index"]) == ("loras", 1), params
+        assert str(tmp_path / "nas" / "Lora") in pg.locator("#maint-folder option[value='loras#1']").inner_text()
+    finally:
+        context.close()
+        s.stop()
+
+
 def _tiny_safetensors(size: int = 64) -> bytes:
     """A valid safetensors file with one F32 tensor, about ``size`` bytes long."""
     import json

@@ -184,3 +184,19 @@ def test_scan_submission_joins_the_live_task(client: Any, settings: Settings) ->
     bad = client.post("/api/v1/scans", json={"mode": "deep"})
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_request"
     assert client.post("/api/v1/scans", json={"folder": "nope"}).status_code == 404
+
+
+def test_scan_of_one_root_is_validated(client: Any, settings: Settings) -> None:
+    # A folder's single root can be scanned on its own (a task apart from the whole folder's)
+    one = client.post("/api/v1/scans", json={"folder": "loras", "path_index": 0})
+    assert one.status_code == 202
+    assert one.get_json()["params"] == {"mode": "quick", "folder": "loras", "fetch_metadata": False, "path_index": 0}
+    whole = client.post("/api/v1/scans", json={"folder": "loras"})
+    assert whole.get_json()["id"] != one.get_json()["id"]
+    # A root needs its folder, and must be one the folder has
+    for body, code in (({"path_index": 0}, "invalid_request"), ({"folder": "loras", "path_index": 5}, "invalid_path"),
+                       ({"folder": "loras", "path_index": "0"}, "invalid_request"),
+                       ({"folder": "loras", "path_index": True}, "invalid_request"),
+                       ({"folder": "loras", "path_index": -1}, "invalid_path")):
+        r = client.post("/api/v1/scans", json=body)
+        assert r.status_code == 400 and r.get_json()["error"]["code"] == code, (body, r.get_json())

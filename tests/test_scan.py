@@ -168,6 +168,28 @@ def test_unreachable_root_is_kept_and_reported(settings: Settings, redis: Any, t
     assert StoreIndex(redis, s).lookup("loras", 1, "far.safetensors") is not None
 
 
+def test_scan_of_one_root_leaves_the_others_alone(settings: Settings, redis: Any, tmp_path: Path) -> None:
+    # Given the loras folder with a second root (a NAS), both scanned
+    nas = tmp_path / "nas"
+    (nas / "Lora").mkdir(parents=True)
+    (nas / "Lora" / "far.safetensors").write_bytes(b"f" * 10)
+    (settings.store / "loras").mkdir(parents=True)
+    (settings.store / "loras" / "near.safetensors").write_bytes(b"n" * 10)
+    yml = tmp_path / "extra.yaml"
+    yml.write_text(f"nas:\n  base_path: {nas}\n  loras: Lora\n")
+    s = settings.replace(extra_model_paths=(yml,))
+    assert scan(s, folder="loras")["files"] == 2
+    # When a file is added to each root and a file removed from the first, and only the NAS root is scanned
+    (nas / "Lora" / "new.safetensors").write_bytes(b"w" * 10)
+    (settings.store / "loras" / "other.safetensors").write_bytes(b"o" * 10)
+    (settings.store / "loras" / "near.safetensors").unlink()
+    result = scan(s, folder="loras", path_index=1)
+    # Then only the NAS root's change is indexed; the first root's index is as it was
+    assert (result["files"], result["added"], result["removed"]) == (2, 1, 0)
+    rels = sorted((d["path_index"], d["relpath"]) for d in StoreIndex(redis, s).models("loras"))
+    assert rels == [(0, "near.safetensors"), (1, "far.safetensors"), (1, "new.safetensors")]
+
+
 def test_big_files_are_hashed_lazily_in_quick_mode(settings: Settings, redis: Any) -> None:
     build_tree(settings.store)
     result = scan(settings, overrides={"lazy_hash_bytes": 1000})

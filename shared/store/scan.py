@@ -42,15 +42,22 @@ _CHUNK_FILES = 2000  # files of new directories per task of the scan processes
 _LINKS_SAMPLE = 20
 
 
-def submit_params(mode: str = "quick", folder: str | None = None, fetch_metadata: bool = False) -> dict[str, Any]:
-    """The task params of a scan (the API and beat build them here so both agree)."""
+def submit_params(mode: str = "quick", folder: str | None = None, fetch_metadata: bool = False,
+                  path_index: int | None = None) -> dict[str, Any]:
+    """The task params of a scan (the API and beat build them here so both agree); ``path_index`` narrows a
+    folder's scan to one of its roots (say, a NAS mount that is slow or offline is left out)."""
     if mode not in MODES:
         raise InvalidRequest(f"Scan mode must be one of {', '.join(MODES)}; got {mode!r}.")
-    return {"mode": mode, "folder": folder, "fetch_metadata": bool(fetch_metadata)}
+    params = {"mode": mode, "folder": folder, "fetch_metadata": bool(fetch_metadata)}
+    if path_index is not None:
+        if folder is None:
+            raise InvalidRequest("A scan's 'path_index' picks one root of a folder; give the 'folder' too.")
+        params["path_index"] = path_index
+    return params
 
 
-def idem_key(folder: str | None) -> str:
-    return f"scan:{folder or 'all'}"
+def idem_key(folder: str | None, path_index: int | None = None) -> str:
+    return f"scan:{folder or 'all'}" + ("" if path_index is None else f":{path_index}")
 
 
 @dataclass
@@ -71,16 +78,21 @@ class _Totals:
 
 
 def run_scan(ctx: JobContext, services: Services) -> dict[str, Any]:
-    """Scan the roots named by ``ctx.params`` (``folder``: one folder, else all) and return the counts."""
+    """Scan the roots named by ``ctx.params`` (``folder``: one folder, else all; ``path_index``: one root of
+    it) and return the counts."""
     params = submit_params(ctx.params.get("mode", "quick"), ctx.params.get("folder"),
-                           ctx.params.get("fetch_metadata", False))
+                           ctx.params.get("fetch_metadata", False), ctx.params.get("path_index"))
     index = StoreIndex(services.redis, services.settings)
     folders = [index.layout.folder(params["folder"])] if params["folder"] else \
         [index.layout.folder(n) for n in index.layout.names()]
+    only = params.get("path_index")
+    if only is not None:
+        index.layout.root(folders[0].name, only)  # refuses a root the layout no longer has
     totals = _Totals()
     for folder in folders:
         for pi, root in enumerate(folder.paths):
-            _scan_root(ctx, index, folder, pi, root, params["mode"] == "full", totals)
+            if only is None or pi == only:
+                _scan_root(ctx, index, folder, pi, root, params["mode"] == "full", totals)
     _hash_pending(ctx, index, totals)
     result = {k: getattr(totals, k) for k in ("files", "added", "changed", "removed", "hashed", "bytes_hashed",
                                                "lazy", "processes", "unreachable_roots", "busy_roots",

@@ -168,6 +168,9 @@ def submit_scan():  # type: ignore[no-untyped-def]
     if folder is not None:
         store_index().layout.folder(folder)
     mode = field(body, "mode", str, default="quick")
-    params = submit_params(mode, folder, field(body, "fetch_metadata", bool, default=False))
-    task, _created = depot().dispatcher.submit("scan", params, idem_key=idem_key(folder))
+    path_index = field(body, "path_index", int)
+    params = submit_params(mode, folder, field(body, "fetch_metadata", bool, default=False), path_index)
+    if folder is not None and path_index is not None:
+        store_index().layout.root(folder, path_index)  # a 400 now rather than a failed task later
+    task, _created = depot().dispatcher.submit("scan", params, idem_key=idem_key(folder, path_index))
     return jsonify(task), 202

@@ -26,8 +26,11 @@ export async function loadFolders() {
     "aria-selected": String(state.folder === name), dataset: { folder: name }, onclick: () => selectFolder(name) }, label);
   tabs.replaceChildren(mk("", "All"), ...state.folders.map((f) => mk(f.name, f.name)));
   const select = document.getElementById("maint-folder");
-  select.replaceChildren(h("option", { value: "" }, "all folders"),
-    ...state.folders.map((f) => h("option", { value: f.name }, f.name)));
+  // A folder with several roots also offers each root alone (scans only; "folder#path_index").
+  select.replaceChildren(h("option", { value: "" }, "all folders"), ...state.folders.flatMap((f) => [
+    h("option", { value: f.name }, f.name),
+    ...(f.paths.length > 1 ? f.paths.map((p, i) => h("option", { value: `${f.name}#${i}` }, `${f.name} › ${p}`)) : []),
+  ]));
   await loadModels();
 }
 

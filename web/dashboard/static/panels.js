@@ -6,17 +6,23 @@ import { refreshTask } from "./live.js";
 // ---- maintenance ----------------------------------------------------------------------------------------
 
 const JOBS = {
-  "scan-quick": ["/scans", (folder) => ({ folder, mode: "quick", fetch_metadata: false }), "Quick scan"],
-  "scan-full": ["/scans", (folder) => ({ folder, mode: "full", fetch_metadata: true }), "Full scan"],
+  "scan-quick": ["/scans", (folder, pathIndex) => ({ folder, path_index: pathIndex, mode: "quick", fetch_metadata: false }), "Quick scan"],
+  "scan-full": ["/scans", (folder, pathIndex) => ({ folder, path_index: pathIndex, mode: "full", fetch_metadata: true }), "Full scan"],
   verify: ["/verifications", (folder) => ({ folder }), "Verification"],
   previews: ["/previews/regenerate", (folder) => ({ folder, source: "auto" }), "Preview regeneration"],
 };
 
+// The chosen folder, and the root when one root of it was chosen ("loras#1"); only scans narrow to a root.
+function maintTarget() {
+  const [folder, root] = document.getElementById("maint-folder").value.split("#");
+  return { folder: folder || undefined, pathIndex: root === undefined ? undefined : Number(root) };
+}
+
 async function startJob(name) {
   const [path, body, label] = JOBS[name];
-  const folder = document.getElementById("maint-folder").value || undefined;
+  const { folder, pathIndex } = maintTarget();
   try {
-    const task = await post(path, body(folder));
+    const task = await post(path, body(folder, pathIndex));
     toast(`${label} started.`);
     refreshTask(task.id);
   } catch (err) {
@@ -27,7 +33,7 @@ async function startJob(name) {
 async function loadDuplicates() {
   const box = document.getElementById("dupes");
   box.textContent = "Looking…";
-  const folder = document.getElementById("maint-folder").value;
+  const { folder } = maintTarget();
   try {
     const groups = await get(`/duplicates${folder ? `?folder=${encodeURIComponent(folder)}` : ""}`);
     if (!groups.length) {
