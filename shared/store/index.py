@@ -33,6 +33,7 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 import redis as redis_lib
+from redis.client import NEVER_DECODE
 
 from shared.config import Settings
 from shared.errors import NotFound
@@ -340,10 +341,12 @@ class StoreIndex:
         pipe.execute()
 
     def listing_json(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",
-                     order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[str, int]:
-        """One page of ``Model``s as comma-joined JSON text (no parsing on the hot path) and the total."""
+                     order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[bytes, int]:
+        """One page of ``Model``s as comma-joined JSON (UTF-8, as stored: never decoded, parsed or re-encoded on
+        the hot path) and the total."""
         ids, total = self._page_ids(folder, q, sort, order, offset, limit)
-        return ",".join(r for r in (self.redis.hmget(MODEL_JSON, ids) if ids else []) if r), total
+        rows = self.redis.execute_command("HMGET", MODEL_JSON, *ids, **{NEVER_DECODE: True}) if ids else []
+        return b",".join(r for r in rows if r), total
 
     def _page_ids(self, folder: str | None, q: str | None, sort: str, order: str, offset: int,
                   limit: int) -> tuple[list[str], int]:

@@ -82,7 +82,7 @@ def list_models():  # type: ignore[no-untyped-def]
     joined, total = index.listing_json(folder=folder, q=q, sort=sort, order=order, offset=int_arg("offset", 0),
                                        limit=int_arg("limit", 100, lo=0, hi=1000))
     # The index keeps each Model as JSON text, so a page is joined, not re-encoded.
-    return Response('{"items":[' + joined + '],"total":' + str(total) + "}", mimetype="application/json")
+    return Response(b'{"items":[' + joined + b'],"total":' + str(total).encode() + b"}", mimetype="application/json")
 
 
 @bp.get("/models/<folder>/<path_index>/<path:relpath>")
