@@ -19,10 +19,13 @@
 | depot:store:sha256                       | HASH   | id -> SHA256 (duplicates)                                     |
 | depot:store:sha:{SHA256}                 | SET    | ids with that SHA256                                          |
 | depot:store:gen                          | STRING | bumped on every change (invalidates search caches)            |
+| depot:store:changes                      | LIST   | "gen NUL id NUL id ..." per change, the last _CHANGES_KEPT:   |
+|                                          |        | a process a few changes behind re-reads only those rows       |
 | depot:store:unreachable                  | HASH   | "folder/path_index" -> JSON {"path","since"}                  |
 """
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -44,8 +47,19 @@ from shared.store.paths import normalise_relpath
 P = "depot:store:"
 DOC, Q, SHA_OF, GEN, UNREACHABLE = P + "doc", P + "q", P + "sha256", P + "gen", P + "unreachable"
 MODEL_JSON = P + "model"
+CHANGES = P + "changes"
 SORTS = ("name", "size", "created", "modified")
 _BATCH = 1000
+_CHANGES_KEPT = 64
+# Catching up moves each changed row in the id list and in every sorted order built so far, a memmove of the
+# whole list each time; past this many moves, re-reading every row is quicker.
+_CATCH_UP_MOVES = 5000
+# Bumps ``gen`` and logs which models that generation changed, in one step (the new gen is only known inside
+# Redis, and a reader must never see the one without the other).
+_LOG_CHANGE = """local g = redis.call('INCR', KEYS[1])
+redis.call('RPUSH', KEYS[2], g .. '\\0' .. ARGV[1])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+return g"""
 
 
 def model_id(folder: str, path_index: int, relpath: str) -> str:
@@ -155,6 +169,8 @@ class StoreIndex:
         self.layout = layout or StoreLayout.from_settings(settings)
         self._cache: _Rows = _Rows("", [])
         self._cache_lock = threading.Lock()
+        self._log_change = redis.register_script(_LOG_CHANGE)
+        self.full_reloads = 0  # times this process re-read every search row (the rest were caught up)
 
     # --- writing ------------------------------------------------------------------------------------
 
@@ -194,8 +210,12 @@ class StoreIndex:
             pipe.hset(Q, mapping=q_map)
             if sha_map:
                 pipe.hset(SHA_OF, mapping=sha_map)
-            pipe.incr(GEN)
+            self._changed(pipe, ids)
             pipe.execute()
+
+    def _changed(self, pipe: Any, ids: list[str]) -> None:
+        """Queue the ``gen`` bump and its change-log entry on a write's transaction (ids never hold NUL)."""
+        self._log_change(keys=[GEN, CHANGES], args=["\0".join(ids), _CHANGES_KEPT], client=pipe)
 
     def remove_ids(self, ids: Iterable[str], *, edit_dirs: bool = True) -> int:
         """Drop models from the index; ``edit_dirs=False`` when the caller (the scan) rewrites the directory
@@ -210,7 +230,7 @@ class StoreIndex:
                 pipe.srem(sha_key(sha), mid)
         for key in (DOC, Q, MODEL_JSON, SHA_OF):
             pipe.hdel(key, *ids)
-        pipe.incr(GEN)
+        self._changed(pipe, ids)
         pipe.execute()
         for mid in ids if edit_dirs else ():
             folder, pi, rel = split_id(mid)
@@ -368,9 +388,35 @@ class StoreIndex:
         gen = self.redis.get(GEN)
         with self._cache_lock:
             if self._cache.gen != gen:
-                rows = sorted(self.redis.hgetall(Q).items())
-                self._cache = _Rows(gen, rows)
+                caught_up = self._catch_up(self._cache, gen)
+                if caught_up is None:
+                    # The rows are read after gen, so they are at least that new; a later gen re-reads what
+                    # changed since, which converges.
+                    self.full_reloads += 1
+                    caught_up = _Rows(gen, sorted(self.redis.hgetall(Q).items()))
+                self._cache = caught_up
             return self._cache
+
+    def _catch_up(self, cache: "_Rows", gen: str | None) -> "_Rows | None":
+        """``cache`` brought to ``gen`` from the change log, or None when the log cannot tell (too far behind,
+        trimmed, a change made without an entry, or too many models changed)."""
+        if not (gen and gen.isdigit() and cache.gen and cache.gen.isdigit()):
+            return None
+        have, want = int(cache.gen), int(gen)
+        if not 0 < want - have <= _CHANGES_KEPT:
+            return None
+        changed: set[str] = set()
+        expect = have + 1
+        for entry in self.redis.lrange(CHANGES, have - want, -1):
+            g, _, joined = entry.partition("\0")
+            if g != str(expect):
+                return None  # a newer write landed meanwhile, or an entry is missing
+            expect += 1
+            changed.update(joined.split("\0"))
+        if expect != want + 1 or len(changed) * (cache.order_count() + 1) > _CATCH_UP_MOVES:
+            return None
+        ids = sorted(changed)
+        return cache.updated(gen, dict(zip(ids, self.redis.hmget(Q, ids))))
 
     def duplicates(self, folder: str | None = None) -> list[dict[str, Any]]:
         groups: dict[str, list[str]] = {}
@@ -407,12 +453,40 @@ _SORT_KEY = {
 
 class _Rows:
     """One generation of the search rows, kept per process: the id-ordered ``(id, row)`` pairs and, built on
-    first use, each (folder, sort) order of them, so paging is a slice."""
+    first use, each (folder, sort) order of them, so paging is a slice. ``updated`` makes the next generation
+    from a few changed rows without sorting again."""
 
-    def __init__(self, gen: str | None, rows: list[tuple[str, str]]) -> None:
+    def __init__(self, gen: str | None, rows: list[tuple[str, str]], ids: list[str] | None = None) -> None:
         self.gen, self.rows = gen, rows
+        self._ids = ids if ids is not None else [mid for mid, _ in rows]
         self._orders: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
         self._lock = threading.Lock()
+
+    def order_count(self) -> int:
+        with self._lock:
+            return len(self._orders)
+
+    def updated(self, gen: str, changed: dict[str, str | None]) -> "_Rows":
+        """The rows of ``gen``: these ids now have these rows (None: removed)."""
+        rows, ids = list(self.rows), list(self._ids)
+        old: dict[str, str] = {}
+        for mid, row in sorted(changed.items()):
+            i = bisect.bisect_left(ids, mid)
+            if i < len(ids) and ids[i] == mid:
+                old[mid] = rows[i][1]
+                if row is None:
+                    del rows[i], ids[i]
+                else:
+                    rows[i] = (mid, row)
+            elif row is not None:
+                rows.insert(i, (mid, row))
+                ids.insert(i, mid)
+        new = _Rows(gen, rows, ids)
+        with self._lock:
+            orders = dict(self._orders)
+        for (folder, sort), order in orders.items():
+            new._orders[(folder, sort)] = _reordered(order, folder, sort, old, changed)
+        return new
 
     def ids(self, folder: str | None) -> list[str]:
         prefix = f"{folder}/" if folder else ""
@@ -428,6 +502,29 @@ class _Rows:
                 got.sort(key=_SORT_KEY[sort])
                 self._orders[(folder, sort)] = got
             return got
+
+
+def _reordered(order: list[tuple[str, str]], folder: str | None, sort: str, old: dict[str, str],
+               changed: dict[str, str | None]) -> list[tuple[str, str]]:
+    """One (folder, sort) order with the changed rows moved: it is sorted by (sort key, id), as a stable sort
+    of id-ordered rows leaves it, so each row is found and placed by bisection."""
+    sort_key = _SORT_KEY[sort]
+
+    def key(r: tuple[str, str]) -> tuple[Any, str]:
+        return sort_key(r), r[0]
+
+    out = list(order)
+    prefix = f"{folder}/" if folder else ""
+    for mid, row in changed.items():
+        if not mid.startswith(prefix):
+            continue
+        if mid in old:
+            i = bisect.bisect_left(out, key((mid, old[mid])), key=key)
+            if i < len(out) and out[i][0] == mid:
+                del out[i]
+        if row is not None:
+            bisect.insort(out, (mid, row), key=key)
+    return out
 
 
 def _side_sig(stem: str, directory: Path, names: set[str]) -> str:
