@@ -169,7 +169,6 @@ class StoreIndex:
         self.layout = layout or StoreLayout.from_settings(settings)
         self._cache: _Rows = _Rows("", [])
         self._cache_lock = threading.Lock()
-        self._log_change = redis.register_script(_LOG_CHANGE)
         self.full_reloads = 0  # times this process re-read every search row (the rest were caught up)
 
     # --- writing ------------------------------------------------------------------------------------
@@ -214,8 +213,10 @@ class StoreIndex:
             pipe.execute()
 
     def _changed(self, pipe: Any, ids: list[str]) -> None:
-        """Queue the ``gen`` bump and its change-log entry on a write's transaction (ids never hold NUL)."""
-        self._log_change(keys=[GEN, CHANGES], args=["\0".join(ids), _CHANGES_KEPT], client=pipe)
+        """Queue the ``gen`` bump and its change-log entry on a write's transaction (ids never hold NUL). EVAL
+        rather than a registered script: a pipeline holding one first asks Redis whether it knows it, a round
+        trip per batch."""
+        pipe.eval(_LOG_CHANGE, 2, GEN, CHANGES, "\0".join(ids), _CHANGES_KEPT)
 
     def remove_ids(self, ids: Iterable[str], *, edit_dirs: bool = True) -> int:
         """Drop models from the index; ``edit_dirs=False`` when the caller (the scan) rewrites the directory
