@@ -135,6 +135,36 @@ def test_second_quick_scan_hashes_nothing_and_touch_rehashes_one(settings: Setti
     assert StoreIndex(redis, settings).lookup("loras", 0, "a1.pt")["trigger_words"] == ["three"]
 
 
+def test_hashes_a_cancelled_scan_left_are_made_by_the_next_quick_scan(settings: Settings, redis: Any) -> None:
+    # Given 24 files of 6 MiB (hashed in chunks, with progress) and a scan that is cancelled once it is hashing
+    loras = settings.store / "loras"
+    loras.mkdir(parents=True)
+    for i in range(24):
+        (loras / f"big{i:02d}.safetensors").write_bytes(os.urandom(6 << 20))
+    ctx, services = make_ctx(settings, submit_params("quick", "loras"))
+    ctx.progress_interval_s = 0.0
+
+    def cancel_when_hashing() -> None:
+        wait_for(lambda: (services.records.get(ctx.task_id)["progress"] or {}).get("phase") == "hashing",
+                 timeout=30, interval=0.002, what="the hashing phase")
+        services.records.control(ctx.task_id, "cancel")
+    canceller = threading.Thread(target=cancel_when_hashing)
+    canceller.start()
+    with pytest.raises(JobInterrupted):
+        run_scan(ctx, services)
+    canceller.join()
+    index = StoreIndex(redis, settings)
+    hashed_before = sum(1 for d in index.models("loras") if d["hashed"])
+    assert hashed_before < 24
+    # When the next quick scan runs (nothing on disk changed, so every directory looks unchanged)
+    again = scan(settings, folder="loras")
+    # Then it hashes exactly the files the cancelled scan left, and every file ends up hashed and right
+    assert (again["added"], again["changed"], again["hashed"]) == (0, 0, 24 - hashed_before)
+    for doc in index.models("loras"):
+        assert doc["hashes"]["SHA256"] == hashlib.sha256((loras / doc["relpath"]).read_bytes()).hexdigest().upper()
+    assert scan(settings, folder="loras")["hashed"] == 0
+
+
 def test_full_scan_rehashes_everything(settings: Settings) -> None:
     build_tree(settings.store)
     scan(settings)

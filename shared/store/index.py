@@ -18,6 +18,8 @@
 |                                          |        | the sorted id lists built from them until ``gen`` changes     |
 | depot:store:sha256                       | HASH   | id -> SHA256 (duplicates)                                     |
 | depot:store:sha:{SHA256}                 | SET    | ids with that SHA256                                          |
+| depot:store:unhashed                     | SET    | ids a scan queued for hashing and has not hashed yet; the    |
+|                                          |        | next scan of their root hashes them (after a cancel or crash) |
 | depot:store:gen                          | STRING | bumped on every change (invalidates search caches)            |
 | depot:store:changes                      | LIST   | "gen NUL id NUL id ..." per change, the last _CHANGES_KEPT:   |
 |                                          |        | a process a few changes behind re-reads only those rows       |
@@ -48,6 +50,7 @@ P = "depot:store:"
 DOC, Q, SHA_OF, GEN, UNREACHABLE = P + "doc", P + "q", P + "sha256", P + "gen", P + "unreachable"
 MODEL_JSON = P + "model"
 CHANGES = P + "changes"
+UNHASHED = P + "unhashed"
 SORTS = ("name", "size", "created", "modified")
 _BATCH = 1000
 _CHANGES_KEPT = 64
@@ -173,15 +176,18 @@ class StoreIndex:
 
     # --- writing ------------------------------------------------------------------------------------
 
-    def put_docs(self, docs: Iterable[dict[str, Any]], *, new: bool = False) -> int:
+    def put_docs(self, docs: Iterable[dict[str, Any]], *, new: bool = False,
+                 queued: frozenset[str] | set[str] = frozenset()) -> int:
         """Write documents in batches, each one transaction of a few multi-member commands. ``new=True`` (the
-        scan's never-seen directories) skips reading the old SHA256s, as there are none."""
+        scan's never-seen directories) skips reading the old SHA256s, as there are none. ``queued``: ids the
+        scan will hash, recorded with their documents so a cancel or a crash before the hash is not forgotten;
+        a hashed document leaves that record."""
         docs = list(docs)
         for start in range(0, len(docs), _BATCH):
-            self._put_batch(docs[start:start + _BATCH], new)
+            self._put_batch(docs[start:start + _BATCH], new, queued)
         return len(docs)
 
-    def _put_batch(self, docs: list[dict[str, Any]], new: bool) -> None:
+    def _put_batch(self, docs: list[dict[str, Any]], new: bool, queued: frozenset[str] | set[str]) -> None:
         # A repeated id keeps its last document (the end state of writing them in order).
         by_id: dict[str, dict[str, Any]] = {}
         for d in docs:
@@ -209,6 +215,10 @@ class StoreIndex:
             pipe.hset(Q, mapping=q_map)
             if sha_map:
                 pipe.hset(SHA_OF, mapping=sha_map)
+            if queued and (waiting := [mid for mid in ids if mid in queued]):
+                pipe.sadd(UNHASHED, *waiting)
+            if hashed := [mid for mid, d in by_id.items() if d.get("hashed")]:
+                pipe.srem(UNHASHED, *hashed)
             self._changed(pipe, ids)
             pipe.execute()
 
@@ -231,6 +241,7 @@ class StoreIndex:
                 pipe.srem(sha_key(sha), mid)
         for key in (DOC, Q, MODEL_JSON, SHA_OF):
             pipe.hdel(key, *ids)
+        pipe.srem(UNHASHED, *ids)
         self._changed(pipe, ids)
         pipe.execute()
         for mid in ids if edit_dirs else ():
@@ -340,6 +351,15 @@ class StoreIndex:
         ids = self._rows().ids(folder)
         for start in range(0, len(ids), _BATCH):
             yield from self.docs(ids[start:start + _BATCH])
+
+    def unhashed(self, folder: str, path_index: int) -> list[str]:
+        """Ids of one root that a scan queued for hashing and did not hash (it was cancelled or its worker died)."""
+        prefix = f"{folder}/{path_index}/"
+        return sorted(mid for mid in self.redis.smembers(UNHASHED) if mid.startswith(prefix))
+
+    def forget_unhashed(self, ids: list[str]) -> None:
+        if ids:
+            self.redis.srem(UNHASHED, *ids)
 
     def dir_sigs(self, folder: str, path_index: int) -> tuple[set[str], dict[str, str]]:
         """``(directories with model lines, directory -> fingerprint)`` of one root; the lines themselves are

@@ -75,6 +75,7 @@ class _Totals:
     unreachable_roots: list[dict[str, Any]] = field(default_factory=list)
     busy_roots: list[dict[str, Any]] = field(default_factory=list)
     to_hash: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
+    walked: list[tuple[str, int, str]] = field(default_factory=list)  # (folder, path_index, root) fully walked
 
 
 def run_scan(ctx: JobContext, services: Services) -> dict[str, Any]:
@@ -116,6 +117,7 @@ def _scan_root(ctx: JobContext, index: StoreIndex, folder: Folder, pi: int, root
             return
         index.mark_unreachable(folder.name, pi, root, reachable=True)
         _RootScan(ctx, index, folder, pi, root, full, totals, lock).run()
+        totals.walked.append((folder.name, pi, root))
     finally:
         try:
             lock.release()
@@ -427,7 +429,7 @@ class _RootScan:
             # most written by a scan cut off before its lines; such a model is simply indexed again).
             olds = {} if self.child else dict(zip(ids, self.index.docs_or_none(ids)))
             new = not any(olds.values())
-            docs = []
+            docs, queued = [], set()
             for mid, (doc, rehash) in zip(ids, self.pending):
                 old = olds.get(mid)
                 if rehash and old and old.get("hashed") and not self.full and \
@@ -443,10 +445,11 @@ class _RootScan:
                 if rehash and not doc["dir"]:
                     if self.full or doc["size"] <= self.lazy_limit:
                         self.totals.to_hash.append((doc, mid, os.path.join(self.root, doc["relpath"])))
+                        queued.add(mid)
                     else:
                         self.totals.lazy += 1
                 docs.append(doc)
-            self.writer.submit(self.index.put_docs, docs, new=new)
+            self.writer.submit(self.index.put_docs, docs, new=new, queued=queued)
             self.pending = []
         # Directory lines are written after their documents (one writer, in order), so an interrupted scan
         # redoes the directory.
@@ -541,8 +544,24 @@ def _is_sidecar_name(name: str) -> bool:
     return False
 
 
+def _left_unhashed(index: StoreIndex, totals: _Totals) -> None:
+    """Queue the files of the walked roots that an earlier scan queued for hashing but never hashed (it was
+    cancelled, or its worker died): their directories look unchanged, so the walk alone would not see them."""
+    queued = {mid for _, mid, _ in totals.to_hash}
+    for folder, pi, root in totals.walked:
+        ids = [mid for mid in index.unhashed(folder, pi) if mid not in queued]
+        stale = []
+        for mid, doc in zip(ids, index.docs_or_none(ids)):
+            if doc and not doc.get("hashed") and not doc.get("dir") and doc["size"] <= index.settings.lazy_hash_bytes:
+                totals.to_hash.append((doc, mid, os.path.join(root, doc["relpath"])))
+            else:
+                stale.append(mid)  # gone, hashed since, or now past the lazy limit (a full scan hashes it)
+        index.forget_unhashed(stale)
+
+
 def _hash_pending(ctx: JobContext, index: StoreIndex, totals: _Totals) -> None:
     """Hash new/changed files after the walk, so the listing is complete before the slow part starts."""
+    _left_unhashed(index, totals)
     total = sum(doc["size"] for doc, _, _ in totals.to_hash)
     done_before = 0
     batch: list[dict[str, Any]] = []
