@@ -2,8 +2,8 @@
 worker subprocesses. A missing redis-server fails the run; it is never skipped."""
 from __future__ import annotations
 
-from pathlib import Path
 import threading
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest

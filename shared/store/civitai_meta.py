@@ -79,8 +79,7 @@ def _gated_json(ctx: JobContext, services: Services, http: HttpClient, path: str
     raise DepotError("Civitai kept answering 429; retry later.", code="rate_limited", http_status=429)
 
 
-def _write_sidecars(services: Services, http: HttpClient, path: Path, version: dict[str, Any],
-                    sha: str) -> bool:
+def _write_sidecars(http: HttpClient, path: Path, version: dict[str, Any], sha: str, nsfw_level: int) -> bool:
     files = [f for f in version.get("files") or [] if isinstance(f, dict)]
     match = next((f for f in files if str((f.get("hashes") or {}).get("SHA256", "")).upper() == sha), {})
     model = version.get("model") if isinstance(version.get("model"), dict) else {}
@@ -93,7 +92,7 @@ def _write_sidecars(services: Services, http: HttpClient, path: Path, version: d
         about=version.get("description"), description=model.get("description"))
     if sidecars.find_preview(path) is not None:
         return False
-    for image in eligible_images(images, services.nsfw_level()):
+    for image in eligible_images(images, nsfw_level):
         try:
             data = http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
             if data is not None:
@@ -110,6 +109,7 @@ def fetch_missing_metadata(ctx: JobContext, services: Services, index: StoreInde
     from shared.keystore import KeyStore
     key = KeyStore.from_settings(services.settings).get("civitai")
     http = HttpClient(services.settings)
+    nsfw_level = services.nsfw_level()
     wanted = {}
     for doc in index.models(folder):
         sha = (doc.get("hashes") or {}).get("SHA256")
@@ -125,7 +125,7 @@ def fetch_missing_metadata(ctx: JobContext, services: Services, index: StoreInde
                 for doc in wanted.pop(sha, []):
                     path = index.layout.resolve(doc["folder"], doc["path_index"], doc["relpath"])
                     ctx.fence()  # about to write files next to a model
-                    previews += _write_sidecars(services, http, path, version, sha)
+                    previews += _write_sidecars(http, path, version, sha, nsfw_level)
                     index.record_file(path)
                     found += 1
     return {"looked_up": len(shas), "found": found, "previews": previews}

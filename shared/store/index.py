@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import operator
 import os
 import re
 import threading
@@ -134,6 +135,23 @@ def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, su
             "verify_status": None, "verified_at": None, "verify_reason": None}
 
 
+_VERIFY_FIELDS = ("verify_status", "verified_at", "verify_reason")
+
+
+def same_hashed_file(doc: dict[str, Any], old: dict[str, Any] | None) -> bool:
+    """Whether ``old`` (the indexed document) was hashed from the very file ``doc`` was just built from: the
+    same size, mtime_ns and inode, as a quick scan judges files."""
+    return bool(old and old.get("hashed")
+                and (old["size"], old["mtime_ns"], old.get("ino")) == (doc["size"], doc["mtime_ns"], doc["ino"]))
+
+
+def keep_known(doc: dict[str, Any], old: dict[str, Any]) -> None:
+    """Carry ``old``'s hashes and verification over to ``doc``, rebuilt for the same bytes (new sidecars)."""
+    doc["hashes"], doc["hashed"] = {**doc["hashes"], **(old.get("hashes") or {})}, old.get("hashed")
+    for k in _VERIFY_FIELDS:
+        doc[k] = old.get(k)
+
+
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
@@ -191,7 +209,7 @@ class StoreIndex:
         # A repeated id keeps its last document (the end state of writing them in order).
         by_id: dict[str, dict[str, Any]] = {}
         for d in docs:
-            by_id[f"{d['folder']}/{d['path_index']}/{d['relpath']}"] = d
+            by_id[model_id(d["folder"], d["path_index"], d["relpath"])] = d
         ids = list(by_id)
         old_shas = [None] * len(ids) if new else self.redis.hmget(SHA_OF, ids)
         doc_map, model_map, q_map, sha_map = {}, {}, {}, {}
@@ -289,11 +307,8 @@ class StoreIndex:
                         sidecars.preview_from_names(stem, names), hashes)
         if not hashes:
             old = self.lookup(ref["folder"], ref["path_index"], ref["relpath"])
-            if old and old["size"] == doc["size"] and old["mtime_ns"] == doc["mtime_ns"] and old.get("hashed"):
-                # Same bytes as before (e.g. only a sidecar was written): keep hashes and verification.
-                doc["hashes"], doc["hashed"] = {**doc["hashes"], **old["hashes"]}, True
-                for k in ("verify_status", "verified_at", "verify_reason"):
-                    doc[k] = old.get(k)
+            if old is not None and same_hashed_file(doc, old):
+                keep_known(doc, old)  # e.g. only a sidecar was written
         self.put_docs([doc])
         self.edit_dir_line(ref["folder"], ref["path_index"], ref["relpath"],
                            stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, _side_sig(stem, path.parent, names)))
@@ -352,10 +367,9 @@ class StoreIndex:
         for start in range(0, len(ids), _BATCH):
             yield from self.docs(ids[start:start + _BATCH])
 
-    def unhashed(self, folder: str, path_index: int) -> list[str]:
-        """Ids of one root that a scan queued for hashing and did not hash (it was cancelled or its worker died)."""
-        prefix = f"{folder}/{path_index}/"
-        return sorted(mid for mid in self.redis.smembers(UNHASHED) if mid.startswith(prefix))
+    def unhashed(self) -> list[str]:
+        """Ids a scan queued for hashing and did not hash (it was cancelled or its worker died)."""
+        return sorted(self.redis.smembers(UNHASHED))
 
     def forget_unhashed(self, ids: list[str]) -> None:
         if ids:
@@ -472,14 +486,16 @@ _SORT_KEY = {
 }
 
 
+_row_id = operator.itemgetter(0)
+
+
 class _Rows:
     """One generation of the search rows, kept per process: the id-ordered ``(id, row)`` pairs and, built on
     first use, each (folder, sort) order of them, so paging is a slice. ``updated`` makes the next generation
     from a few changed rows without sorting again."""
 
-    def __init__(self, gen: str | None, rows: list[tuple[str, str]], ids: list[str] | None = None) -> None:
+    def __init__(self, gen: str | None, rows: list[tuple[str, str]]) -> None:
         self.gen, self.rows = gen, rows
-        self._ids = ids if ids is not None else [mid for mid, _ in rows]
         self._orders: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
         self._lock = threading.Lock()
 
@@ -489,20 +505,19 @@ class _Rows:
 
     def updated(self, gen: str, changed: dict[str, str | None]) -> "_Rows":
         """The rows of ``gen``: these ids now have these rows (None: removed)."""
-        rows, ids = list(self.rows), list(self._ids)
+        rows = list(self.rows)
         old: dict[str, str] = {}
         for mid, row in sorted(changed.items()):
-            i = bisect.bisect_left(ids, mid)
-            if i < len(ids) and ids[i] == mid:
+            i = bisect.bisect_left(rows, mid, key=_row_id)
+            if i < len(rows) and rows[i][0] == mid:
                 old[mid] = rows[i][1]
                 if row is None:
-                    del rows[i], ids[i]
+                    del rows[i]
                 else:
                     rows[i] = (mid, row)
             elif row is not None:
                 rows.insert(i, (mid, row))
-                ids.insert(i, mid)
-        new = _Rows(gen, rows, ids)
+        new = _Rows(gen, rows)
         with self._lock:
             orders = dict(self._orders)
         for (folder, sort), order in orders.items():

@@ -6,7 +6,8 @@ vanished are dropped, but a root that cannot be read at all is kept and reported
 One scan per root at a time across hosts (a redis-py ``Lock``); a root held by another scan is reported in
 ``busy_roots``. Symbolic links inside a root are not followed, as the API refuses paths that resolve outside
 their root and a link within the root is a second path to models the walk reaches anyway (or a loop); they are
-counted in ``links_skipped`` with a sample in ``links_sample``. Progress (files, bytes) streams through the job context, which also makes the job cancellable.
+counted in ``links_skipped`` with a sample in ``links_sample``. Progress (files, bytes) streams through the job
+context, which also makes the job cancellable.
 
 Directories the index has never seen (a first scan, a newly added library) are handed, in chunks of about
 ``_CHUNK_FILES`` files, to ``settings.scan_processes`` forked processes that stat them, read their sidecars and
@@ -31,8 +32,9 @@ from shared.hashing import ALL, hash_file
 from shared.jobs import JobContext
 from shared.services import Services
 from shared.store import sidecars
-from shared.store.index import StoreIndex, build_doc, model_id, pack_dir, side_sig, stat_sig, unpack_dir
-from shared.store.layout import DIRECTORY_MODELS, PT_EXTENSIONS, Folder
+from shared.store.index import (StoreIndex, build_doc, keep_known, model_id, pack_dir, same_hashed_file,
+                                side_sig, split_id, stat_sig, unpack_dir)
+from shared.store.layout import DIRECTORY_MODELS, PT_EXTENSIONS, Folder, StoreLayout
 
 MODES = ("quick", "full")
 _SIDECAR_SET = frozenset(sidecars.SIDECAR_SUFFIXES)
@@ -54,6 +56,15 @@ def submit_params(mode: str = "quick", folder: str | None = None, fetch_metadata
             raise InvalidRequest("A scan's 'path_index' picks one root of a folder; give the 'folder' too.")
         params["path_index"] = path_index
     return params
+
+
+def scan_roots(layout: StoreLayout, folder: str | None, path_index: int | None = None) -> list[tuple[Folder, int, str]]:
+    """``(folder, path_index, root)`` of every root a scan covers: one folder's (else every folder's), or just
+    its ``path_index``. An unknown folder or root is refused here, so the API answers before a task exists."""
+    folders = [layout.folder(folder)] if folder else [layout.folder(n) for n in layout.names()]
+    if path_index is not None:
+        layout.root(folders[0].name, path_index)
+    return [(f, pi, root) for f in folders for pi, root in enumerate(f.paths) if path_index in (None, pi)]
 
 
 def idem_key(folder: str | None, path_index: int | None = None) -> str:
@@ -84,16 +95,9 @@ def run_scan(ctx: JobContext, services: Services) -> dict[str, Any]:
     params = submit_params(ctx.params.get("mode", "quick"), ctx.params.get("folder"),
                            ctx.params.get("fetch_metadata", False), ctx.params.get("path_index"))
     index = StoreIndex(services.redis, services.settings)
-    folders = [index.layout.folder(params["folder"])] if params["folder"] else \
-        [index.layout.folder(n) for n in index.layout.names()]
-    only = params.get("path_index")
-    if only is not None:
-        index.layout.root(folders[0].name, only)  # refuses a root the layout no longer has
     totals = _Totals()
-    for folder in folders:
-        for pi, root in enumerate(folder.paths):
-            if only is None or pi == only:
-                _scan_root(ctx, index, folder, pi, root, params["mode"] == "full", totals)
+    for folder, pi, root in scan_roots(index.layout, params["folder"], params.get("path_index")):
+        _scan_root(ctx, index, folder, pi, root, params["mode"] == "full", totals)
     _hash_pending(ctx, index, totals)
     result = {k: getattr(totals, k) for k in ("files", "added", "changed", "removed", "hashed", "bytes_hashed",
                                                "lazy", "processes", "unreachable_roots", "busy_roots",
@@ -180,7 +184,7 @@ class _RootScan:
         stack = [""]
         while stack:
             rel_dir = stack.pop()
-            if self.processes > 1 and rel_dir not in self.known_dirs and rel_dir not in self.known_fp:
+            if self.processes > 1 and not self._known(rel_dir):
                 self._new_directory(rel_dir, stack)
             else:
                 self._directory(rel_dir, stack)
@@ -368,6 +372,10 @@ class _RootScan:
             self.packed[rel_dir] = packed
         return len(lines)
 
+    def _known(self, rel_dir: str) -> bool:
+        """Whether the index holds this directory's model lines or fingerprint."""
+        return rel_dir in self.known_dirs or rel_dir in self.known_fp
+
     def _old_lines(self, rel_dir: str) -> str | None:
         if rel_dir not in self.known_dirs:
             return None
@@ -380,7 +388,7 @@ class _RootScan:
             self.writer.submit(self.index.remove_ids, [model_id(self.folder.name, self.pi,
                                                                 rel_dir if n == "." else prefix + n) for n in names],
                                edit_dirs=False)
-        if not keep and (rel_dir in self.known_dirs or rel_dir in self.known_fp):
+        if not keep and self._known(rel_dir):
             self.gone.append(rel_dir)
 
     def _index_file(self, rel: str, name: str, stem: str, st: os.stat_result, side: Any, new: bool,
@@ -432,16 +440,12 @@ class _RootScan:
             docs, queued = [], set()
             for mid, (doc, rehash) in zip(ids, self.pending):
                 old = olds.get(mid)
-                if rehash and old and old.get("hashed") and not self.full and \
-                        (old["size"], old["mtime_ns"], old.get("ino")) == (doc["size"], doc["mtime_ns"], doc["ino"]):
-                    # The same file, hashed, though its directory's lines missed it (a download published it
-                    # while this directory was being read): its hashes stay, nothing is hashed again.
+                if rehash and not self.full and same_hashed_file(doc, old):
+                    # Its directory's lines missed it (a download published it while this directory was being
+                    # read), but it is the file the index hashed: nothing is hashed again.
                     rehash = False
                 if old and not rehash:
-                    # Only sidecars changed: keep the hashes and the verification we already had.
-                    doc["hashes"], doc["hashed"] = {**doc["hashes"], **(old.get("hashes") or {})}, old.get("hashed")
-                    for k in ("verify_status", "verified_at", "verify_reason"):
-                        doc[k] = old.get(k)
+                    keep_known(doc, old)  # only sidecars changed
                 if rehash and not doc["dir"]:
                     if self.full or doc["size"] <= self.lazy_limit:
                         self.totals.to_hash.append((doc, mid, os.path.join(self.root, doc["relpath"])))
@@ -548,15 +552,15 @@ def _left_unhashed(index: StoreIndex, totals: _Totals) -> None:
     """Queue the files of the walked roots that an earlier scan queued for hashing but never hashed (it was
     cancelled, or its worker died): their directories look unchanged, so the walk alone would not see them."""
     queued = {mid for _, mid, _ in totals.to_hash}
-    for folder, pi, root in totals.walked:
-        ids = [mid for mid in index.unhashed(folder, pi) if mid not in queued]
-        stale = []
-        for mid, doc in zip(ids, index.docs_or_none(ids)):
-            if doc and not doc.get("hashed") and not doc.get("dir") and doc["size"] <= index.settings.lazy_hash_bytes:
-                totals.to_hash.append((doc, mid, os.path.join(root, doc["relpath"])))
-            else:
-                stale.append(mid)  # gone, hashed since, or now past the lazy limit (a full scan hashes it)
-        index.forget_unhashed(stale)
+    roots = {(folder, pi): root for folder, pi, root in totals.walked}
+    ids = [mid for mid in index.unhashed() if mid not in queued and split_id(mid)[:2] in roots]
+    stale = []
+    for mid, doc in zip(ids, index.docs_or_none(ids)):
+        if doc and not doc.get("hashed") and doc["size"] <= index.settings.lazy_hash_bytes:
+            totals.to_hash.append((doc, mid, os.path.join(roots[split_id(mid)[:2]], doc["relpath"])))
+        else:
+            stale.append(mid)  # gone, hashed since, or now past the lazy limit (a full scan hashes it)
+    index.forget_unhashed(stale)
 
 
 def _hash_pending(ctx: JobContext, index: StoreIndex, totals: _Totals) -> None:

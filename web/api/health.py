@@ -7,7 +7,6 @@ from flask import Blueprint, jsonify
 
 from shared import prefs
 from shared.errors import InvalidRequest
-
 from shared.states import vocabulary
 from web.api.params import json_body
 from web.context import depot

@@ -13,7 +13,7 @@ from shared.errors import Conflict, InvalidPath, InvalidRequest, NotFound
 from shared.store import sidecars
 from shared.store.index import SORTS, StoreIndex, to_model
 from shared.store.paths import normalise_relpath
-from shared.store.scan import idem_key, submit_params
+from shared.store.scan import idem_key, scan_roots, submit_params
 from web.api.params import choice_arg, field, int_arg, json_body
 from web.context import depot
 
@@ -164,13 +164,9 @@ def duplicates():  # type: ignore[no-untyped-def]
 @bp.post("/scans")
 def submit_scan():  # type: ignore[no-untyped-def]
     body = json_body()
-    folder = field(body, "folder", str)
-    if folder is not None:
-        store_index().layout.folder(folder)
-    mode = field(body, "mode", str, default="quick")
-    path_index = field(body, "path_index", int)
-    params = submit_params(mode, folder, field(body, "fetch_metadata", bool, default=False), path_index)
-    if folder is not None and path_index is not None:
-        store_index().layout.root(folder, path_index)  # a 400 now rather than a failed task later
+    folder, path_index = field(body, "folder", str), field(body, "path_index", int)
+    params = submit_params(field(body, "mode", str, default="quick"), folder,
+                           field(body, "fetch_metadata", bool, default=False), path_index)
+    scan_roots(store_index().layout, folder, path_index)
     task, _created = depot().dispatcher.submit("scan", params, idem_key=idem_key(folder, path_index))
     return jsonify(task), 202
