@@ -10,7 +10,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -135,34 +135,58 @@ def test_second_quick_scan_hashes_nothing_and_touch_rehashes_one(settings: Setti
     assert StoreIndex(redis, settings).lookup("loras", 0, "a1.pt")["trigger_words"] == ["three"]
 
 
-def test_hashes_a_cancelled_scan_left_are_made_by_the_next_quick_scan(settings: Settings, redis: Any) -> None:
-    # Given 24 files of 6 MiB (hashed in chunks, with progress) and a scan that is cancelled once it is hashing
+BIG_FILES = 24
+
+
+def _hashing_scan(settings: Settings) -> tuple[Path, JobContext, Services, Callable[[], None]]:
+    """A quick scan of a folder of 24 files of 6 MiB (hashed in chunks, with progress), not yet started, and a
+    call that waits until its record shows the hashing phase."""
     loras = settings.store / "loras"
     loras.mkdir(parents=True)
-    for i in range(24):
+    for i in range(BIG_FILES):
         (loras / f"big{i:02d}.safetensors").write_bytes(os.urandom(6 << 20))
     ctx, services = make_ctx(settings, submit_params("quick", "loras"))
     ctx.progress_interval_s = 0.0
 
-    def cancel_when_hashing() -> None:
+    def until_hashing() -> None:
         wait_for(lambda: (services.records.get(ctx.task_id)["progress"] or {}).get("phase") == "hashing",
                  timeout=30, interval=0.002, what="the hashing phase")
-        services.records.control(ctx.task_id, "cancel")
-    canceller = threading.Thread(target=cancel_when_hashing)
+    return loras, ctx, services, until_hashing
+
+
+def test_hashes_a_cancelled_scan_left_are_made_by_the_next_quick_scan(settings: Settings, redis: Any) -> None:
+    # Given a scan that is cancelled once it is hashing
+    loras, ctx, services, until_hashing = _hashing_scan(settings)
+    canceller = threading.Thread(target=lambda: (until_hashing(), services.records.control(ctx.task_id, "cancel")))
     canceller.start()
     with pytest.raises(JobInterrupted):
         run_scan(ctx, services)
     canceller.join()
     index = StoreIndex(redis, settings)
     hashed_before = sum(1 for d in index.models("loras") if d["hashed"])
-    assert hashed_before < 24
+    assert hashed_before < BIG_FILES
     # When the next quick scan runs (nothing on disk changed, so every directory looks unchanged)
     again = scan(settings, folder="loras")
     # Then it hashes exactly the files the cancelled scan left, and every file ends up hashed and right
-    assert (again["added"], again["changed"], again["hashed"]) == (0, 0, 24 - hashed_before)
+    assert (again["added"], again["changed"], again["hashed"]) == (0, 0, BIG_FILES - hashed_before)
     for doc in index.models("loras"):
         assert doc["hashes"]["SHA256"] == hashlib.sha256((loras / doc["relpath"]).read_bytes()).hexdigest().upper()
     assert scan(settings, folder="loras")["hashed"] == 0
+
+
+def test_a_root_stays_busy_while_its_scan_hashes(settings: Settings, redis: Any) -> None:
+    # Given a scan that has walked the folder and is hashing its files
+    loras, ctx, services, until_hashing = _hashing_scan(settings)
+    first: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: first.update(run_scan(ctx, services)))
+    runner.start()
+    until_hashing()
+    # When another scan of the folder starts meanwhile
+    second = scan(settings, folder="loras")
+    runner.join()
+    # Then it finds the root busy and hashes nothing, and the first scan hashes every file once
+    assert [b["path"] for b in second["busy_roots"]] == [str(loras)] and second["hashed"] == 0
+    assert first["hashed"] == BIG_FILES
 
 
 def test_full_scan_rehashes_everything(settings: Settings) -> None:

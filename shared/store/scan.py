@@ -2,12 +2,12 @@
 compares (size, mtime_ns, inode, sidecar signature) against the index, so an unchanged file costs one stat and
 one dict lookup; new or changed files are indexed with their sidecar summary and hashed (files larger than
 ``settings.lazy_hash_bytes`` are left for a full scan or verify). ``full`` rehashes everything. Files that
-vanished are dropped, but a root that cannot be read at all is kept and reported in ``unreachable_roots``.
-One scan per root at a time across hosts (a redis-py ``Lock``); a root held by another scan is reported in
-``busy_roots``. Symbolic links inside a root are not followed, as the API refuses paths that resolve outside
-their root and a link within the root is a second path to models the walk reaches anyway (or a loop); they are
-counted in ``links_skipped`` with a sample in ``links_sample``. Progress (files, bytes) streams through the job
-context, which also makes the job cancellable.
+vanished are dropped, but a root that cannot be read at all is kept and reported in ``unreachable_roots``. One
+scan per root at a time across hosts (a redis-py ``Lock``, held until its files are hashed); a root held by
+another scan is reported in ``busy_roots``. Symbolic links inside a root are not followed, as the API refuses
+paths that resolve outside their root and a link within the root is a second path to models the walk reaches
+anyway (or a loop); they are counted in ``links_skipped`` with a sample in ``links_sample``. Progress (files,
+bytes) streams through the job context, which also makes the job cancellable.
 
 Directories the index has never seen (a first scan, a newly added library) are handed, in chunks of about
 ``_CHUNK_FILES`` files, to ``settings.scan_processes`` forked processes that stat them, read their sidecars and
@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import billiard
 
+from shared import keys
 from shared.errors import InvalidRequest
 from shared.hashing import ALL, hash_file
 from shared.jobs import JobContext
@@ -96,9 +97,13 @@ def run_scan(ctx: JobContext, services: Services) -> dict[str, Any]:
                            ctx.params.get("fetch_metadata", False), ctx.params.get("path_index"))
     index = StoreIndex(services.redis, services.settings)
     totals = _Totals()
-    for folder, pi, root in scan_roots(index.layout, params["folder"], params.get("path_index")):
-        _scan_root(ctx, index, folder, pi, root, params["mode"] == "full", totals)
-    _hash_pending(ctx, index, totals)
+    locks = _RootLocks(services.redis)
+    try:
+        for folder, pi, root in scan_roots(index.layout, params["folder"], params.get("path_index")):
+            _scan_root(ctx, index, folder, pi, root, params["mode"] == "full", totals, locks)
+        _hash_pending(ctx, index, totals, locks)
+    finally:
+        locks.release()
     result = {k: getattr(totals, k) for k in ("files", "added", "changed", "removed", "hashed", "bytes_hashed",
                                                "lazy", "processes", "unreachable_roots", "busy_roots",
                                                "links_skipped", "links_sample")}
@@ -108,25 +113,50 @@ def run_scan(ctx: JobContext, services: Services) -> dict[str, Any]:
     return result
 
 
+class _RootLocks:
+    """A scan's hold on its roots: one redis-py Lock per root, taken before the walk and kept (renewed) until
+    the scan has hashed the root's files, so a scan from another host finds the root busy rather than hashing
+    the same files again. A crashed scan's locks expire after ``_LOCK_TTL_S``."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+        self.held: list[Any] = []
+        self.renewed = time.monotonic()
+
+    def take(self, root: str) -> bool:
+        lock = self.redis.lock(keys.lock(f"scan:{os.path.realpath(root)}"), timeout=_LOCK_TTL_S)
+        if not lock.acquire(blocking=False):
+            return False
+        self.held.append(lock)
+        return True
+
+    def renew(self) -> None:
+        if time.monotonic() - self.renewed > _LOCK_TTL_S / 4:
+            for lock in self.held:
+                lock.reacquire()
+            self.renewed = time.monotonic()
+
+    def release(self) -> None:
+        for lock in self.held:
+            try:
+                lock.release()
+            except Exception:  # noqa: BLE001 - an expired lock is harmless here; the next scan takes it
+                pass
+        self.held = []
+
+
 def _scan_root(ctx: JobContext, index: StoreIndex, folder: Folder, pi: int, root: str, full: bool,
-               totals: _Totals) -> None:
-    lock = index.redis.lock(f"depot:lock:scan:{os.path.realpath(root)}", timeout=_LOCK_TTL_S)
-    if not lock.acquire(blocking=False):
+               totals: _Totals, locks: _RootLocks) -> None:
+    if not locks.take(root):
         totals.busy_roots.append({"folder": folder.name, "path_index": pi, "path": root})
         return
-    try:
-        if not os.path.isdir(root) or not os.access(root, os.R_OK | os.X_OK):
-            index.mark_unreachable(folder.name, pi, root, reachable=False)
-            totals.unreachable_roots.append({"folder": folder.name, "path_index": pi, "path": root})
-            return
-        index.mark_unreachable(folder.name, pi, root, reachable=True)
-        _RootScan(ctx, index, folder, pi, root, full, totals, lock).run()
-        totals.walked.append((folder.name, pi, root))
-    finally:
-        try:
-            lock.release()
-        except Exception:  # noqa: BLE001 - an expired lock is harmless here; the next scan takes it
-            pass
+    if not os.path.isdir(root) or not os.access(root, os.R_OK | os.X_OK):
+        index.mark_unreachable(folder.name, pi, root, reachable=False)
+        totals.unreachable_roots.append({"folder": folder.name, "path_index": pi, "path": root})
+        return
+    index.mark_unreachable(folder.name, pi, root, reachable=True)
+    _RootScan(ctx, index, folder, pi, root, full, totals, locks).run()
+    totals.walked.append((folder.name, pi, root))
 
 
 class _RootScan:
@@ -135,9 +165,9 @@ class _RootScan:
     dropped at the end."""
 
     def __init__(self, ctx: JobContext | None, index: StoreIndex, folder: Folder, pi: int, root: str, full: bool,
-                 totals: _Totals, lock: Any, *, child: bool = False) -> None:
+                 totals: _Totals, locks: _RootLocks | None, *, child: bool = False) -> None:
         self.ctx, self.index, self.folder, self.pi, self.root = ctx, index, folder, pi, root
-        self.full, self.totals, self.lock = full, totals, lock
+        self.full, self.totals, self.locks = full, totals, locks
         # A scan process only ever gets directories the index does not know.
         self.child = child
         self.known_dirs, self.known_fp = (set(), {}) if child else index.dir_sigs(folder.name, pi)
@@ -155,7 +185,6 @@ class _RootScan:
         # fingerprint covers), so previews are not statted: a third fewer stats on a typical library, which
         # on a network mount are round trips.
         self.unstatted = tuple(e for e in sidecars.PREVIEW_EXTS if e not in self.exts)
-        self.last_lock = time.monotonic()
         self.writer = _Writer(threaded=not child)
         self.processes = 1 if child else (index.settings.scan_processes or os.cpu_count() or 1)
         self.new_dirs: list[str] = []
@@ -173,11 +202,9 @@ class _RootScan:
                 self.writer.close()
 
     def _tick(self) -> None:
-        """Keep the root's lock and report progress (which raises if the user cancelled)."""
-        if time.monotonic() - self.last_lock > _LOCK_TTL_S / 4:
-            self.lock.reacquire()
-            self.last_lock = time.monotonic()
-        assert self.ctx is not None
+        """Keep the roots' locks and report progress (which raises if the user cancelled)."""
+        assert self.ctx is not None and self.locks is not None
+        self.locks.renew()
         self.ctx.progress(self.totals.files, None, files=self.totals.files, phase="walking")
 
     def _walk(self) -> None:
@@ -563,14 +590,16 @@ def _left_unhashed(index: StoreIndex, totals: _Totals) -> None:
     index.forget_unhashed(stale)
 
 
-def _hash_pending(ctx: JobContext, index: StoreIndex, totals: _Totals) -> None:
-    """Hash new/changed files after the walk, so the listing is complete before the slow part starts."""
+def _hash_pending(ctx: JobContext, index: StoreIndex, totals: _Totals, locks: _RootLocks) -> None:
+    """Hash new/changed files after the walk, so the listing is complete before the slow part starts (the
+    roots stay locked meanwhile)."""
     _left_unhashed(index, totals)
     total = sum(doc["size"] for doc, _, _ in totals.to_hash)
     done_before = 0
     batch: list[dict[str, Any]] = []
     for doc, _mid, path in totals.to_hash:
         def progress(n: int, base: int = done_before) -> None:
+            locks.renew()
             ctx.progress(base + n, total, phase="hashing", files=totals.files, bytes=base + n)
         try:
             st = os.stat(path)
