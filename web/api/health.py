@@ -24,8 +24,15 @@ def health():  # type: ignore[no-untyped-def]
         redis_state = "ok"
     except Exception:  # noqa: BLE001 - health must answer even when Redis does not
         workers, redis_state = [], "unavailable"
-    body = {"status": "ok" if redis_state == "ok" else "degraded", "redis": redis_state,
-            "host": depot().settings.host, "workers": workers}
+    body: dict[str, object] = {"status": "ok", "redis": redis_state, "host": depot().settings.host,
+                               "workers": workers}
+    if redis_state != "ok":
+        body.update(status="degraded", reason="Redis is not reachable: nothing can be queued or listed until it "
+                                              "is back.")
+    elif not workers:
+        # The API still works (tasks are recorded and queued), so this is 200: jobs only wait.
+        body.update(status="degraded", reason="No worker is running: jobs wait in the queue until one starts. "
+                                              "Start one with `depot worker` (or `make up`, which runs one).")
     return jsonify(body), 200 if redis_state == "ok" else 503
 
 
