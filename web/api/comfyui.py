@@ -16,6 +16,9 @@ def extra_model_paths():  # type: ignore[no-untyped-def]
     if host is not None and (len(host) > 253 or any(c in host for c in " /\\:@\n\r\t")):
         raise InvalidRequest(f"host {host!r} is not a host name; use the name the worker runs with "
                              "(DEPOT_HOST), e.g. ?host=gpu1", code="invalid_request")
-    text = extra_model_paths_yaml(depot().settings, host)
+    default = request.args.get("default", "0")
+    if default not in ("0", "1", "true", "false"):
+        raise InvalidRequest(f"default must be 1 or 0 (true or false), got {default!r}.", code="invalid_request")
+    text = extra_model_paths_yaml(depot().settings, host, default=default in ("1", "true"))
     return Response(text, mimetype="application/yaml",
                     headers={"Content-Disposition": 'inline; filename="extra_model_paths.yaml"'})
