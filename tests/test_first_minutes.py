@@ -40,3 +40,18 @@ def test_no_worker_banner_then_empty_library_scan_button(page: Any, site: Site, 
     wait_for(lambda: page.locator("#models .model").count() == 2, timeout=30, what="two scanned models")
     assert page.locator("#library-empty").is_hidden()
     assert "2 models" in page.locator("#library-status").inner_text()
+
+
+def test_hosts_view_offers_each_hosts_comfyui_config(page: Any, site: Site, workers: Any) -> None:
+    # Given a worker on gpu7
+    workers(host="gpu7")
+    open_view(page, site, "hosts")
+    link = page.locator(".host h3 a", has_text="extra_model_paths.yaml").first
+    link.wait_for(timeout=20000)
+    # When the user downloads gpu7's extra_model_paths.yaml
+    with page.expect_download() as info:
+        link.click()
+    text = Path(info.value.path()).read_text()
+    # Then it is that host's ComfyUI config; the second link makes the store ComfyUI's first path
+    assert "for host gpu7" in text and "is_default: false" in text
+    assert "default=1" in page.locator(".host h3 a").nth(1).get_attribute("href")
