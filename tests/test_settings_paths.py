@@ -148,3 +148,29 @@ def test_thumbnails_are_served_with_a_relative_var_dir(settings_env: dict[str, s
     # And the placeholder of a model without a preview too
     (loras / "bare.safetensors").write_bytes(b"\0" * 64)
     assert client.get("/api/v1/previews/loras/0/bare.safetensors").status_code == 200
+
+
+def test_extra_model_paths_relative_to_the_cwd_then_to_their_yaml(cwd: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.store.layout import StoreLayout
+    # Given a relative DEPOT_EXTRA_MODEL_PATHS whose YAML has a relative base_path (ComfyUI: relative to the YAML)
+    (cwd / "extra").mkdir()
+    (cwd / "extra" / "extra_model_paths.yaml").write_text("nas:\n  base_path: ../nas\n  loras: Lora\n")
+    s = load_settings({"DEPOT_STORE": "models", "DEPOT_EXTRA_MODEL_PATHS": "extra/extra_model_paths.yaml"})
+    # When the layout is built in another working directory
+    monkeypatch.chdir(tmp_path)
+    layout = StoreLayout.from_settings(s)
+    # Then the roots are the store's and the YAML's, as resolved where the settings were read
+    assert layout.folder("loras").paths == (str(cwd / "models" / "loras"), str(cwd / "nas" / "Lora"))
+
+
+def test_cli_takes_a_model_path_relative_to_its_working_directory(served: str, settings: Settings,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from web.cli.client import ApiClient
+    from web.cli.maintenance import model_ref
+    loras = settings.store / "loras"
+    (loras / "sub").mkdir(parents=True)
+    (loras / "sub" / "a.safetensors").write_bytes(b"\0" * 64)
+    monkeypatch.chdir(loras)
+    assert model_ref(ApiClient(), "sub/a.safetensors") == {"folder": "loras", "path_index": 0,
+                                                           "relpath": "sub/a.safetensors"}
