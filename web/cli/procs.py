@@ -28,10 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- command lines ----------------------------------------------------------------------------------------------
 
 def web_cmd(s: Settings) -> list[str]:
-    # gthread: every open WebSocket holds a thread, so give each process plenty of them
-    return [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "64",
-            "-b", f"{s.web_bind}:{s.web_port}", "--graceful-timeout", "10", "--access-logfile", "-",
-            "web:create_app()"]
+    # gthread: every open WebSocket holds a thread, so give each process plenty of them; web/gunicorn_conf.py
+    # raises the request-line limit and makes gunicorn's own refusals JSON like every other API error
+    return [sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "-k", "gthread", "-w", "2",
+            "--threads", "64", "-b", f"{s.web_bind}:{s.web_port}", "--graceful-timeout", "10",
+            "--access-logfile", "-", "web:create_app()"]
 
 
 def worker_cmd(s: Settings, host: str, queue_names: list[str], concurrency: int, role: str) -> list[str]:
