@@ -34,7 +34,7 @@ def store_index() -> StoreIndex:
 def _path_index(raw: str) -> int:
     """The ``path_index`` part of a model URL: ASCII digits only (no sign, spaces or other scripts' digits)."""
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 5):
-        raise InvalidPath(f"The path_index in the URL must be a whole number such as 0, got {raw[:40]!r}.")
+        raise InvalidPath(f"The URL's 'path_index' must be a whole number such as 0, got {raw[:40]!r}.")
     return int(raw)
 
 
