@@ -15,8 +15,8 @@ from shared.store import sidecars
 from shared.store.index import SORTS, StoreIndex, to_model
 from shared.store.paths import normalise_relpath
 from shared.store.scan import MODES, idem_key, scan_roots, submit_params
-from web.api.params import (choice_arg, choice_field, field, folder_arg, folder_field, int_arg, json_body, named, only_fields,
-                            path_index_field, relpath_field)
+from web.api.params import (choice_arg, choice_field, field, folder_arg, folder_field, int_arg, json_body, named,
+                            only_fields, path_index_field, relpath_field)
 from web.context import depot
 
 bp = Blueprint("models", __name__)
