@@ -206,6 +206,7 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("GET", "/api/v1/previews/loras/0/zeta.pt?size=-%205", None, 400, "size"),
     ("GET", "/api/v1/resolve?url=http://x/a%0D%0Ab", None, 400, "url"),
     ("GET", "/api/v1/models/loras/%200/zeta.pt", None, 400, "path_index"),
+    ("GET", "/api/v1/comfyui/extra_model_paths.yaml?host=gpu%00", None, 400, "host"),
 ]
 #: Requests for what does not exist: (method, path, status, what the message must mention)
 MISSING: list[tuple[str, str, int, str]] = [
@@ -348,3 +349,16 @@ def test_a_valid_request_still_passes_the_checks(client, store, settings):
     assert not (store / "loras" / "zeta.pt").exists()
     assert client.post(f"/api/v1/tasks/{'0' * 22}/cancel").status_code == 404  # no body: only the id is checked
     assert os.path.isdir(store / "loras")
+
+
+def test_repair_refuses_a_name_the_download_could_not_save_under(client, settings, redis, store):
+    # Given a model with a recorded source whose name is too long for a download's partial file
+    name = "r" * 200 + ".safetensors"
+    (store / "loras" / name).write_bytes(b"x" * 10)
+    (store / "loras" / ("r" * 200 + ".md")).write_text(
+        f"---\nwebsite: Direct Link\nmodelPage: {DIRECT}\nhashes:\n  SHA256: {'a' * 64}\n---\n")
+    before = footprint(settings, redis)
+    # When its repair is asked for, Then it is refused now, saying why, rather than failing in the worker
+    resp = client.post(f"/api/v1/models/loras/0/{name}/repair")
+    assert resp.status_code == 409 and "155 bytes" in resp.get_json()["error"]["message"], resp.get_json()
+    assert footprint(settings, redis) == before

@@ -13,7 +13,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from shared.errors import Conflict, DepotError, InvalidRequest, NotFound
+from shared.errors import Conflict, DepotError, InvalidPath, InvalidRequest, NotFound
+from shared.downloads.publish import check_filename
 from shared.previews.job import SOURCES
 from shared.previews.targets import parse_ref
 from shared.previews.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, Thumbnailer
@@ -149,6 +150,11 @@ def repair(folder: str, path_index: int, relpath: str) -> Any:
                        "automatically. Download it again with POST /api/v1/downloads and its URL.",
                        code="no_source_recorded")
     subdir, name = posixpath.split(relpath)
+    try:
+        check_filename(name)  # the download job saves under it: refuse now what it would refuse later
+    except InvalidPath as exc:
+        raise Conflict(f"{folder}/{relpath} cannot be re-downloaded under its own name: {exc.message} Rename it "
+                       "first (PATCH with 'move_to').") from None
     params = {"url": url, "folder": folder, "path_index": path_index, "filename": name, "overwrite": True}
     if subdir:
         params["subfolder"] = subdir
