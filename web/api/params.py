@@ -140,7 +140,8 @@ def text_field(body: dict[str, Any], name: str, *, max_len: int, required: bool 
     if not given(body, name):
         return value
     if not value.strip():
-        raise InvalidRequest(f"Field {prefix + name!r} is empty; leave it out (or null) to use the default.")
+        hint = "give a value" if required else "leave it out (or null) to use the default"
+        raise InvalidRequest(f"Field {prefix + name!r} is empty; {hint}.")
     if len(value) > max_len:
         raise InvalidRequest(f"Field {prefix + name!r} is {len(value)} characters long; at most {max_len}.")
     return value
