@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 from shared import prefs
 from shared.errors import InvalidRequest
 from shared.states import vocabulary
-from web.api.params import json_body
+from web.api.params import field, json_body, named
 from web.context import depot
 from workers.presence import live_workers
 
@@ -49,10 +49,11 @@ def public_settings():  # type: ignore[no-untyped-def]
 @bp.put("/settings/nsfw_level")
 def put_nsfw_level():  # type: ignore[no-untyped-def]
     """Set the NSFW ceiling of previews for every host (``{"value": 4}``; null goes back to the setting)."""
-    body = json_body()
+    body = json_body(("value",))
     if "value" not in body:
-        raise InvalidRequest('Give {"value": N} with N one of 1, 2, 4, 8, 16 (null: the server default).')
-    prefs.set_nsfw_level(depot().services.redis, body["value"])
+        raise InvalidRequest("Field 'value' is required: give {\"value\": N} with N one of 1, 2, 4, 8, 16 (null: "
+                             "the server default).")
+    named("value", prefs.set_nsfw_level, depot().services.redis, field(body, "value", int))
     return jsonify(_nsfw())
 
 

@@ -32,9 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- command lines ----------------------------------------------------------------------------------------------
 
 def web_cmd(s: Settings) -> list[str]:
-    # gthread: every open WebSocket holds a thread, so give each process plenty of them
-    return [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "64",
-            "-b", f"{s.web_bind}:{s.web_port}", "--graceful-timeout", "10", "--access-logfile", "-",
+    # gthread: every open WebSocket holds a thread, so give each process plenty of them; web/gunicorn_conf.py
+    # raises the request-line limit and makes gunicorn's own refusals JSON like every other API error
+    return [sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "-k", "gthread", "-w", "2",
+            "--threads", "64", "-b", f"{s.web_bind}:{s.web_port}", "--graceful-timeout", "10",
+            "--access-logfile", "-",
             # gunicorn's control socket defaults to one per user ($HOME/.gunicorn): one per instance instead
             "--control-socket", str(s.var_dir / "gunicorn.ctl"),
             "web:create_app()"]
