@@ -29,6 +29,7 @@ import billiard
 
 from shared import keys
 from shared.errors import InvalidRequest
+from shared.gguf import misplacement
 from shared.hashing import ALL, hash_file
 from shared.jobs import JobContext
 from shared.services import Services
@@ -425,6 +426,8 @@ class _RootScan:
         summary = sidecars.summary_in(directory, name, stem, sizes, sizes) if sizes else sidecars.EMPTY_SUMMARY
         doc = build_doc(self.folder.name, self.pi, rel, st, summary, sidecars.preview_from_names(stem, sizes),
                         None)
+        if misplaced := misplacement(self.folder.name, self.root + "/" + rel):
+            doc["misplaced"] = misplaced
         if new:
             self.totals.added += 1
         elif stat_changed:
