@@ -89,3 +89,31 @@ def test_route_follows_the_header_unless_the_user_chose(tmp_path: Path) -> None:
     assert route(flux, "flux.safetensors", "checkpoints", chosen=False) is None
     # a GGUF bound for another kind of folder (a LoRA) is not moved
     assert route(flux, "flux.gguf", "loras", chosen=False) is None
+
+
+def test_scan_flags_ggufs_in_checkpoints_also_those_indexed_before(settings, redis) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from shared.store.index import StoreIndex
+    from shared.store.layout import StoreLayout
+    from tests.test_scan import scan
+    # Given a Flux GGUF in checkpoints and another one in diffusion_models
+    store = Path(settings.store)
+    StoreLayout(store).ensure_default_dirs()
+    real_gguf(store / "checkpoints" / "flux.gguf", "flux")
+    real_gguf(store / "unet" / "flux-ok.gguf", "flux")
+    # When the store is scanned, Then only the one in checkpoints is flagged, in its document and its Model
+    scan(settings)
+    index = StoreIndex(redis, settings)
+    assert index.lookup("checkpoints", 0, "flux.gguf")["misplaced"]["suggested_folder"] == "diffusion_models"
+    assert "misplaced" not in index.lookup("diffusion_models", 0, "flux-ok.gguf")
+    rows, _total = index.listing_json()
+    assert {m["relpath"]: m["misplaced"] is not None for m in json.loads(b"[" + rows + b"]")} == \
+        {"flux.gguf": True, "flux-ok.gguf": False}
+    # Given an index written before models carried the flag
+    doc = index.lookup("checkpoints", 0, "flux.gguf")
+    del doc["misplaced"]
+    index.put_docs([doc])
+    # When a quick scan finds the directory unchanged, Then the GGUF is flagged all the same
+    assert scan(settings)["changed"] == 0
+    assert index.lookup("checkpoints", 0, "flux.gguf")["misplaced"]["suggested_folder"] == "diffusion_models"

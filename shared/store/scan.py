@@ -29,7 +29,7 @@ import billiard
 
 from shared import keys
 from shared.errors import InvalidRequest
-from shared.gguf import misplacement
+from shared.gguf import CHECKPOINTS, is_gguf_name, misplacement
 from shared.hashing import ALL, hash_file
 from shared.jobs import JobContext
 from shared.services import Services
@@ -103,6 +103,8 @@ def run_scan(ctx: JobContext, services: Services) -> dict[str, Any]:
         for folder, pi, root in scan_roots(index.layout, params["folder"], params.get("path_index")):
             _scan_root(ctx, index, folder, pi, root, params["mode"] == "full", totals, locks)
         _hash_pending(ctx, index, totals, locks)
+        if params["folder"] in (None, CHECKPOINTS):
+            _flag_indexed_ggufs(index)
     finally:
         locks.release()
     result = {k: getattr(totals, k) for k in ("files", "added", "changed", "removed", "hashed", "bytes_hashed",
@@ -576,6 +578,15 @@ def _is_sidecar_name(name: str) -> bool:
             return True
         dot = name.find(".", dot + 1)
     return False
+
+
+def _flag_indexed_ggufs(index: StoreIndex) -> None:
+    """Give GGUFs in checkpoints indexed before models carried ``misplaced`` their flag: a quick scan does not
+    read their unchanged directories again."""
+    docs = [d for d in index.models(CHECKPOINTS) if "misplaced" not in d and is_gguf_name(d["relpath"])]
+    for d in docs:
+        d["misplaced"] = misplacement(CHECKPOINTS, index.layout.resolve(CHECKPOINTS, d["path_index"], d["relpath"]))
+    index.put_docs(docs)
 
 
 def _left_unhashed(index: StoreIndex, totals: _Totals) -> None:
