@@ -111,3 +111,15 @@ def test_chosen_folders_and_unknown_architectures_are_kept_and_said(client, work
     assert (store / "unet" / "odd-direct.gguf").is_file()
     assert result["gguf"]["folder"] == "diffusion_models" and result["gguf"]["routed_from"] is None
     assert "kept in diffusion_models." in result["gguf"]["note"] and result["gguf"]["note"] in _log_text(log)
+
+
+def test_cli_download_says_where_a_gguf_went(served, workers, settings, upstream, tmp_path, capsys) -> None:
+    # Given a T5 encoder GGUF behind a direct link
+    url = upstream.add_direct("/files/umt5-xxl-Q8.gguf", _gguf(tmp_path, "t5"))
+    workers(queues=["downloads"])
+    from web.cli import main
+    # When the CLI downloads it and waits, Then it says where the file went and why
+    assert main(["download", url, "--wait"]) == 0
+    out, err = capsys.readouterr()
+    assert "saved text_encoders/umt5-xxl-Q8.gguf" in out
+    assert "text encoder (t5): saved in text_encoders" in err
