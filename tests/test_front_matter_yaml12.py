@@ -33,7 +33,10 @@ TRICKY = ["0123456789", "12E45678", "1e5", "1E5", "1e-5", ".inf", "-.Inf", "+.IN
           "1_0", "1_000", "12:30", "1:20", "-1:20:30", "2024-01-01", "2024-01-01 10:00:00", "2001-12-14t21:59:43.10-05:00",
           "0", "00", "007", "-0", "+1", "1.", ".5", "1.5e3", "1e", "e5", "0x", "0o", "08", "0.", "-", "- x", "=", "<<",
           "name: with colon", "ends with colon:", "a #hash", "#start", " leading", "trailing ", "", "'", '"', "@at",
-          "`tick", "%pct", "!tag", "&anchor", "*alias", "[x]", "{x}", "|", ">", "?", "? x", "tab\there", "ümlaut"]
+          "`tick", "%pct", "!tag", "&anchor", "*alias", "[x]", "{x}", "|", ">", "?", "? x", "tab\there", "ümlaut",
+          # line breaks to YAML 1.1 only (NEL, LS, PS), and other characters YAML escapes
+          "a\x85  b", "a\u2028  b", "a\u2029  b", "\u2028", "bom\ufeff", "nul\x00", "esc\x1b", "del\x7f", "c1\x9f",
+          "line\nbreak", "cr\rhere", "emoji \U0001F600"]
 
 _PYYAML = yaml.SafeLoader
 _LIBYAML = getattr(yaml, "CSafeLoader", None)

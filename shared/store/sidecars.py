@@ -336,8 +336,18 @@ for _tag, _pattern, _first in (
         ("tag:yaml.org,2002:float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
                                     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789")):
     _FrontMatterDumper.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
-_FrontMatterDumper.add_representer(
-    _Quoted, lambda dumper, value: dumper.represent_scalar(_STR_TAG, str(value), style="'"))
+#: Line breaks to YAML 1.1 but ordinary characters to YAML 1.2: written raw, the indentation after them would join
+#: the string for a 1.2 reader; double-quoted, both read the escapes (``\N``, ``\L``, ``\P``) alike.
+_BREAKS_11_ONLY = frozenset("\x85\u2028\u2029")
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if not _BREAKS_11_ONLY.isdisjoint(value) else "'" if isinstance(value, _Quoted) else None
+    return dumper.represent_scalar(_STR_TAG, str(value), style=style)
+
+
+_FrontMatterDumper.add_representer(str, _represent_str)
+_FrontMatterDumper.add_representer(_Quoted, _represent_str)
 
 
 def write_raw_description(model_path: str | Path, text: str) -> Path:
