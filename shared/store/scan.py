@@ -28,7 +28,7 @@ from typing import Any, Callable
 import billiard
 
 from shared import keys
-from shared.errors import InvalidRequest
+from shared.errors import DepotError, InvalidRequest
 from shared.gguf import CHECKPOINTS, is_gguf_name, misplacement
 from shared.hashing import ALL, hash_file
 from shared.jobs import JobContext
@@ -428,7 +428,7 @@ class _RootScan:
         summary = sidecars.summary_in(directory, name, stem, sizes, sizes) if sizes else sidecars.EMPTY_SUMMARY
         doc = build_doc(self.folder.name, self.pi, rel, st, summary, sidecars.preview_from_names(stem, sizes),
                         None)
-        if misplaced := misplacement(self.folder.name, self.root + "/" + rel):
+        if self.folder.name == CHECKPOINTS and (misplaced := misplacement(CHECKPOINTS, self.root + "/" + rel)):
             doc["misplaced"] = misplaced
         if new:
             self.totals.added += 1
@@ -583,9 +583,14 @@ def _is_sidecar_name(name: str) -> bool:
 def _flag_indexed_ggufs(index: StoreIndex) -> None:
     """Give GGUFs in checkpoints indexed before models carried ``misplaced`` their flag: a quick scan does not
     read their unchanged directories again."""
-    docs = [d for d in index.models(CHECKPOINTS) if "misplaced" not in d and is_gguf_name(d["relpath"])]
-    for d in docs:
-        d["misplaced"] = misplacement(CHECKPOINTS, index.layout.resolve(CHECKPOINTS, d["path_index"], d["relpath"]))
+    docs = []
+    for d in index.models(CHECKPOINTS):
+        if "misplaced" not in d and is_gguf_name(d["relpath"]):
+            try:
+                path = index.layout.resolve(CHECKPOINTS, d["path_index"], d["relpath"])
+            except DepotError:  # a root no longer configured: its models are the cleanup's
+                continue
+            docs.append({**d, "misplaced": misplacement(CHECKPOINTS, path)})
     index.put_docs(docs)
 
 
