@@ -50,3 +50,49 @@ def model_files(root: Any) -> list[str]:
         for f in files:
             out.append(os.path.relpath(os.path.join(dirpath, f), root))
     return sorted(out)
+
+
+def _gguf_string(text: str, wide: bool = True) -> bytes:
+    raw = text.encode()
+    return struct.pack("<Q" if wide else "<I", len(raw)) + raw
+
+
+def gguf_bytes(arch: str | None, size: int = 64 * 1024, *, version: int = 3, before: int = 0, seed: int = 1) -> bytes:
+    """A GGUF file of about ``size`` bytes whose header says ``general.architecture = arch`` (None: no such
+    key), after ``before`` other keys (a string array and a u32 array each, as a tokenizer puts first)."""
+    wide = version >= 2
+    count = "<Q" if wide else "<I"
+    kvs = b""
+    for i in range(before):
+        words = [f"tok{j}" for j in range(50)]
+        kvs += _gguf_string(f"tokenizer.ggml.tokens{i}", wide) + struct.pack("<I", 9) + struct.pack("<I", 8)
+        kvs += struct.pack(count, len(words)) + b"".join(_gguf_string(w, wide) for w in words)
+        kvs += _gguf_string(f"tokenizer.ggml.ids{i}", wide) + struct.pack("<I", 9) + struct.pack("<I", 4)
+        kvs += struct.pack(count, 30) + struct.pack("<30I", *range(30))
+    n_kv = 2 * before
+    if arch is not None:
+        kvs += _gguf_string("general.architecture", wide) + struct.pack("<I", 8) + _gguf_string(arch, wide)
+        n_kv += 1
+    kvs += _gguf_string("general.quantization_version", wide) + struct.pack("<I", 4) + struct.pack("<I", 2)
+    n_kv += 1
+    head = b"GGUF" + struct.pack("<I", version) + struct.pack(count, 1) + struct.pack(count, n_kv) + kvs
+    block = bytes((i * 37 + seed) % 256 for i in range(4096))
+    body = block * (max(0, size - len(head)) // len(block) + 1)
+    return head + body[:max(0, size - len(head))]
+
+
+def real_gguf(path: Any, arch: str, tokens: int = 0) -> Any:
+    """A GGUF written by llama.cpp's own writer (the ``gguf`` package ComfyUI-GGUF reads with): the
+    architecture, an optional token list, a key after it and one tensor."""
+    import gguf
+    import numpy as np
+    writer = gguf.GGUFWriter(str(path), arch)
+    if tokens:
+        writer.add_token_list([f"tok{i}" for i in range(tokens)])
+    writer.add_uint32(f"{arch}.context_length", 512)
+    writer.add_tensor("blk.0.weight", np.arange(64, dtype=np.float32).reshape(8, 8))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import gguf
 from shared.config import Settings
 from shared.downloads.http import HttpClient
 from shared.downloads.plan import CIVITAI_FILE_FOLDERS, CIVITAI_FOLDERS, DEFAULT_FOLDER, Plan
@@ -58,10 +59,8 @@ def choose_file(version: dict[str, Any], src: Source, file_id: int | None) -> di
 
 
 def build_plan(settings: Settings, model: dict, version: dict, f: dict, folder: str | None) -> Plan:
-    model_type = (version.get("model") or {}).get("type") or model.get("type") or ""
-    target = folder or CIVITAI_FILE_FOLDERS.get(f.get("type", "")) or CIVITAI_FOLDERS.get(model_type, DEFAULT_FOLDER)
-    if model_type == "TextualInversion":
-        target = folder or "embeddings"
+    model_type = _model_type(model, version)
+    target = folder or file_folder(model_type, f)
     hashes = {k: str(v).upper() for k, v in (f.get("hashes") or {}).items() if v}
     model_id = version.get("modelId") or model.get("id")
     page = f"{settings.civitai_url.rstrip('/')}/models/{model_id}?modelVersionId={version['id']}"
@@ -81,17 +80,32 @@ def build_plan(settings: Settings, model: dict, version: dict, f: dict, folder: 
                 sha256=hashes.get("SHA256", "").lower() or None, hashes=hashes, meta=meta)
 
 
+def _model_type(model: dict, version: dict) -> str:
+    return (version.get("model") or {}).get("type") or model.get("type") or ""
+
+
+def file_folder(model_type: str, f: dict[str, Any]) -> str:
+    """The folder a file goes to when the user names none: by its file type, else its model's type (a
+    ``.gguf`` "Checkpoint" to where GGUF loaders look)."""
+    if model_type == "TextualInversion":
+        return "embeddings"
+    folder = CIVITAI_FILE_FOLDERS.get(f.get("type", "")) or CIVITAI_FOLDERS.get(model_type, DEFAULT_FOLDER)
+    return gguf.planned_folder(str(f.get("name") or ""), folder)
+
+
 def describe(model: dict, version: dict) -> dict[str, Any]:
     """The resolve answer's version/file listing."""
     versions = model.get("modelVersions") or [version]
+    model_type = _model_type(model, version)
     return {"versions": [{"id": v.get("id"), "name": v.get("name"), "base_model": v.get("baseModel"),
-                          "files": [_file_entry(f) for f in (v.get("files") or [])]} for v in versions]}
+                          "files": [_file_entry(f, model_type) for f in (v.get("files") or [])]} for v in versions]}
 
 
-def _file_entry(f: dict[str, Any]) -> dict[str, Any]:
+def _file_entry(f: dict[str, Any], model_type: str) -> dict[str, Any]:
     return {"id": f.get("id"), "name": f.get("name"), "type": f.get("type"), "primary": bool(f.get("primary")),
             "size": None if f.get("sizeKB") is None else int(round(float(f["sizeKB"]) * 1024)),
-            "format": (f.get("metadata") or {}).get("format"), "hashes": f.get("hashes") or {}}
+            "format": (f.get("metadata") or {}).get("format"), "hashes": f.get("hashes") or {},
+            "folder": file_folder(model_type, f)}
 
 
 def require_version(src: Source) -> None:

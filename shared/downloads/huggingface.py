@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from shared import gguf
 from shared.config import Settings
 from shared.downloads.http import HttpClient, raise_for_status
 from shared.downloads.plan import DEFAULT_FOLDER, Plan
@@ -48,7 +49,8 @@ def list_files(http: HttpClient, settings: Settings, src: Source, key: str | Non
         out.append({"id": name, "name": name.rsplit("/", 1)[-1], "path": name, "size": s.get("size"),
                     "type": "Model" if name.lower().endswith(MODEL_EXTENSIONS) else "Other",
                     "hashes": {"SHA256": lfs["sha256"].upper()} if lfs.get("sha256") else {},
-                    "download_url": hf_resolve_url(settings, src.repo or "", src.revision, name)})
+                    "download_url": hf_resolve_url(settings, src.repo or "", src.revision, name),
+                    "folder": guess_folder(name)})
     return out
 
 
@@ -63,7 +65,7 @@ def pick_path(files: list[dict[str, Any]], src: Source) -> str:
 
 def guess_folder(path: str) -> str:
     low = path.lower()
-    return next((folder for hint, folder in _FOLDER_HINTS if hint in low), DEFAULT_FOLDER)
+    return gguf.planned_folder(path, next((folder for hint, folder in _FOLDER_HINTS if hint in low), DEFAULT_FOLDER))
 
 
 def build_plan(settings: Settings, src: Source, meta: dict[str, Any], folder: str | None) -> Plan:

@@ -1,7 +1,8 @@
 """The download job: resolve (once; the plan is kept in the task so every attempt fetches the same artifact),
 take the lease on the target path, adopt this task's partial from an earlier attempt, transfer with inline
-hashing, verify (sha256, safetensors structure), publish atomically, then preview, ``NAME.md`` sidecar and the
-store index entry. Pause keeps the partial; cancel removes it; a content error removes it."""
+hashing, verify (sha256, safetensors structure), choose a GGUF's folder from its header (``routing.py``), publish
+atomically, then preview, ``NAME.md`` sidecar and the store index entry. Pause keeps the partial; cancel removes
+it; a content error removes it."""
 from __future__ import annotations
 
 import os
@@ -11,8 +12,9 @@ from typing import Any
 from shared.downloads.http import HttpClient
 from shared.downloads.plan import Plan
 from shared.downloads.publish import (TargetLease, adopt_partial, check_free_space, partial_for, publish,
-                                      remove_partials, target_path)
+                                      relocate_partial, remove_partials, target_path)
 from shared.downloads.resolve import key_for, make_plan
+from shared.downloads.routing import route
 from shared.downloads.sidecar import fetch_preview, write_sidecar
 from shared.downloads.transfer import Transfer, sleep_checking
 from shared.errors import Conflict, DepotError, JobInterrupted
@@ -48,16 +50,40 @@ def run_download(ctx: JobContext, services: Services) -> dict[str, Any]:
             remove_partials(target, ctx.task_id)
             return present
         hashes = _fetch(ctx, settings, http, plan, target, lease)
-        if target.exists() and not params.get("overwrite"):
-            present = _compare_existing(ctx, target, hashes, index)
-            if present is not None:
-                return present
-        publish(partial_for(target, ctx.host, ctx.task_id, ctx.attempt), target, ctx.fence)
-        nsfw_level = services.nsfw_level()
-        fetch_preview(http, nsfw_level, plan, target, ctx.log)
-        write_sidecar(target, plan, hashes, nsfw_level)
-        model = index.record_file(target, hashes=hashes)
-    ctx.log(f"published {folder}/{relpath} ({hashes.get('SHA256', '')[:12]})")
+        part = partial_for(target, ctx.host, ctx.task_id, ctx.attempt)
+        where = route(part, target.name, folder, chosen=bool(params.get("folder")))
+        if where is not None:
+            ctx.log(("warning: " if where.warning else "") + where.note)
+        if where is None or where.folder == folder:
+            result = _publish(ctx, services, http, plan, params, index, part, target, hashes)
+        else:
+            # The header sends the file to another folder: same name, that folder's first path.
+            folder, _pi, relpath, routed = target_path(layout, plan, {**params, "folder": where.folder,
+                                                                       "path_index": 0})
+            routed.parent.mkdir(parents=True, exist_ok=True)
+            with TargetLease(services.redis, routed, settings):
+                part = relocate_partial(part, partial_for(routed, ctx.host, ctx.task_id, ctx.attempt))
+                result = _publish(ctx, services, http, plan, params, index, part, routed, hashes)
+    if where is not None:
+        result["gguf"] = where.as_result(params.get("folder") or plan.folder)
+    if not result["already_present"]:
+        ctx.log(f"published {folder}/{relpath} ({hashes.get('SHA256', '')[:12]})")
+    return result
+
+
+def _publish(ctx: JobContext, services: Services, http: HttpClient, plan: Plan, params: dict[str, Any],
+             index: StoreIndex, part: Path, target: Path, hashes: dict[str, str]) -> dict[str, Any]:
+    """Under the target's lease: give the verified ``part`` the model name (unless that file is already
+    there), then the preview, the ``NAME.md`` sidecar and the index entry."""
+    if target.exists() and not params.get("overwrite"):
+        present = _compare_existing(part, target, hashes, index)
+        if present is not None:
+            return present
+    publish(part, target, ctx.fence)
+    nsfw_level = services.nsfw_level()
+    fetch_preview(http, nsfw_level, plan, target, ctx.log)
+    write_sidecar(target, plan, hashes, nsfw_level)
+    model = index.record_file(target, hashes=hashes)
     return {"model": model, "already_present": False, "hashes": hashes}
 
 
@@ -138,8 +164,7 @@ def _already_present(target: Path, plan: Plan, params: dict[str, Any], index: St
                    "name, or download with overwrite=true.")
 
 
-def _compare_existing(ctx: JobContext, target: Path, hashes: dict[str, str], index: StoreIndex) -> dict[str, Any] | None:
-    part = partial_for(target, ctx.host, ctx.task_id, ctx.attempt)
+def _compare_existing(part: Path, target: Path, hashes: dict[str, str], index: StoreIndex) -> dict[str, Any] | None:
     same = _existing_sha(target, index) == hashes.get("SHA256", "").lower()
     os.unlink(part)
     if same:

@@ -4,6 +4,7 @@ target path (redis-py ``Lock``, renewed while downloading) that keeps two writer
 (fsync file, fence, ``os.replace``, fsync directory) so a model name only ever holds a complete, verified file."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -112,6 +113,19 @@ def publish(part: Path, target: Path, fence: Callable[[], None]) -> None:
     fence()
     os.replace(part, target)
     fsync_dir(target.parent)
+
+
+def relocate_partial(part: Path, dest: Path) -> Path:
+    """Move a verified partial beside another target (its header routed it to another folder); copied when
+    that folder is on another file system. Safe only under both targets' leases."""
+    try:
+        os.replace(part, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copyfile(part, dest)
+        part.unlink()
+    return dest
 
 
 class TargetLease:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+from shared import gguf
 from shared.config import Settings
 from shared.downloads import civitai, huggingface
 from shared.downloads.http import HttpClient, netloc, raise_for_status
@@ -77,8 +78,8 @@ def _direct_plan(settings: Settings, http: HttpClient, url: str, folder: str | N
             raise
     meta = {"model_name": name.rsplit(".", 1)[0], "author": None, "website": "Direct Link", "model_page": url, "base_model": None,
             "trigger_words": [], "about": "", "description": "", "images": []}
-    return Plan(source="direct", url=url, filename=name, folder=folder or DEFAULT_FOLDER, idem_key=f"url:{url}#",
-                key_name=key_name, size=size, meta=meta)
+    return Plan(source="direct", url=url, filename=name, folder=folder or gguf.planned_folder(name, DEFAULT_FOLDER),
+                idem_key=f"url:{url}#", key_name=key_name, size=size, meta=meta)
 
 
 def _disposition_name(header: str | None) -> str | None:
@@ -112,7 +113,8 @@ def describe(settings: Settings, http: HttpClient, url: str) -> dict[str, Any]:
         plan = make_plan(settings, http, url)
     else:
         plan = _direct_plan(settings, http, url, None)
-        out["files"] = [{"id": None, "name": plan.filename, "size": plan.size, "type": "Model", "hashes": {}}]
+        out["files"] = [{"id": None, "name": plan.filename, "size": plan.size, "type": "Model", "hashes": {},
+                         "folder": plan.folder}]
     out.update({"suggested_folder": plan.folder, "suggested_filename": plan.filename, "size": plan.size,
                 "sha256": plan.sha256})
     return out

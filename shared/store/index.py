@@ -43,6 +43,7 @@ from redis.client import NEVER_DECODE
 
 from shared.config import Settings
 from shared.errors import NotFound
+from shared.gguf import misplacement
 from shared.store import sidecars
 from shared.store.layout import StoreLayout
 from shared.store.paths import normalise_relpath
@@ -118,7 +119,7 @@ def _to_model(doc: dict[str, Any], name: str) -> dict[str, Any]:
             "sha256": (doc.get("hashes") or {}).get("SHA256"), "base_model": doc.get("base_model"),
             "trigger_words": list(doc.get("trigger_words") or []), "source": doc.get("source"),
             "source_url": doc.get("source_url"), "verify_status": doc.get("verify_status"),
-            "preview": doc.get("preview")}
+            "preview": doc.get("preview"), "misplaced": doc.get("misplaced")}
 
 
 def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, summary: dict[str, Any],
@@ -305,6 +306,8 @@ class StoreIndex:
         summary = sidecars.read_summary(path, names)
         doc = build_doc(ref["folder"], ref["path_index"], ref["relpath"], st, summary,
                         sidecars.preview_from_names(stem, names), hashes)
+        if misplaced := misplacement(ref["folder"], path):
+            doc["misplaced"] = misplaced
         if not hashes:
             old = self.lookup(ref["folder"], ref["path_index"], ref["relpath"])
             if old is not None and same_hashed_file(doc, old):

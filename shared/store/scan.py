@@ -28,7 +28,8 @@ from typing import Any, Callable
 import billiard
 
 from shared import keys
-from shared.errors import InvalidRequest
+from shared.errors import DepotError, InvalidRequest
+from shared.gguf import CHECKPOINTS, is_gguf_name, misplacement
 from shared.hashing import ALL, hash_file
 from shared.jobs import JobContext
 from shared.services import Services
@@ -102,6 +103,8 @@ def run_scan(ctx: JobContext, services: Services) -> dict[str, Any]:
         for folder, pi, root in scan_roots(index.layout, params["folder"], params.get("path_index")):
             _scan_root(ctx, index, folder, pi, root, params["mode"] == "full", totals, locks)
         _hash_pending(ctx, index, totals, locks)
+        if params["folder"] in (None, CHECKPOINTS):
+            _flag_indexed_ggufs(index)
     finally:
         locks.release()
     result = {k: getattr(totals, k) for k in ("files", "added", "changed", "removed", "hashed", "bytes_hashed",
@@ -425,6 +428,8 @@ class _RootScan:
         summary = sidecars.summary_in(directory, name, stem, sizes, sizes) if sizes else sidecars.EMPTY_SUMMARY
         doc = build_doc(self.folder.name, self.pi, rel, st, summary, sidecars.preview_from_names(stem, sizes),
                         None)
+        if self.folder.name == CHECKPOINTS and (misplaced := misplacement(CHECKPOINTS, self.root + "/" + rel)):
+            doc["misplaced"] = misplaced
         if new:
             self.totals.added += 1
         elif stat_changed:
@@ -573,6 +578,20 @@ def _is_sidecar_name(name: str) -> bool:
             return True
         dot = name.find(".", dot + 1)
     return False
+
+
+def _flag_indexed_ggufs(index: StoreIndex) -> None:
+    """Give GGUFs in checkpoints indexed before models carried ``misplaced`` their flag: a quick scan does not
+    read their unchanged directories again."""
+    docs = []
+    for d in index.models(CHECKPOINTS):
+        if "misplaced" not in d and is_gguf_name(d["relpath"]):
+            try:
+                path = index.layout.resolve(CHECKPOINTS, d["path_index"], d["relpath"])
+            except DepotError:  # a root no longer configured: its models are the cleanup's
+                continue
+            docs.append({**d, "misplaced": misplacement(CHECKPOINTS, path)})
+    index.put_docs(docs)
 
 
 def _left_unhashed(index: StoreIndex, totals: _Totals) -> None:

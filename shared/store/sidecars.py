@@ -332,6 +332,38 @@ def read_safetensors_metadata(path: str | Path, cap: int = MAX_HEADER_BYTES) -> 
 
 # --- writing ------------------------------------------------------------------------------------------
 
+class _FrontMatterDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, which quotes a string only when YAML 1.1 would read it as another type, taught the
+    YAML 1.2 core schema's types as well, so a string is left plain only when both versions read it back as
+    that string. ComfyUI-Model-Manager's browser side reads front matter with the npm ``yaml`` package (YAML
+    1.2), which reads a plain ``0123456789`` (an AutoV2) as 123456789 and ``12E45678`` (a CRC32) as Infinity;
+    YAML 1.1 reads both as strings, so PyYAML alone left them plain."""
+
+
+class _Quoted(str):
+    """A string always written quoted (hashes: hex digits can look like a number to some reader)."""
+
+
+# The YAML 1.2 core schema's int and float (spec 10.3.2); its null and bool are a subset of YAML 1.1's.
+for _tag, _pattern, _first in (
+        ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+        ("tag:yaml.org,2002:float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789")):
+    _FrontMatterDumper.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+#: Line breaks to YAML 1.1 but ordinary characters to YAML 1.2: written raw, the indentation after them would join
+#: the string for a 1.2 reader; double-quoted, both read the escapes (``\N``, ``\L``, ``\P``) alike.
+_BREAKS_11_ONLY = frozenset("\x85\u2028\u2029")
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if not _BREAKS_11_ONLY.isdisjoint(value) else "'" if isinstance(value, _Quoted) else None
+    return dumper.represent_scalar(_STR_TAG, str(value), style=style)
+
+
+_FrontMatterDumper.add_representer(str, _represent_str)
+_FrontMatterDumper.add_representer(_Quoted, _represent_str)
+
+
 def write_raw_description(model_path: str | Path, text: str) -> Path:
     """Replace ``NAME.md`` with the user's text (a ``NAME.txt`` is left for the tool that owns it)."""
     path = Path(model_path)
@@ -347,12 +379,14 @@ def write_description(model_path: str | Path, *, model_name: str | None = None, 
     """Write ``NAME.md`` in the upstream ComfyUI-Model-Manager layout: alphabetical YAML front matter
     (``author, baseModel, hashes, metadata, modelPage, preview, website``) then ``# Trigger Words``,
     ``# About this version`` and ``# <model name>``."""
+    hashes = {k: _Quoted(v) if isinstance(v, str) else v for k, v in hashes.items()} if hashes else hashes
     front = {"author": author, "baseModel": base_model, "hashes": hashes, "metadata": metadata,
              "modelPage": model_page, "preview": preview, "website": website}
     front = {k: v for k, v in front.items() if v not in (None, "", [], {})}
     words = ", ".join(trigger_words or []) or "No trigger words"
     title = model_name or stem_of(Path(model_path).name)
-    text = ("---\n" + yaml.safe_dump(front, sort_keys=True, allow_unicode=True, default_flow_style=False)
+    text = ("---\n" + yaml.dump(front, Dumper=_FrontMatterDumper, sort_keys=True, allow_unicode=True,
+                                 default_flow_style=False)
             + "---\n\n" + f"# Trigger Words\n\n{words}\n\n"
             + f"# About this version\n\n{about or 'No description about this version'}\n\n"
             + f"# {title}\n\n{description or 'No description about this model'}\n")

@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     model = result.get("model") or {}
     note = " (already present)" if result.get("already_present") else ""
     print(f"saved {model.get('folder')}/{model.get('relpath')}{note} sha256={(result.get('hashes') or {}).get('SHA256')}")
+    if (result.get("gguf") or {}).get("note"):
+        print(result["gguf"]["note"], file=sys.stderr)
     return 0
 
 

@@ -32,8 +32,20 @@ function civitaiVersionUrl(url, versionId) {
 function render(box, info) {
   const folderNames = folders().map((f) => f.name);
   if (info.suggested_folder && !folderNames.includes(info.suggested_folder)) folderNames.unshift(info.suggested_folder);
-  const folderSel = h("select", { id: "add-folder", "aria-label": "Target folder" },
+  // The folder is sent only once the user picks one: until then the server decides, per file (a GGUF's header
+  // sends it to diffusion_models or text_encoders when it is saved).
+  const folderSel = h("select", { id: "add-folder", "aria-label": "Target folder",
+    onchange: () => { folderSel.dataset.touched = "1"; folderHint.hidden = true; } },
     folderNames.map((n) => h("option", { value: n, selected: n === info.suggested_folder }, n)));
+  const folderHint = h("p", { class: "muted", id: "add-folder-hint", hidden: true },
+    "GGUF: its header decides between diffusion_models and text_encoders when it is saved, unless you choose a folder.");
+  const showFolder = (f) => {
+    if (folderSel.dataset.touched || !f) return;
+    const name = f.folder || info.suggested_folder;
+    if (name && ![...folderSel.options].some((o) => o.value === name)) folderSel.prepend(h("option", { value: name }, name));
+    if (name) folderSel.value = name;
+    folderHint.hidden = !(/\.gguf$/i.test(f.name || f.path || "") && ["diffusion_models", "text_encoders"].includes(name));
+  };
   const nameInput = h("input", { id: "add-filename", type: "text", value: info.suggested_filename || "", size: 40,
     "aria-label": "File name" });
   let files = info.files || [];
@@ -43,8 +55,9 @@ function render(box, info) {
       files.find((f) => f.type === "Model") || files[0];
     fileList.replaceChildren(...files.map((f, i) => h("label", { class: "file" },
       h("input", { type: "radio", name: "add-file", value: String(i), checked: f === primary,
-        onchange: () => { if (!nameInput.dataset.touched) nameInput.value = f.name; } }),
+        onchange: () => { if (!nameInput.dataset.touched) nameInput.value = f.name; showFolder(f); } }),
       ` ${f.path || f.name} `, h("span", { class: "muted" }, [f.type, f.format, fmtBytes(f.size)].filter(Boolean).join(" · ")))));
+    showFolder(primary);
   };
   nameInput.addEventListener("input", () => { nameInput.dataset.touched = "1"; });
   drawFiles();
@@ -62,7 +75,8 @@ function render(box, info) {
     e.preventDefault();
     const checked = fileList.querySelector("input:checked");
     const file = checked ? files[Number(checked.value)] : null;
-    const body = { url, folder: folderSel.value, filename: nameInput.value.trim() || undefined };
+    const body = { url, folder: folderSel.dataset.touched ? folderSel.value : undefined,
+      filename: nameInput.value.trim() || undefined };
     if (file && file.id !== null && file.id !== undefined && (info.source !== "direct")) body.file_id = file.id;
     start.disabled = true;
     try {
@@ -80,6 +94,7 @@ function render(box, info) {
   versionSel ? h("label", {}, "Version ", versionSel) : null,
   files.length ? fileList : null,
   h("div", { class: "row wrap" }, h("label", {}, "Folder ", folderSel), h("label", {}, "File name ", nameInput)),
+  folderHint,
   h("div", { class: "row" }, start),
   h("div", { class: "add-error" }));
   box.replaceChildren(form);

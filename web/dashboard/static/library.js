@@ -1,6 +1,7 @@
 // The library: folder tabs, grid/list of models with lazy thumbnails, search as you type, sort with direction,
 // a paged list (fast on 100k models: the server filters and sorts, we fetch a page at a time), a detail panel
-// with metadata, trigger words (copy), hashes, verify status and source link, and rename/move/delete.
+// with metadata, trigger words (copy), hashes, verify status and source link, and rename/move/delete; a model
+// no ComfyUI loader reads where it is (a .gguf in checkpoints) carries a badge and a one-click move.
 
 import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, post, showError, toast, withToken } from "./api.js";
 import { waitForTask } from "./live.js";
@@ -82,7 +83,28 @@ function card(m) {
     img,
     h("span", { class: "name" }, m.name || m.relpath),
     h("span", { class: "meta muted" }, [m.folder, fmtBytes(m.size), m.base_model].filter(Boolean).join(" · ")),
-    m.verify_status && m.verify_status !== "ok" ? h("span", { class: `verify verify-${m.verify_status}` }, m.verify_status) : null);
+    m.verify_status && m.verify_status !== "ok" ? h("span", { class: `verify verify-${m.verify_status}` }, m.verify_status) : null,
+    m.misplaced ? h("span", { class: "misplaced", title: m.misplaced.reason }, `⚠ belongs in ${m.misplaced.suggested_folder}`) : null);
+}
+
+// A model in a folder where no ComfyUI loader reads it (a .gguf in checkpoints): why, and a one-click move to
+// the folder its loader reads, keeping its path inside the folder.
+function misplacedNote(m) {
+  const to = m.misplaced.suggested_folder;
+  return h("div", { class: "misplaced-note", role: "note" },
+    h("strong", {}, "Not loadable here. "), m.misplaced.reason, " ",
+    h("button", { type: "button", class: "small", id: "move-suggested", onclick: async (e) => {
+      e.target.disabled = true;
+      try {
+        const moved = await api("PATCH", `/models/${modelPath(m)}`, { move_to: { folder: to, path_index: 0, relpath: m.relpath } });
+        toast(`Moved to ${moved.folder}/${moved.relpath}.`);
+        await loadModels();
+        openDetail(moved);
+      } catch (err) {
+        e.target.disabled = false;
+        showError(err, "Move failed");
+      }
+    } }, `Move to ${to}`));
 }
 
 function copyButton(text, label) {
@@ -117,6 +139,7 @@ async function openDetail(summary) {
   ];
   panel.replaceChildren(...[
     h("div", { class: "detail-head" }, h("h2", {}, m.name || m.relpath), closeButton()),
+    m.misplaced ? misplacedNote(m) : null,
     m.preview_url ? h("img", { src: withToken(m.preview_url), alt: `Preview of ${m.name}`, class: "detail-img" }) : null,
     h("dl", {}, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { class: k === "SHA-256" ? "hash" : "" }, v)])),
     h("h3", {}, "Trigger words"),
