@@ -169,3 +169,35 @@ class SentinelCluster:
     def logs(self) -> dict[str, Any]:
         return {n.name: n.log()[-1500:] for n in [*self.data.values(), *self.sentinels]}
 
+
+
+class DepotProcess:
+    """A ``depot <command>`` subprocess (web, beat) in its own process group, its output in a log file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.args, self.env, self.log_path = args, env, log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "DepotProcess":
+        from tests.support import ROOT, VENV_BIN
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(VENV_BIN / "depot"), *self.args], env=self.env, cwd=ROOT,
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        if self.proc is not None:
+            self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
