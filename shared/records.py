@@ -183,10 +183,11 @@ class TaskRecords:
     def claim(self, task_id: str, *, host: str, worker: str) -> Claim | None:
         """Start a new attempt. Returns None when the task is not claimable now (already running elsewhere,
         finished, paused or gone): a duplicate delivery that must do nothing."""
+        since = self.fence.begin()
         res = self._run("claim", task_id, host, worker, self.lease_ms, self.maxlen)
         if res[0] != 1:
             return None
-        self.fence()  # the broker message is consumed: the replica must know the task is running
+        self.fence(since)  # the broker message is consumed: the replica must know the task is running
         return Claim(task_id, int(res[1]))
 
     def heartbeat(self, task_id: str, attempt: int) -> Flags:
@@ -203,6 +204,7 @@ class TaskRecords:
     def finish(self, task_id: str, attempt: int, state: TaskState | str, *, result: Any = None,
                error: dict[str, Any] | None = None, progress: dict[str, Any] | None = None) -> None:
         """End the attempt in ``state``. Raises StaleAttempt when the attempt no longer owns the task."""
+        since = self.fence.begin()
         res = self._run("finish", task_id, attempt, str(state),
                         "" if result is None else json.dumps(result), "" if error is None else json.dumps(error),
                         "" if progress is None else json.dumps(progress), self.ttl_s, self.maxlen)
@@ -211,7 +213,7 @@ class TaskRecords:
         if res[0] != 1:
             raise StaleAttempt(f"Attempt {attempt} of task {task_id} no longer owns it (now {res[1]!r}, "
                                f"attempt {res[2]!r}).")
-        self.fence()  # a finished task lost in a failover would run again
+        self.fence(since)  # a finished task lost in a failover would run again
 
     # --- user side: control actions -----------------------------------------------------------------
 

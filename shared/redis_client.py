@@ -3,9 +3,13 @@
 With a Sentinel URL the client asks the sentinels for the master on every new connection, so after a failover
 it reconnects to the promoted replica by itself. Its retry budget is sized to ride out a failover of a few
 seconds (``down-after-milliseconds`` plus the election), so a job's progress write or an API call issued while
-the master is away waits for the new one instead of failing."""
+the master is away waits for the new one instead of failing. A planned switch (``SENTINEL FAILOVER``) leaves the
+old master up and writable until Sentinel reconfigures it, seconds later, and what is written there meanwhile is
+lost: so the pool also asks the sentinels at most once a second, and drops connections to a master they no
+longer name (:class:`FollowingPool`)."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -22,6 +26,44 @@ PLAIN_RETRIES = 3
 SENTINEL_RETRIES = 12
 #: A sentinel that does not answer within this is skipped for the next one.
 SENTINEL_TIMEOUT_S = 1.0
+#: How often a busy client re-asks the sentinels which node is the master.
+MASTER_CHECK_S = 1.0
+
+
+class MasterMoved(redis.ConnectionError):
+    """The sentinels named a new master while a request was writing: what it wrote may be lost with the old one,
+    so it is not acknowledged (the API answers 503 and the client tries again)."""
+
+
+class FollowingPool(SentinelConnectionPool):
+    """A Sentinel pool that re-asks the sentinels, at most every ``MASTER_CHECK_S``, when a connection is taken;
+    if they name another master, idle connections are dropped at once and busy ones when released, so every
+    command goes to the new master within about a second of a switch."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._checked = 0.0
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if time.monotonic() - self._checked >= MASTER_CHECK_S:
+            self.master_moved()
+        return super().get_connection(*args, **kwargs)
+
+    def master_moved(self) -> bool:
+        """Ask the sentinels now. True when they name another master than the one this pool's connections went
+        to (which are then dropped)."""
+        before = self.master_address
+        now = self.current_master()
+        return before is not None and now is not None and tuple(now) != tuple(before)
+
+    def current_master(self) -> tuple[str, int] | None:
+        """The master the sentinels name now, or None when none answers (the commands find out for
+        themselves)."""
+        self._checked = time.monotonic()
+        try:
+            return tuple(self.get_master_address())  # type: ignore[return-value]
+        except redis.ConnectionError:
+            return None
 
 
 def connect(settings: Settings, *, socket_timeout: float = 10.0) -> redis.Redis:
@@ -50,7 +92,8 @@ def client_for(target: RedisTarget | str, *, socket_timeout: float = 10.0, retri
     if not target.is_sentinel:
         return redis.Redis.from_url(target.url, **options)
     sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=sentinel_options(target))
-    return sentinel.master_for(target.master_name, db=target.db, **target.master_auth(), **options)
+    return sentinel.master_for(target.master_name, connection_pool_class=FollowingPool, db=target.db,
+                               **target.master_auth(), **options)
 
 
 def sentinel_options(target: RedisTarget) -> dict[str, Any]:

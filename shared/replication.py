@@ -12,7 +12,9 @@ whose message was consumed) and its finish (else a finished task would run again
 are not: losing a second of them costs nothing.
 
 With no replica connected (the old master has not come back yet) there is nothing to wait for; the fence is
-skipped, and logged once, rather than making every answer wait out the timeout.
+skipped, and logged once, rather than making every answer wait out the timeout. A fence first asks the sentinels
+whether the master moved: after a planned switch the old master has no replica either, and writes that landed
+there are not acknowledged (``MasterMoved``, a ConnectionError: the API answers 503).
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ import time
 from typing import Any
 
 import redis
+
+from shared.redis_client import FollowingPool, MasterMoved
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +48,26 @@ class ReplicaFence:
         self._warned = False
         self.stats = {"fences": 0, "seconds": 0.0, "short": 0, "skipped": 0}
 
-    def __call__(self) -> int | None:
-        """Wait until a replica holds every write made so far. Returns how many replicas acknowledged (None when
-        disabled). Never raises for a slow replica; a lost master raises redis' ConnectionError as any write."""
+    def begin(self) -> Any:
+        """The master the writes about to be made go to; hand it to the fence that follows them."""
+        pool = self.client.connection_pool
+        return pool.master_address if self.enabled and isinstance(pool, FollowingPool) else None
+
+    def __call__(self, since: Any = None) -> int | None:
+        """Wait until a replica holds every write made so far (since ``begin()`` returned ``since``). Returns how
+        many replicas acknowledged (None when disabled). Never raises for a slow replica; a lost master raises
+        redis' ConnectionError as any write, and so does a master that changed since ``since``."""
         if not self.enabled:
             return None
+        pool = self.client.connection_pool
+        if isinstance(pool, FollowingPool):
+            before = since if since is not None else pool.master_address
+            now = pool.current_master()
+            if before is not None and now is not None and tuple(now) != tuple(before):
+                # The writes may have gone to the old master, which the switch wipes: WAIT on the new one
+                # would prove nothing about them.
+                raise MasterMoved("The Redis master changed while this was being written; it may not have "
+                                  "been applied. Try again.")
         wanted = min(1, self._connected_replicas())
         if wanted == 0:
             self.stats["skipped"] += 1

@@ -223,18 +223,26 @@ def test_master_killed_mid_downloads_and_scan(stack: Stack, upstream: FakeUpstre
     assert {i: t["state"] for i, t in finals.items()} == {i: "succeeded" for i in all_ids}, \
         {i: t["error"] for i, t in finals.items() if t["error"]}
     assert max(t["attempt"] for t in finals.values()) >= 2, "no task was interrupted and resumed"
+    # And so does every task the store knows of, including any a 503 answer said "may not have been applied"
+    def every_task() -> list[dict[str, Any]]:
+        return stack.api("GET", "/tasks", params={"limit": 200}).json()["items"]
+
+    known = wait_for(lambda: (ts := every_task()) and all(t["state"] in FINAL for t in ts) and ts, timeout=60,
+                     interval=0.3, what="every task to finish")
+    assert {t["state"] for t in known} == {"succeeded"}, [(t["id"], t["state"], t["error"]) for t in known]
     # And every file is whole, and there once: nothing duplicated, no partial left
     loras = stack.store / "loras"
     names = sorted(p.name for p in loras.iterdir() if p.name.endswith((".safetensors", ".part")))
-    expected = {ids[n]: n for n in ids}
+    acknowledged = {ids[n]: n for n in ids}
     for task_id in extra:
         url = finals[task_id]["params"]["url"]
-        expected[task_id] = next(n for n, u in urls.items() if u == url)
-    assert names == sorted(f"m{n:02d}.safetensors" for n in set(expected.values()))
-    for task_id, n in expected.items():
-        sha = hashlib.sha256(blobs[n]).hexdigest()
-        assert (loras / f"m{n:02d}.safetensors").read_bytes() == blobs[n]
-        assert finals[task_id]["result"]["hashes"]["SHA256"] == sha.upper()
+        acknowledged[task_id] = next(n for n, u in urls.items() if u == url)
+    assert {f"m{n:02d}.safetensors" for n in acknowledged.values()} <= set(names)
+    assert set(names) <= {f"m{n:02d}.safetensors" for n in blobs}, names
+    for name in names:
+        assert (loras / name).read_bytes() == blobs[int(name[1:3])], f"{name} differs from upstream"
+    for task_id, n in acknowledged.items():
+        assert finals[task_id]["result"]["hashes"]["SHA256"] == hashlib.sha256(blobs[n]).hexdigest().upper()
     # And the scan indexed and hashed every checkpoint (a resumed scan takes its own root lock back)
     assert finals[scan_id]["result"]["busy_roots"] == []
     listed = stack.api("GET", "/models", params={"folder": "checkpoints", "limit": 500}).json()
@@ -266,3 +274,62 @@ def test_master_killed_mid_downloads_and_scan(stack: Stack, upstream: FakeUpstre
     print("failover timings:", json.dumps({k: round(v, 2) for k, v in timings.items()}),
           "attempts:", {t["kind"] + ":" + i[-4:]: t["attempt"] for i, t in finals.items()},
           "answers during the failover:", [status for status, _ in submitter.answers])
+
+
+def test_a_planned_master_switch_resyncs_the_relay(tmp_path: Path) -> None:
+    """``SENTINEL FAILOVER`` moves the master without killing it: the relay must notice it is subscribed to the
+    demoted one (which hears nothing published on the new master), tell clients to resync, and follow."""
+    from werkzeug.serving import make_server
+
+    from shared.config import load_settings
+    from shared.redis_client import on_current_master
+    from web import create_app
+    cluster = SentinelCluster(tmp_path / "redis").start()
+    (tmp_path / "var").mkdir()
+    settings = load_settings({"DEPOT_REDIS_URL": cluster.url, "DEPOT_STORE": str(tmp_path / "models"),
+                              "DEPOT_VAR_DIR": str(tmp_path / "var")})
+    app = create_app(settings)
+    ctx = app.extensions["depot"]
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"ws://127.0.0.1:{server.server_port}/api/v1/ws"
+    watchers: list[Watcher] = []
+    probe = client_for(cluster.url)
+    try:
+        # Given a live client, and a connection held on the current master
+        watchers.append(Watcher(url))
+        wait_for(lambda: "snapshot" in watchers[0].types(), what="the snapshot")
+        task, _ = ctx.services.records.create("verify", {}, queue="verify")
+        wait_for(lambda: any(m.get("task_id") == task["id"] for m in watchers[0].messages), what="a live event")
+        held = probe.connection_pool.get_connection()
+        held.send_command("PING") or held.read_response()
+        assert on_current_master(probe, held)
+        old = cluster.master()
+        # When the sentinels are asked to switch masters
+        cluster.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", "depot")
+        cluster.wait_failover(old)
+        # Then the held connection is known to be on the old master, and the client is told to resync or closed
+        assert not on_current_master(probe, held)
+        probe.connection_pool.release(held)
+        wait_for(lambda: watchers[0].closed.is_set() or "resync" in watchers[0].types(), timeout=20,
+                 what="the client to be resynced")
+        assert ctx.extras["relay"].stats["reconnects"] >= 1
+        # And a reconnected client hears events written on the new master
+        watchers.append(wait_for(lambda: Watcher(url), timeout=20, what="a reconnect"))
+        wait_for(lambda: "snapshot" in watchers[1].types(), what="a snapshot after the switch")
+        task, _ = wait_for(lambda: ctx.services.records.create("verify", {}, queue="verify"), timeout=20,
+                           what="a write on the new master")
+        wait_for(lambda: any(m.get("task_id") == task["id"] for m in watchers[1].messages), timeout=10,
+                 what="a live event from the new master")
+    finally:
+        for w in watchers:
+            w.close()
+        server.shutdown()
+        thread.join(10)
+        relay = ctx.extras.get("relay")
+        if relay is not None:
+            relay.stop()
+        probe.close()
+        ctx.services.redis.close()
+        cluster.stop()

@@ -26,10 +26,11 @@ class Dispatcher:
                queue: str | None = None) -> tuple[dict[str, Any], bool]:
         """Create the record (or find the live one for ``idem_key``) and enqueue it. Returns (task, created)."""
         queue = queue or queues.KIND_QUEUE.get(kind, queues.MAINTENANCE)
+        since = self.records.fence.begin()
         task, created = self.records.create(kind, params, queue=queue, idem_key=idem_key, submitted_by=self.host)
         if created:
             self.enqueue(task)
-            self.records.fence()  # the record and its message are on the replica before the API answers
+            self.records.fence(since)  # the record and its message are on the replica before the API answers
         return task, created
 
     def enqueue(self, task: dict[str, Any]) -> None:
@@ -51,12 +52,13 @@ class Dispatcher:
 
     def control(self, task_id: str, action: str) -> dict[str, Any] | None:
         """Apply a user action; resume and retry enqueue a new run. Returns the task (None once deleted)."""
+        since = self.records.fence.begin()
         outcome = self.records.control(task_id, action)
         if outcome == "deleted":
-            self.records.fence()
+            self.records.fence(since)
             return None
         task = self.records.get(task_id)
         if outcome == "enqueue":
             self.enqueue(task)
-        self.records.fence()
+        self.records.fence(since)
         return task
