@@ -333,3 +333,29 @@ def test_a_planned_master_switch_resyncs_the_relay(tmp_path: Path) -> None:
         probe.close()
         ctx.services.redis.close()
         cluster.stop()
+
+
+def test_flower_reads_workers_and_queues_through_sentinel(tmp_path: Path) -> None:
+    """``depot flower`` takes the same Celery config: its broker view (queue lengths) finds the master through
+    the sentinels, and it lists the workers."""
+    cluster = SentinelCluster(tmp_path / "redis").start()
+    (tmp_path / "var").mkdir()
+    port = free_port()
+    env = base_env({"DEPOT_REDIS_URL": cluster.url, "DEPOT_STORE": str(tmp_path / "models"),
+                    "DEPOT_VAR_DIR": str(tmp_path / "var"), "DEPOT_FLOWER_PORT": str(port),
+                    "DEPOT_FLOWER_AUTH": "ops:s3cret", "DEPOT_HOST": "fl"})
+    flower = DepotProcess(["flower"], env, tmp_path / "flower.log").start()
+    worker = WorkerProcess(env, host="fl", queues=["maintenance", "downloads"], log_path=tmp_path / "worker.log")
+    try:
+        worker.start()
+        base, auth = f"http://127.0.0.1:{port}/api", ("ops", "s3cret")
+        workers = wait_for(lambda: requests.get(f"{base}/workers", auth=auth, timeout=5).json(), timeout=40,
+                           interval=0.5, what="flower to list the worker")
+        assert list(workers) == ["w@fl"]
+        lengths = requests.get(f"{base}/queues/length", auth=auth, timeout=10)
+        assert lengths.status_code == 200, flower.log()[-2000:]
+        assert {q["name"] for q in lengths.json()["active_queues"]} == {"downloads", "maintenance"}
+    finally:
+        worker.kill()
+        flower.stop()
+        cluster.stop()
