@@ -120,3 +120,24 @@ def test_scripts_and_locks_reload_on_an_empty_script_cache(redis: redis_lib.Redi
     lock.reacquire()
     lock.release()
     client.close()
+
+
+def test_a_task_whose_send_was_cut_off_is_sent_again_by_the_reaper(app, workers, settings) -> None:  # type: ignore[no-untyped-def]
+    from shared import keys
+    records = app.extensions["depot"].services.records
+    celery = make_celery(settings)
+    workers(host="ops", queues=["maintenance"])
+    # Given a task sent normally, and one whose record was written but whose message never was (the web process,
+    # or the master, died in between), both untouched for two minutes
+    sent, _ = Dispatcher(celery, records).submit("test_count", {"steps": 1, "interval": 0.01}, queue="maintenance")
+    wait_for(lambda: records.get(sent["id"])["state"] == "succeeded", what="the sent task to run")
+    cut, _ = records.create("test_count", {"steps": 2, "interval": 0.01}, queue="maintenance")
+    for task_id in (sent["id"], cut["id"]):
+        records.r.hset(keys.task(task_id), "updated_at", f"{records.get(task_id)['updated_at'] - 120:.6f}")
+    assert records.unsent(60) == [cut["id"]]
+    # When beat's reaper runs
+    celery.send_task("depot.maintenance.reap", queue="maintenance")
+    # Then the cut-off task is sent and runs, once
+    done = wait_for(lambda: (t := records.get(cut["id"]))["state"] == "succeeded" and t, timeout=30,
+                    what="the cut-off task to run")
+    assert done["attempt"] == 1 and records.unsent(0) == []
