@@ -15,6 +15,7 @@ import redis as redis_lib
 
 from shared.records import TaskRecords
 from shared.redis_client import client_for
+from tests.multihost_support import beat  # noqa: F401 - fixture
 from tests.sentinel_support import Node
 from tests.support import free_port, wait_for
 from workers.celery_app import make_celery
@@ -141,3 +142,15 @@ def test_a_task_whose_send_was_cut_off_is_sent_again_by_the_reaper(app, workers,
     done = wait_for(lambda: (t := records.get(cut["id"]))["state"] == "succeeded" and t, timeout=30,
                     what="the cut-off task to run")
     assert done["attempt"] == 1 and records.unsent(0) == []
+
+
+def test_a_job_that_loses_redis_is_resumed_not_failed(app, workers, settings, beat) -> None:  # type: ignore[no-untyped-def]
+    records = app.extensions["depot"].services.records
+    workers(host="ops", queues=["maintenance"])
+    # Given a job whose first attempt meets a Redis that stays away longer than the client's retries
+    task, _ = Dispatcher(make_celery(settings), records).submit(
+        "test_count", {"steps": 3, "interval": 0.05, "redis_lost_on_attempt": 1}, queue="maintenance")
+    # Then that attempt records no failure: the lease runs out, the reaper requeues it, and it succeeds
+    done = wait_for(lambda: (t := records.get(task["id"]))["state"] in ("succeeded", "failed") and t, timeout=60,
+                    interval=0.2, what="the job to finish")
+    assert done["state"] == "succeeded" and done["attempt"] == 2, done["error"]
