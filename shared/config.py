@@ -1,6 +1,11 @@
 """The one place that builds settings: defaults, then ``depot.yaml`` (``DEPOT_CONFIG``), then the environment,
 then explicit overrides. Every process (web, workers, beat, Flower, CLI) builds its settings here, so they all
-agree on the broker's visibility timeout and on every other knob."""
+agree on the broker's visibility timeout and on every other knob.
+
+Every path setting is made absolute here, once: a relative one in the environment (or the default ``var/...``)
+against the working directory of the process that reads the settings, a relative one in the ``DEPOT_CONFIG``
+file against that file's folder. No other module ever sees a relative path, so no code can read one against a
+folder the user never meant (Flask's ``send_file`` resolves relative paths against the app's package)."""
 from __future__ import annotations
 
 import dataclasses
@@ -41,6 +46,8 @@ class Settings:
     store: Path = Path("var/models")
     var_dir: Path = Path("var")
     extra_model_paths: tuple[Path, ...] = ()
+    #: the YAML file these settings were read from (``DEPOT_CONFIG``), if any
+    config: Path | None = None
     host: str = field(default_factory=lambda: socket.gethostname().split(".")[0] or "localhost")
     api_token: str | None = None
     read_token_required: bool = False
@@ -118,8 +125,37 @@ class Settings:
             return self.flower_auth
         return f"depot:{self.api_token}" if self.api_token else None
 
+    def __post_init__(self) -> None:
+        # Whatever built this object (load_settings, a test, replace()), a relative path left here would be read
+        # against the folder of whichever code opens it: resolve it now, against the working directory.
+        for name in ("store", "var_dir", "config"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, absolute_path(value))
+        object.__setattr__(self, "extra_model_paths", tuple(absolute_path(p) for p in self.extra_model_paths))
+
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+
+#: Settings that name files or folders on this machine.
+PATH_FIELDS = ("store", "var_dir", "extra_model_paths", "config")
+
+
+def absolute_path(path: str | os.PathLike[str], base: str | os.PathLike[str] | None = None) -> Path:
+    """``path`` made absolute against ``base`` (default: the working directory) and normalised lexically.
+    Symbolic links are kept as named: a store reached through a link stays under the name the user gave."""
+    return Path(os.path.abspath(os.path.join(base, path) if base is not None else path))
+
+
+def path_environment(settings: Settings) -> dict[str, str]:
+    """The path settings as absolute environment values, for a child process that may start in another folder:
+    the environment wins over the file, so the child uses exactly the paths its parent resolved."""
+    env = {"DEPOT_STORE": str(settings.store), "DEPOT_VAR_DIR": str(settings.var_dir),
+           "DEPOT_EXTRA_MODEL_PATHS": os.pathsep.join(str(p) for p in settings.extra_model_paths)}
+    if settings.config is not None:
+        env["DEPOT_CONFIG"] = str(settings.config)
+    return env
 
 
 def _parse_bool(name: str, raw: Any) -> bool:
@@ -136,6 +172,10 @@ def _parse_bool(name: str, raw: Any) -> bool:
 def _coerce(name: str, f: dataclasses.Field, raw: Any) -> Any:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     if raw is None:
+        if kind.startswith("tuple[Path"):
+            return ()
+        if kind.startswith("Path") and not kind.endswith("None"):
+            raise ValueError(_EMPTY_PATH)
         return None
     if name == "time_limits_s":
         if isinstance(raw, str):
@@ -157,16 +197,23 @@ def _coerce(name: str, f: dataclasses.Field, raw: Any) -> Any:
     if kind.startswith("float"):
         return float(raw)
     if kind.startswith("Path"):
-        return Path(os.path.expandvars(os.path.expanduser(str(raw))))
+        text = str(raw).strip()
+        if not text:
+            if kind.endswith("None"):
+                return None
+            raise ValueError(_EMPTY_PATH)
+        return Path(os.path.expandvars(os.path.expanduser(text)))
     if kind.startswith("tuple[Path"):
         items = raw if isinstance(raw, (list, tuple)) else str(raw).split(os.pathsep)
-        return tuple(Path(os.path.expanduser(str(p))) for p in items if str(p).strip())
+        return tuple(Path(os.path.expandvars(os.path.expanduser(str(p).strip()))) for p in items if str(p).strip())
     if kind.startswith("tuple[str"):
         items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
         return tuple(str(p).strip() for p in items if str(p).strip())
     text = str(raw)
     return text if text != "" or not kind.endswith("None") else None
 
+
+_EMPTY_PATH = "empty; unset it for the default, or name a folder"
 
 #: Environment names that differ from ``DEPOT_<FIELD>``.
 _ENV_ALIASES = {"hf_endpoint": "HF_ENDPOINT"}
@@ -182,12 +229,15 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     raw: dict[str, Any] = {}
     config_path = env.get("DEPOT_CONFIG")
     errors: list[str] = []
+    from_file: set[str] = set()
     if config_path:
         try:
             loaded = yaml.safe_load(Path(config_path).read_text()) or {}
             if not isinstance(loaded, dict):
                 raise ValueError("top level must be a mapping")
             raw.update({str(k).lower(): v for k, v in loaded.items()})
+            raw.pop("config", None)  # the file names no other file to read settings from
+            from_file = set(raw)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             errors.append(f"DEPOT_CONFIG={config_path}: {exc}")
     fields = {f.name: f for f in dataclasses.fields(Settings)}
@@ -195,7 +245,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         env_name = _ENV_ALIASES.get(name, f"DEPOT_{name.upper()}")
         if env_name in env:
             raw[name] = env[env_name]
+            from_file.discard(name)
     raw.update(overrides)
+    from_file -= set(overrides)
     values: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in fields:
@@ -208,6 +260,13 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             errors.append(f"DEPOT_{name.upper()}={value!r}: {exc}")
     if errors:
         raise SettingsError("invalid settings: " + "; ".join(errors))
+    if config_path:
+        # A path written in the file means the same wherever a process starts: it is relative to the file.
+        folder = os.path.dirname(os.path.abspath(config_path))
+        for name in from_file.intersection(PATH_FIELDS):
+            value = values[name]
+            values[name] = (tuple(absolute_path(p, folder) for p in value) if isinstance(value, tuple)
+                            else absolute_path(value, folder))
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -246,6 +305,10 @@ def _validate(s: Settings) -> None:
         problems.append("DEPOT_LEASE_S must be at least 1 second")
     if not 0 < s.web_port < 65536:
         problems.append(f"DEPOT_WEB_PORT={s.web_port} is not a port")
+    relative_mounts = [f"{h}={m}" for h, m in s.host_mounts.items() if not os.path.isabs(m)]
+    if relative_mounts:
+        problems.append(f"DEPOT_HOST_MOUNTS: {', '.join(relative_mounts)}: give the absolute path where each host "
+                        "mounts the store (it is a path on that host, not on this one)")
     if s.flower_auth and ":" not in s.flower_auth:
         problems.append("DEPOT_FLOWER_AUTH must be user:password")
     if problems:

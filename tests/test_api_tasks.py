@@ -25,7 +25,7 @@ def test_list_and_get(client, app):
 
 @pytest.mark.parametrize("query,code", [("state=bogus", "invalid_request"), ("limit=abc", "invalid_request"),
                                         ("limit=0", "invalid_request"), ("limit=100000", "invalid_request"),
-                                        ("cursor=../../etc", "not_found"), ("kind=%27%3B--", "invalid_request")])
+                                        ("cursor=../../etc", "invalid_request"), ("kind=%27%3B--", "invalid_request")])
 def test_bad_list_queries_are_400_json(client, query, code):
     resp = client.get(f"/api/v1/tasks?{query}")
     assert resp.status_code in (400, 404)
@@ -90,9 +90,11 @@ def test_redis_down_is_503_not_500(settings, redis_server):
     assert c.get("/api/v1/health").json["redis"] == "unavailable"
 
 
-def test_health_lists_no_workers_without_any(client):
-    body = client.get("/api/v1/health").json
-    assert body["status"] == "ok" and body["redis"] == "ok" and body["workers"] == []
+def test_health_is_degraded_with_a_reason_while_no_worker_is_alive(client):
+    resp = client.get("/api/v1/health")
+    body = resp.json
+    assert resp.status_code == 200 and body["redis"] == "ok" and body["workers"] == []
+    assert body["status"] == "degraded" and "depot worker" in body["reason"]
 
 
 def test_vocabulary_is_served(client):

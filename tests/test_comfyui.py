@@ -75,3 +75,63 @@ def test_cli_writes_the_same_yaml_over_http(mounted_app, tmp_path: Path, monkeyp
         assert "invalid_request" in capsys.readouterr().err
     finally:
         server.shutdown()
+
+
+def _comfyui_own_table(comfy: str) -> dict[str, list[str]]:
+    """What a GPU host's ComfyUI registers for its own ``models/`` before reading the YAML (folder_paths.py)."""
+    return {"checkpoints": [f"{comfy}/models/checkpoints"], "loras": [f"{comfy}/models/loras"],
+            "text_encoders": [f"{comfy}/models/text_encoders", f"{comfy}/models/clip"],
+            "diffusion_models": [f"{comfy}/models/unet", f"{comfy}/models/diffusion_models"]}
+
+
+def _load_like_comfyui(text: str, tmp_path: Path, comfy: str) -> dict[str, list[str]]:
+    """ComfyUI's ``load_extra_path_config`` onto its own table: each line, in file order, through
+    ``add_model_folder_path`` (appended, or inserted at the front when ``is_default``)."""
+    from shared.store.extra_paths import add_folder_path, read_entries
+    path = tmp_path / "cfg" / "extra_model_paths.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    table = _comfyui_own_table(comfy)
+    for folder, full, is_default in read_entries(path):
+        add_folder_path(table, folder, full, is_default)
+    return table
+
+
+def test_path_index_on_a_gpu_host_follows_comfyuis_order(mounted_app, tmp_path: Path):
+    client = mounted_app.test_client()
+    # Given gpu1's config as written by default (the store after ComfyUI's own models/)
+    plain = client.get("/api/v1/comfyui/extra_model_paths.yaml?host=gpu1").get_data(as_text=True)
+    assert "is_default: false" in plain and "a local file of the same name wins" in plain
+    table = _load_like_comfyui(plain, tmp_path, "/opt/ComfyUI")
+    # Then ComfyUI's own dirs come first: the store's path_index i is ComfyUI's index (own dirs) + i
+    assert table["loras"] == ["/opt/ComfyUI/models/loras", "/mnt/models/loras"]
+    assert table["diffusion_models"] == ["/opt/ComfyUI/models/unet", "/opt/ComfyUI/models/diffusion_models",
+                                         "/mnt/models/unet", "/mnt/models/diffusion_models"]
+    # When the host should prefer the store (`depot comfyui-config --host gpu1 --default`)
+    first = client.get("/api/v1/comfyui/extra_model_paths.yaml?host=gpu1&default=1").get_data(as_text=True)
+    assert "is_default: true" in first
+    table = _load_like_comfyui(first, tmp_path, "/opt/ComfyUI")
+    # Then the store's dirs come first, in the store's own order (ComfyUI inserts each at the front, so a
+    # multi-path folder written in store order would come out reversed)
+    assert table["diffusion_models"] == ["/mnt/models/unet", "/mnt/models/diffusion_models",
+                                         "/opt/ComfyUI/models/unet", "/opt/ComfyUI/models/diffusion_models"]
+    assert table["text_encoders"][:2] == ["/mnt/models/text_encoders", "/mnt/models/clip"]
+    assert table["loras"] == ["/mnt/models/loras", "/opt/ComfyUI/models/loras"]
+    # And a bad value is refused
+    resp = client.get("/api/v1/comfyui/extra_model_paths.yaml?host=gpu1&default=yes please")
+    assert resp.status_code == 400 and "default" in resp.json["error"]["message"]
+
+
+def test_cli_default_flag(mounted_app, tmp_path: Path, monkeypatch):
+    server = make_server("127.0.0.1", 0, mounted_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("DEPOT_URL", f"http://127.0.0.1:{server.server_port}")
+        from web.cli import main
+        out = tmp_path / "extra_model_paths.yaml"
+        assert main(["comfyui-config", "--host", "gpu2", "--default", "-o", str(out)]) == 0
+        table = _load_like_comfyui(out.read_text(), tmp_path, "/opt/ComfyUI")
+        assert table["text_encoders"][:2] == ["/data/depot/text_encoders", "/data/depot/clip"]
+    finally:
+        server.shutdown()

@@ -91,7 +91,8 @@ def test_bad_listing_parameters_are_400(client: Any, store: Path) -> None:
         r = client.get(f"/api/v1/models?{qs}")
         assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_request"
     r = client.get("/api/v1/models?folder=configs")
-    assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_request"
+    assert "'folder'" in r.get_json()["error"]["message"]
 
 
 def test_detail_has_metadata_without_big_thumbnails(client: Any, store: Path) -> None:
@@ -183,7 +184,7 @@ def test_scan_submission_joins_the_live_task(client: Any, settings: Settings) ->
     assert r1.get_json()["params"] == {"mode": "full", "folder": "loras", "fetch_metadata": False}
     bad = client.post("/api/v1/scans", json={"mode": "deep"})
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_request"
-    assert client.post("/api/v1/scans", json={"folder": "nope"}).status_code == 404
+    assert client.post("/api/v1/scans", json={"folder": "nope"}).status_code == 400
 
 
 def test_scan_of_one_root_is_validated(client: Any, settings: Settings) -> None:

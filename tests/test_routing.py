@@ -39,3 +39,4 @@ def test_health_lists_hosts_queues_and_last_heartbeat(client, workers):
     assert {"downloads", "scan", "verify", "previews", "maintenance", "host.gpu1"} == set(by_host["gpu1"]["queues"])
     assert set(by_host["gpu2"]["queues"]) == {"previews", "host.gpu2"}
     assert all(time.time() - w["seen"] < 30 for w in body["workers"])
+    assert body["status"] == "ok" and "reason" not in body

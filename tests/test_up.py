@@ -3,76 +3,55 @@ free ports; health shows a live worker; SIGINT stops every child and the embedde
 deployment files: compose.yaml parsed with PyYAML, the Procfile's process set."""
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from pathlib import Path
 
 import requests
 import yaml
 
+from tests.proc_tree import descendants, interrupt_tree, kill_tree
 from tests.support import ROOT, VENV_BIN, base_env, free_port, wait_for
 
 
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.add(child)
-            todo.append(child)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_depot_up_runs_the_stack_and_sigint_stops_everything(tmp_path: Path):
-    # Given a fresh store/var and free ports, and no external Redis
+    # Given free ports, no external Redis, and relative paths: DEPOT_VAR_DIR against the folder `depot up` is
+    # started in, the store in a depot.yaml named by a relative DEPOT_CONFIG (relative to the file); the children
+    # run in the project's folder, so they only agree with the parent if it hands them the resolved paths
     ports = {"DEPOT_WEB_PORT": free_port(), "DEPOT_EMBEDDED_REDIS_PORT": free_port(), "DEPOT_FLOWER_PORT": free_port()}
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "depot.yaml").write_text("store: ../models\n")
     env = base_env({k: str(v) for k, v in ports.items()})
-    env.update({"DEPOT_STORE": str(tmp_path / "models"), "DEPOT_VAR_DIR": str(tmp_path / "var"),
-                "DEPOT_HOST": "uphost", "DEPOT_SOFT_SHUTDOWN_S": "2"})
+    env.update({"DEPOT_CONFIG": "conf/depot.yaml", "DEPOT_VAR_DIR": "var", "DEPOT_HOST": "uphost",
+                "DEPOT_SOFT_SHUTDOWN_S": "2"})
     log = open(tmp_path / "up.log", "wb")
     proc = subprocess.Popen([str(VENV_BIN / "depot"), "up"], env=env, cwd=tmp_path, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
+    tree: set[int] = set()
     try:
         # When it is up, Then health lists a live worker consuming every queue, including host.uphost
-        url = f"http://127.0.0.1:{ports['DEPOT_WEB_PORT']}/api/v1/health"
-        body = wait_for(lambda: (r := requests.get(url, timeout=2).json())["workers"] and r, timeout=60,
+        api = f"http://127.0.0.1:{ports['DEPOT_WEB_PORT']}/api/v1"
+        body = wait_for(lambda: (r := requests.get(f"{api}/health", timeout=2).json())["workers"] and r, timeout=60,
                         what=f"a live worker in health; log: {tmp_path / 'up.log'}")
         assert body["redis"] == "ok"
         assert {"downloads", "scan", "verify", "previews", "maintenance", "host.uphost"} <= set(body["workers"][0]["queues"])
         # And the store has the ComfyUI folder set, and Redis keeps its data under var/redis with AOF
         assert (tmp_path / "models" / "checkpoints").is_dir() and (tmp_path / "models" / "loras").is_dir()
         assert (tmp_path / "var" / "redis").is_dir()
-        tree = _descendants(proc.pid)
+        # And web, beat and the worker use the same store and state as the parent resolved
+        folders = {f["name"]: f["paths"] for f in requests.get(f"{api}/folders", timeout=10).json()}
+        assert folders["loras"] == [str(tmp_path / "models" / "loras")]
+        wait_for(lambda: list((tmp_path / "var").glob("celerybeat-schedule*")), timeout=30, what="beat's schedule")
+        (tmp_path / "models" / "loras" / "one.safetensors").write_bytes(b"\0" * 64)
+        task = requests.post(f"{api}/scans", json={"mode": "quick"}, timeout=10).json()
+        done = wait_for(lambda: (t := requests.get(f"{api}/tasks/{task['id']}", timeout=5).json())["state"]
+                        in ("succeeded", "failed") and t, timeout=60, what="the scan")
+        assert done["state"] == "succeeded" and done["result"]["files"] == 1, done
+        tree = descendants(proc.pid)
         assert len(tree) >= 5
-        # When Ctrl-C reaches depot up
-        os.kill(proc.pid, signal.SIGINT)
-        proc.wait(60)
-        # Then every child (web, worker, beat, Flower, the embedded Redis) is gone
-        wait_for(lambda: not [p for p in tree if _alive(p)], timeout=15, what="no orphan processes")
+        # When Ctrl-C reaches depot up, Then every child (web, worker, beat, Flower, the embedded Redis) is gone
+        assert interrupt_tree(proc, timeout=60) == []
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        for pid in _descendants(proc.pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_tree(proc, tree)
         log.close()
 
 

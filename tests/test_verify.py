@@ -118,7 +118,7 @@ def test_cancel_stops_the_job(settings: Settings) -> None:
 
 def test_verifications_api_validates_input(client: Any, settings: Settings) -> None:
     assert client.post("/api/v1/verifications", json={"mode": "md5"}).json["error"]["code"] == "invalid_request"
-    assert client.post("/api/v1/verifications", json={"folder": "nope"}).status_code == 404
+    assert client.post("/api/v1/verifications", json={"folder": "nope"}).status_code == 400
     assert client.post("/api/v1/verifications", json={"models": "x"}).status_code == 400
     assert client.post("/api/v1/verifications", data="[1]", content_type="application/json").status_code == 400
     resp = client.post("/api/v1/verifications",

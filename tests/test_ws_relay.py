@@ -132,6 +132,25 @@ def test_since_replays_what_a_reconnecting_client_missed(live: Live) -> None:
         ws.close()
 
 
+def test_since_zero_replays_every_stored_event_of_the_task(live: Live) -> None:
+    # Given a task that has run to its end while nobody watched
+    records = live.ctx.services.records
+    task, _ = records.create("scan", {}, queue="scan")
+    _run_task(records, task["id"], steps=3)
+    stored = records.events(task["id"])
+    assert [e["seq"] for e in stored] == list(range(1, len(stored) + 1)) and len(stored) >= 5
+    # When a client asks for the task's events after seq 0 (before the first)
+    ws = Client.connect(live.ws_url(f"task={task['id']}&since=0"))
+    try:
+        # Then the snapshot is followed by every stored event, the queued one first, in order
+        assert recv(ws)["type"] == "snapshot"
+        replayed = [recv(ws) for _ in stored]
+        assert replayed == stored
+        assert replayed[0]["task"]["state"] == "queued" and replayed[-1]["task"]["state"] == "succeeded"
+    finally:
+        ws.close()
+
+
 def _raw_slow_client(port: int) -> socket.socket:
     """A WebSocket client that completes the handshake and then does not read (tiny receive buffer)."""
     s = socket.socket()
@@ -232,8 +251,9 @@ def test_bad_parameters_get_json_errors_before_the_handshake(client: Any) -> Non
     assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
     r = client.get("/api/v1/ws?since=abc&task=0123abcd", headers=upgrade)
     assert r.status_code == 400 and r.json["error"]["code"] == "invalid_request"
-    r = client.get("/api/v1/ws?since=3", headers=upgrade)
-    assert r.status_code == 400 and "task" in r.json["error"]["message"]
+    for since in ("3", "0"):
+        r = client.get(f"/api/v1/ws?since={since}", headers=upgrade)
+        assert r.status_code == 400 and "task" in r.json["error"]["message"]
     r = client.get("/api/v1/ws")
     assert r.status_code == 400 and "WebSocket" in r.json["error"]["message"]
 

@@ -11,8 +11,10 @@ from shared.errors import DepotError
 
 log = logging.getLogger(__name__)
 
-_HTTP_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type"}
+#: The ``code`` of an HTTP-level refusal (Werkzeug's, or gunicorn's own: see ``web/gunicorn_conf.py``).
+HTTP_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "body_too_large", 414: "uri_too_long", 415: "unsupported_media_type",
+              417: "expectation_failed", 431: "headers_too_large", 500: "internal_error", 501: "not_implemented"}
 
 
 def error_response(code: str, message: str, status: int, **headers: str):  # type: ignore[no-untyped-def]
@@ -24,6 +26,9 @@ def error_response(code: str, message: str, status: int, **headers: str):  # typ
 
 
 def register(app: Flask) -> None:
+    # "/api/v1//tasks" is a 404 like any unknown route, rather than a redirect with an HTML body.
+    app.url_map.merge_slashes = False
+
     @app.errorhandler(DepotError)
     def _depot(exc: DepotError):  # type: ignore[no-untyped-def]
         resp = jsonify({"error": exc.to_dict()})
@@ -41,13 +46,19 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
         status = exc.code or 500
-        code = _HTTP_CODES.get(status, "http_error")
+        code = HTTP_CODES.get(status, "http_error")
         message = exc.description or exc.name
         if status == 413:
             message = (f"The request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes.")
-        if status == 404 and not request.path.startswith("/api/"):
-            message = f"No page at {request.path}."
-        return error_response(code, message, status)
+        headers: dict[str, str] = {}
+        path = request.path if len(request.path) <= 200 else request.path[:200] + "..."
+        if status == 404 and request.url_rule is None:
+            message = (f"No API route {request.method} {path} (the README's 'API at a glance' lists them)."
+                       if request.path.startswith("/api/") else f"No page at {path}.")
+        elif status == 405 and getattr(exc, "valid_methods", None):
+            allowed = ", ".join(sorted(exc.valid_methods))  # type: ignore[attr-defined]
+            message, headers["Allow"] = f"{request.method} is not allowed on {path}; use {allowed}.", allowed
+        return error_response(code, message, status, **headers)
 
     @app.errorhandler(Exception)
     def _other(exc: Exception):  # type: ignore[no-untyped-def]

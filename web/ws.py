@@ -76,12 +76,15 @@ def snapshot(records: TaskRecords, task_id: str | None) -> list[dict[str, Any]]:
     return sorted(tasks.values(), key=lambda t: t["id"], reverse=True)
 
 
-def _params() -> tuple[str | None, int]:
+def _params() -> tuple[str | None, int | None]:
+    """The ``task`` filter and ``since`` (replay that task's events after this seq; 0 replays them all)."""
     task_id = request.args.get("task") or None
     if task_id is not None and (len(task_id) > 64 or not set(task_id) <= _ID_CHARS):
         raise NotFound(f"No task with id {task_id!r}.")
-    since = int_arg("since", 0)
-    if since and task_id is None:
+    since = int_arg("since", 0) if request.args.get("since") else None
+    if since is None:
+        return task_id, None
+    if task_id is None:
         raise InvalidRequest("'since' replays one task's events: pass 'task=<id>' with it (without a task, the "
                              "snapshot already carries the current state).")
     return task_id, since
@@ -153,10 +156,10 @@ class Session:
                 pass
             raise ConnectionClosed(None, "send failed or timed out") from None
 
-    def run(self, tasks: list[dict[str, Any]], task_id: str | None, since: int) -> None:
+    def run(self, tasks: list[dict[str, Any]], task_id: str | None, since: int | None) -> None:
         self.last = {t["id"]: t["seq"] for t in tasks}
         self.send({"type": "snapshot", "tasks": tasks})
-        if task_id is not None and since:
+        if task_id is not None and since is not None:
             replayed = self.records.events(task_id, since)
             if replayed:
                 self.send_texts([json.dumps(e, separators=(",", ":")).encode() for e in replayed])

@@ -17,22 +17,42 @@ from redis.exceptions import LockError
 from shared import keys
 from shared.config import Settings
 from shared.downloads.plan import Plan
-from shared.errors import Conflict, DepotError, InvalidRequest, NotFound, Transient
+from shared.errors import Conflict, DepotError, InvalidPath, InvalidRequest, NotFound, Transient
 from shared.files import fsync_dir
+from shared.records import new_task_id
 from shared.store.layout import StoreLayout
+from shared.store.paths import NAME_MAX, new_relpath
+from shared.store.sidecars import check_model_name
 
 _FREE_MARGIN = 64 * 1024 * 1024
 
 
+#: The longest name a download may save under (bytes): its partial ``.NAME.HOST.TASKID.aN.part`` must fit in
+#: ``NAME_MAX`` too, whichever host writes it (host names up to Linux's HOST_NAME_MAX, 64) and up to attempt 9999.
+MAX_FILENAME_BYTES = NAME_MAX - len(f"..{'h' * 64}.{new_task_id()}.a9999.part")
+
+
+def check_filename(name: str) -> str:
+    """A name a download may save under: a new model name (``check_model_name``) short enough for its partial."""
+    check_model_name(name)
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_FILENAME_BYTES:
+        raise InvalidPath(f"{name[:40]!r}... is too long: a downloaded file's name may hold {MAX_FILENAME_BYTES} "
+                          "bytes (its partial file adds the host and task to it while downloading).")
+    return name
+
+
 def target_path(layout: StoreLayout, plan: Plan, params: dict[str, Any]) -> tuple[str, int, str, Path]:
-    """(folder, path_index, relpath, absolute path) for this download; never outside the folder root."""
+    """(folder, path_index, relpath, absolute path) for this download; never outside the folder root. The API
+    checks every field at the door; this runs again in the worker, and checks the name upstream chose."""
     folder = params.get("folder") or plan.folder
     path_index = params.get("path_index") or 0
     name = params.get("filename") or plan.filename
-    if not name or name.startswith(".") or "/" in name or "\\" in name:
-        raise InvalidRequest(f"Unusable file name {name!r}: give a plain name without slashes or a leading dot.")
-    sub = (params.get("subfolder") or "").strip("/")
-    relpath = f"{sub}/{name}" if sub else name
+    try:
+        check_filename(name)
+    except InvalidPath as exc:
+        raise InvalidPath(f"Unusable file name: {exc.message} Give another with 'filename'.") from None
+    sub = params.get("subfolder")
+    relpath = f"{new_relpath(sub)}/{name}" if sub else name
     try:
         spec = layout.folder(folder)
     except NotFound as exc:

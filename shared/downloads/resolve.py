@@ -14,7 +14,7 @@ from shared.downloads.urls import Source, filename_from_url, parse_source
 from shared.errors import DepotError, InvalidRequest
 from shared.keystore import KeyStore
 
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}\Z")
 
 
 def key_for(settings: Settings, name: str | None) -> str | None:

@@ -45,7 +45,9 @@ class Thumbnailer:
     """Makes and caches thumbnails in ``cache_dir`` (safe to share between processes: atomic renames)."""
 
     def __init__(self, cache_dir: Path, max_bytes: int = 0, check_every_s: float = 300.0) -> None:
-        self.cache_dir = Path(cache_dir)
+        # Absolute, because the web process hands these paths to Flask's send_file, which would read a relative
+        # one against the app's package folder rather than the working directory.
+        self.cache_dir = Path(os.path.abspath(cache_dir))
         self.max_bytes = max_bytes
         self.check_every_s = check_every_s
         self._next_check = 0.0

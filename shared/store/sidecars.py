@@ -17,7 +17,9 @@ from typing import Any, Iterable
 import orjson
 import yaml
 
+from shared.errors import InvalidPath
 from shared.files import read_capped, write_atomic
+from shared.store.paths import NAME_MAX, check_name
 
 #: ComfyUI-Model-Manager's lookup order (CONTRACT §4): ``NAME<ext>`` then ``NAME.preview<ext>`` per extension.
 PREVIEW_EXTS = (".webm", ".mp4", ".webp", ".png", ".jpg", ".jpeg", ".gif", ".bmp")
@@ -51,6 +53,18 @@ def stem_of(model_name: str) -> str:
     if dot <= 0 or not model_name[:dot].strip("."):
         return model_name
     return model_name[:dot]
+
+
+def check_model_name(name: str) -> str:
+    """A new model name (``check_name``) whose sidecars fit beside it: ``NAME`` plus the longest sidecar suffix
+    within ``NAME_MAX`` bytes, so a later ``NAME.civitai.info`` or preview can always be written."""
+    check_name(name)
+    room = NAME_MAX - max(len(s) for s in SIDECAR_SUFFIXES)
+    stem = stem_of(name)
+    if len(stem.encode("utf-8", "surrogatepass")) > room:
+        raise InvalidPath(f"{name[:40]!r}... is too long: its name without the extension may hold {room} bytes, "
+                          f"so that its sidecars (NAME.civitai.info, NAME.preview.webp...) fit in {NAME_MAX}.")
+    return name
 
 
 # --- previews -----------------------------------------------------------------------------------------

@@ -2,54 +2,90 @@
 from several hosts gets the live task back), and the upstream API keys under ``/settings/keys``."""
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from flask import Blueprint, jsonify, request
 
 from shared.downloads.http import HttpClient
-from shared.downloads.publish import target_path
+from shared.downloads.publish import check_filename, target_path
 from shared.downloads.resolve import describe, make_plan
+from shared.downloads.urls import parse_source
 from shared.errors import InvalidRequest
 from shared.keystore import KEY_NAMES, KeyStore
-from shared.store.layout import StoreLayout
-from web.api.params import field, json_body
+from shared.store.paths import normalise_relpath
+from web.api.params import (field, folder_field, given, int_field, json_body, json_type, named, path_index_field,
+                            relpath_field, store_layout, text_field)
 from web.context import depot
 
 bp = Blueprint("downloads", __name__)
 _MAX_URL = 4096
+#: A Civitai file id is a positive 32-bit integer (as ``GET /resolve`` lists them).
+_MAX_CIVITAI_ID = 2**31 - 1
+_MAX_REPO_PATH = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+DOWNLOAD_FIELDS = ("url", "folder", "path_index", "subfolder", "filename", "file_id", "sha256", "overwrite")
 
 
-def _url_arg(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest("Give the URL to download, e.g. a Civitai model page or a Hugging Face file link.")
+def _url_arg(value: object, label: str = "Field 'url'") -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidRequest(f"{label} is required: give the URL to download, e.g. a Civitai model page or a "
+                             "Hugging Face file link.")
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{label} must be a string, got {json_type(value)}.")
     if len(value) > _MAX_URL:
-        raise InvalidRequest(f"The URL is longer than {_MAX_URL} characters.")
+        raise InvalidRequest(f"{label} is longer than {_MAX_URL} characters.")
+    if _CONTROL.search(value):
+        raise InvalidRequest(f"{label} holds a control character (a line break, tab or NUL); give the link alone.")
     return value.strip()
 
 
 @bp.get("/resolve")
 def resolve():  # type: ignore[no-untyped-def]
     settings = depot().settings
-    return jsonify(describe(settings, HttpClient(settings), _url_arg(request.args.get("url"))))
+    return jsonify(describe(settings, HttpClient(settings), _url_arg(request.args.get("url"), "Query parameter 'url'")))
+
+
+def _file_id(body: dict[str, Any], url: str) -> int | str | None:
+    """Which file of a multi-file source: a Civitai file id (a number), or a path inside a Hugging Face repo."""
+    if not given(body, "file_id"):
+        return None
+    kind = parse_source(url, depot().settings).kind
+    if kind == "civitai":
+        value = body["file_id"]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidRequest(f"Field 'file_id' must be a Civitai file id, a whole number (GET /resolve lists "
+                                 f"them), got {json_type(value)}.")
+        return int_field(body, "file_id", lo=1, hi=_MAX_CIVITAI_ID)
+    if kind == "huggingface":
+        path = text_field(body, "file_id", max_len=_MAX_REPO_PATH)
+        return named("file_id", normalise_relpath, path)
+    raise InvalidRequest("Field 'file_id' picks one file of a Civitai or Hugging Face link; a direct link is one "
+                         "file already, so leave it out.")
 
 
 @bp.post("/downloads")
 def create_download():  # type: ignore[no-untyped-def]
     ctx = depot()
-    body = json_body()
+    body = json_body(DOWNLOAD_FIELDS)
     url = _url_arg(body.get("url"))
+    folder = folder_field(body)
     params = {
         "url": url,
-        "folder": field(body, "folder", str),
-        "path_index": field(body, "path_index", int, default=0),
-        "subfolder": field(body, "subfolder", str),
+        "folder": folder,
+        "path_index": path_index_field(body, folder, default=0),
+        "subfolder": relpath_field(body, "subfolder"),
         "filename": field(body, "filename", str),
-        "file_id": field(body, "file_id", (int, str)),
-        "sha256": field(body, "sha256", str),
+        "file_id": _file_id(body, url),
+        "sha256": field(body, "sha256", str),  # its form is checked by make_plan before anything is fetched
         "overwrite": field(body, "overwrite", bool, default=False),
     }
-    plan = make_plan(ctx.settings, HttpClient(ctx.settings), url, folder=params["folder"],
-                     file_id=params["file_id"], sha256=params["sha256"])
-    # Refuse a bad folder/name now, before a task exists.
-    target_path(StoreLayout.from_settings(ctx.settings), plan, params)
+    if params["filename"] is not None:
+        named("filename", check_filename, params["filename"])
+    plan = make_plan(ctx.settings, HttpClient(ctx.settings), url, folder=folder, file_id=params["file_id"],
+                     sha256=params["sha256"])
+    # The folder and name upstream chose are checked too, before a task exists.
+    target_path(store_layout(), plan, params)
     params["plan"] = plan.to_dict()
     task, _created = ctx.dispatcher.submit("download", params, idem_key=f"download:{plan.idem_key}")
     return jsonify(task), 202
@@ -64,8 +100,8 @@ def get_keys():  # type: ignore[no-untyped-def]
 def put_key(name: str):  # type: ignore[no-untyped-def]
     if name not in KEY_NAMES:
         raise InvalidRequest(f"Unknown key {name!r}; use one of {', '.join(KEY_NAMES)}.")
-    body = json_body()
+    body = json_body(("value",))
     if "value" not in body:
-        raise InvalidRequest("Give {\"value\": \"...\"} (null clears the key).")
-    masked = KeyStore.from_settings(depot().settings).set(name, field(body, "value", str))
+        raise InvalidRequest("Field 'value' is required: give {\"value\": \"...\"} (null clears the key).")
+    masked = named("value", KeyStore.from_settings(depot().settings).set, name, field(body, "value", str))
     return jsonify({"name": name, "value": masked})

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 from shared import prefs
 from shared.errors import InvalidRequest
 from shared.states import vocabulary
-from web.api.params import json_body
+from web.api.params import field, json_body, named
 from web.context import depot
 from workers.presence import live_workers
 
@@ -24,8 +24,15 @@ def health():  # type: ignore[no-untyped-def]
         redis_state = "ok"
     except Exception:  # noqa: BLE001 - health must answer even when Redis does not
         workers, redis_state = [], "unavailable"
-    body = {"status": "ok" if redis_state == "ok" else "degraded", "redis": redis_state,
-            "host": depot().settings.host, "workers": workers}
+    body: dict[str, object] = {"status": "ok", "redis": redis_state, "host": depot().settings.host,
+                               "workers": workers}
+    if redis_state != "ok":
+        body.update(status="degraded", reason="Redis is not reachable: nothing can be queued or listed until it "
+                                              "is back.")
+    elif not workers:
+        # The API still works (tasks are recorded and queued), so this is 200: jobs only wait.
+        body.update(status="degraded", reason="No worker is running: jobs wait in the queue until one starts. "
+                                              "Start one with `depot worker` (or `make up`, which runs one).")
     return jsonify(body), 200 if redis_state == "ok" else 503
 
 
@@ -42,10 +49,11 @@ def public_settings():  # type: ignore[no-untyped-def]
 @bp.put("/settings/nsfw_level")
 def put_nsfw_level():  # type: ignore[no-untyped-def]
     """Set the NSFW ceiling of previews for every host (``{"value": 4}``; null goes back to the setting)."""
-    body = json_body()
+    body = json_body(("value",))
     if "value" not in body:
-        raise InvalidRequest('Give {"value": N} with N one of 1, 2, 4, 8, 16 (null: the server default).')
-    prefs.set_nsfw_level(depot().services.redis, body["value"])
+        raise InvalidRequest("Field 'value' is required: give {\"value\": N} with N one of 1, 2, 4, 8, 16 (null: "
+                             "the server default).")
+    named("value", prefs.set_nsfw_level, depot().services.redis, field(body, "value", int))
     return jsonify(_nsfw())
 
 

@@ -3,6 +3,7 @@ duplicates, and scan submission. Every path from a client is validated against i
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,9 @@ from shared.errors import Conflict, InvalidPath, InvalidRequest, NotFound
 from shared.store import sidecars
 from shared.store.index import SORTS, StoreIndex, to_model
 from shared.store.paths import normalise_relpath
-from shared.store.scan import idem_key, scan_roots, submit_params
-from web.api.params import choice_arg, field, int_arg, json_body
+from shared.store.scan import MODES, idem_key, scan_roots, submit_params
+from web.api.params import (choice_arg, choice_field, field, folder_arg, folder_field, int_arg, json_body, named,
+                            only_fields, path_index_field, relpath_field)
 from web.context import depot
 
 bp = Blueprint("models", __name__)
@@ -29,17 +31,14 @@ def store_index() -> StoreIndex:
     return index
 
 
-def _path_index(raw: Any) -> int:
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidPath(f"path_index must be a whole number, got {raw!r}.") from None
-    if isinstance(raw, bool):
-        raise InvalidPath("path_index must be a whole number.")
-    return value
+def _path_index(raw: str) -> int:
+    """The ``path_index`` part of a model URL: ASCII digits only (no sign, spaces or other scripts' digits)."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 5):
+        raise InvalidPath(f"The URL's 'path_index' must be a whole number such as 0, got {raw[:40]!r}.")
+    return int(raw)
 
 
-def _ref(folder: str, path_index: Any, relpath: str) -> tuple[str, int, str, Path]:
+def _ref(folder: str, path_index: str, relpath: str) -> tuple[str, int, str, Path]:
     index = store_index()
     pi = _path_index(path_index)
     path = index.layout.resolve(folder, pi, relpath)
@@ -71,9 +70,7 @@ def folders():  # type: ignore[no-untyped-def]
 @bp.get("/models")
 def list_models():  # type: ignore[no-untyped-def]
     index = store_index()
-    folder = request.args.get("folder") or None
-    if folder is not None:
-        index.layout.folder(folder)
+    folder = folder_arg()
     q = request.args.get("q") or None
     if q is not None and len(q) > 500:
         raise InvalidRequest("Query parameter 'q' is too long (500 characters at most).")
@@ -100,38 +97,52 @@ def model_detail(folder: str, path_index: str, relpath: str):  # type: ignore[no
 
 @bp.patch("/models/<folder>/<path_index>/<path:relpath>")
 def model_update(folder: str, path_index: str, relpath: str):  # type: ignore[no-untyped-def]
-    body = json_body()
-    folder, pi, rel, path = _ref(folder, path_index, relpath)
-    _doc_or_index(folder, pi, rel, path)
+    body = json_body(("move_to", "description"))
     move_to = field(body, "move_to", dict)
+    if move_to is not None:
+        move_to = _move_target(move_to, folder, _path_index(path_index))
     description = field(body, "description", str)
     if move_to is None and description is None:
         raise InvalidRequest("Nothing to change: send 'move_to' {folder, path_index, relpath} and/or 'description'.")
+    folder, pi, rel, path = _ref(folder, path_index, relpath)
+    _doc_or_index(folder, pi, rel, path)
     if move_to is not None:
-        path = _move(path, folder, pi, rel, move_to)
+        path = _move(path, folder, pi, rel, *move_to)
     if description is not None:
         sidecars.write_raw_description(path, description)
     return jsonify(store_index().record_file(path))
 
 
-def _move(path: Path, folder: str, pi: int, rel: str, move_to: dict[str, Any]) -> Path:
+def _move_target(move_to: dict[str, Any], folder: str, pi: int) -> tuple[str, int, str]:
+    """(folder, path_index, relpath) of a move (folder and root default to the model's), each field checked
+    before anything is looked up or moved."""
+    only_fields(move_to, ("folder", "path_index", "relpath"), "move_to.")
+    t_folder = folder_field(move_to, default=folder, prefix="move_to.")
+    t_pi = path_index_field(move_to, t_folder, default=pi, prefix="move_to.")
+    t_rel = relpath_field(move_to, "relpath", required=True, prefix="move_to.")
+    named("move_to.relpath", sidecars.check_model_name, posixpath.basename(t_rel))
+    return t_folder, t_pi, t_rel
+
+
+def _move(path: Path, folder: str, pi: int, rel: str, t_folder: str, t_pi: int, t_rel: str) -> Path:
     index = store_index()
-    t_folder = field(move_to, "folder", str, default=folder)
-    t_pi = _path_index(move_to.get("path_index", pi))
-    t_rel = field(move_to, "relpath", str, required=True)
     target = index.layout.resolve(t_folder, t_pi, t_rel)
     if target == path:
         return path
     if not index.layout.folder(t_folder).accepts(target.name) and not path.is_dir():
-        raise InvalidRequest(f"Folder {t_folder!r} does not hold {os.path.splitext(target.name)[1]!r} files.")
+        raise InvalidRequest(f"Field 'move_to.relpath': folder {t_folder!r} does not hold "
+                             f"{os.path.splitext(target.name)[1]!r} files.")
     moves = [(path, target)] + [(s, target.parent / (sidecars.stem_of(target.name) + s.name[len(sidecars.stem_of(path.name)):]))
                                 for s in sidecars.sidecar_paths(path)]
+    # Every destination is checked before the first file moves, so a refusal leaves the model whole.
+    root = index.layout.root(t_folder, t_pi)
+    for _src, dst in moves:
+        index.layout.resolve(t_folder, t_pi, os.path.relpath(dst, root))
     clash = [str(dst) for _src, dst in moves if os.path.lexists(dst)]
     if clash:
         raise Conflict(f"Refusing to overwrite {', '.join(clash)}; delete or rename it first.")
     target.parent.mkdir(parents=True, exist_ok=True)
     for src, dst in moves:
-        index.layout.resolve(t_folder, t_pi, os.path.relpath(dst, index.layout.root(t_folder, t_pi)))
         shutil.move(str(src), str(dst))
     index.remove(folder, pi, rel)
     return target
@@ -139,6 +150,7 @@ def _move(path: Path, folder: str, pi: int, rel: str, move_to: dict[str, Any]) -
 
 @bp.delete("/models/<folder>/<path_index>/<path:relpath>")
 def model_delete(folder: str, path_index: str, relpath: str):  # type: ignore[no-untyped-def]
+    json_body(())
     folder, pi, rel, path = _ref(folder, path_index, relpath)
     doc = store_index().lookup(folder, pi, rel)
     if doc is None and not os.path.lexists(path):
@@ -155,17 +167,15 @@ def model_delete(folder: str, path_index: str, relpath: str):  # type: ignore[no
 
 @bp.get("/duplicates")
 def duplicates():  # type: ignore[no-untyped-def]
-    folder = request.args.get("folder") or None
-    if folder is not None:
-        store_index().layout.folder(folder)
-    return jsonify(store_index().duplicates(folder))
+    return jsonify(store_index().duplicates(folder_arg()))
 
 
 @bp.post("/scans")
 def submit_scan():  # type: ignore[no-untyped-def]
-    body = json_body()
-    folder, path_index = field(body, "folder", str), field(body, "path_index", int)
-    params = submit_params(field(body, "mode", str, default="quick"), folder,
+    body = json_body(("folder", "path_index", "mode", "fetch_metadata"))
+    folder = folder_field(body)
+    path_index = path_index_field(body, folder)
+    params = submit_params(choice_field(body, "mode", MODES, "quick"), folder,
                            field(body, "fetch_metadata", bool, default=False), path_index)
     scan_roots(store_index().layout, folder, path_index)
     task, _created = depot().dispatcher.submit("scan", params, idem_key=idem_key(folder, path_index))

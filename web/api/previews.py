@@ -7,20 +7,22 @@ queue a job (202 Task). ``POST /models/<ref>/repair`` re-downloads a model from 
 download job, checked against the hash recorded for it."""
 from __future__ import annotations
 
+import os
 import posixpath
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from shared.errors import Conflict, DepotError, InvalidRequest, NotFound
+from shared.errors import Conflict, DepotError, InvalidPath, InvalidRequest, NotFound
+from shared.downloads.publish import check_filename
 from shared.previews.job import SOURCES
 from shared.previews.targets import parse_ref
 from shared.previews.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, Thumbnailer
 from shared.store.index import StoreIndex
-from shared.store.layout import StoreLayout
-from shared.store.paths import normalise_relpath
+from shared.store.paths import MAX_RELPATH, normalise_relpath
 from shared.store.sidecars import find_preview, read_summary
-from web.api.params import field, int_arg, json_body
+from web.api.params import (choice_field, field, folder_field, int_arg, json_body, json_type, named,
+                            only_fields, path_index_field, store_layout, text_field)
 from web.context import depot
 
 bp = Blueprint("previews", __name__)
@@ -28,13 +30,6 @@ bp = Blueprint("previews", __name__)
 #: Refs accepted in one request body; a whole folder is cheaper as ``folder``.
 MAX_REFS = 10_000
 VERIFY_MODES = ("sha256", "all")
-
-
-def _layout() -> StoreLayout:
-    ctx = depot()
-    if "layout" not in ctx.extras:
-        ctx.extras["layout"] = StoreLayout.from_settings(ctx.settings)
-    return ctx.extras["layout"]
 
 
 def _thumbnailer() -> Thumbnailer:
@@ -47,8 +42,8 @@ def _thumbnailer() -> Thumbnailer:
 @bp.get("/previews/<folder>/<int:path_index>/<path:relpath>")
 def thumbnail(folder: str, path_index: int, relpath: str) -> Any:
     size = int_arg("size", DEFAULT_SIZE, lo=MIN_SIZE, hi=MAX_SIZE)
-    model = _layout().resolve(folder, path_index, relpath)
-    if not model.exists():
+    model = store_layout().resolve(folder, path_index, relpath)
+    if not os.path.exists(model):  # False, not an error, for a name the file system cannot hold
         raise NotFound(f"No model {folder}/{path_index}/{relpath}; GET /api/v1/models lists the store.")
     thumbs = _thumbnailer()
     preview = find_preview(model)
@@ -70,40 +65,44 @@ def thumbnail(folder: str, path_index: int, relpath: str) -> Any:
     return resp
 
 
-def _refs(body: dict[str, Any]) -> list[dict[str, Any]] | None:
-    models = field(body, "models", list)
-    if models is None:
-        return None
-    if len(models) > MAX_REFS:
-        raise InvalidRequest(f"At most {MAX_REFS} models per request; use 'folder' for a whole folder.")
-    layout, refs = _layout(), []
-    for item in models:
-        folder, index, rel = parse_ref(item)
-        layout.resolve(folder, index, rel)  # InvalidPath / NotFound before anything is queued
-        refs.append({"folder": folder, "path_index": index, "relpath": rel})
-    return refs
+def _ref(item: Any, label: str) -> dict[str, Any]:
+    """One ``{"folder","path_index","relpath"}`` of a ``models`` list, naming ``models[i].field`` when refused."""
+    if not isinstance(item, dict):
+        raise InvalidRequest(f"Field {label!r} must be an object {{\"folder\", \"path_index\", \"relpath\"}}, "
+                             f"got {json_type(item)}.")
+    prefix = label + "."
+    only_fields(item, ("folder", "path_index", "relpath"), prefix)
+    folder = folder_field(item, required=True, prefix=prefix)
+    index = path_index_field(item, folder, default=0, prefix=prefix)
+    rel = text_field(item, "relpath", max_len=MAX_RELPATH, required=True, prefix=prefix)
+    named(prefix + "relpath", store_layout().resolve, folder, index, rel)
+    parse_ref(item)  # the worker's own check, which must agree
+    return {"folder": folder, "path_index": index, "relpath": normalise_relpath(rel)}
 
 
 def _scope(body: dict[str, Any]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    folder = field(body, "folder", str)
+    """A job's scope: one folder, a list of models, or (neither) the whole store; never both."""
+    folder = folder_field(body)
+    models = field(body, "models", list)
+    if folder is not None and models is not None:
+        raise InvalidRequest("Give either 'folder' or 'models', not both (leave both out for the whole store).")
     if folder is not None:
-        _layout().folder(folder)
-        params["folder"] = folder
-    refs = _refs(body)
-    if refs is not None:
-        params["models"] = refs
-    return params
+        return {"folder": folder}
+    if models is None:
+        return {}
+    if not models:
+        raise InvalidRequest("Field 'models' is empty; name at least one model, or leave it out for the whole store.")
+    if len(models) > MAX_REFS:
+        raise InvalidRequest(f"Field 'models' lists {len(models)} models; at most {MAX_REFS} per request (use "
+                             "'folder' for a whole folder).")
+    return {"models": [_ref(item, f"models[{i}]") for i, item in enumerate(models)]}
 
 
 def _submit_scoped(kind: str, option: str, choices: tuple[str, ...] | list[str], default: str) -> Any:
     """A job over a folder, a list of models or the whole store, with one validated option."""
-    body = json_body()
+    body = json_body(("folder", "models", option))
     params = _scope(body)
-    value = field(body, option, str, default=default)
-    if value not in choices:
-        raise InvalidRequest(f"Field {option!r} must be one of {', '.join(choices)}; got {value!r}.")
-    params[option] = value
+    params[option] = choice_field(body, option, choices, default)
     task, _created = depot().dispatcher.submit(kind, params)
     return jsonify(task), 202
 
@@ -121,7 +120,7 @@ def verifications() -> Any:
 def _recorded_source(ref: dict[str, Any], model: Any) -> tuple[str | None, str | None]:
     """The (source URL, expected SHA256) recorded for a model: index entry, sidecars, then download tasks."""
     ctx = depot()
-    entry = StoreIndex(ctx.services.redis, ctx.settings, _layout()).lookup(
+    entry = StoreIndex(ctx.services.redis, ctx.settings, store_layout()).lookup(
         ref["folder"], ref["path_index"], ref["relpath"]) or {}
     summary = read_summary(model) if model.exists() else {}
     url = entry.get("source_url") or summary.get("source_url")
@@ -141,7 +140,8 @@ def _recorded_source(ref: dict[str, Any], model: Any) -> tuple[str | None, str |
 
 @bp.post("/models/<folder>/<int:path_index>/<path:relpath>/repair")
 def repair(folder: str, path_index: int, relpath: str) -> Any:
-    model = _layout().resolve(folder, path_index, relpath)
+    json_body(())  # the recorded source says everything; a body with fields is refused rather than ignored
+    model = store_layout().resolve(folder, path_index, relpath)
     relpath = normalise_relpath(relpath)
     ref = {"folder": folder, "path_index": path_index, "relpath": relpath}
     url, sha = _recorded_source(ref, model)
@@ -150,6 +150,11 @@ def repair(folder: str, path_index: int, relpath: str) -> Any:
                        "automatically. Download it again with POST /api/v1/downloads and its URL.",
                        code="no_source_recorded")
     subdir, name = posixpath.split(relpath)
+    try:
+        check_filename(name)  # the download job saves under it: refuse now what it would refuse later
+    except InvalidPath as exc:
+        raise Conflict(f"{folder}/{relpath} cannot be re-downloaded under its own name: {exc.message} Rename it "
+                       "first (PATCH with 'move_to').") from None
     params = {"url": url, "folder": folder, "path_index": path_index, "filename": name, "overwrite": True}
     if subdir:
         params["subfolder"] = subdir

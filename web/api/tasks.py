@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify, request
 
 from shared.errors import InvalidRequest, NotFound
 from shared.states import KINDS, TaskState
-from web.api.params import choice_arg, int_arg
+from web.api.params import choice_arg, int_arg, json_body
 from web.context import depot
 
 bp = Blueprint("tasks", __name__)
@@ -22,13 +22,12 @@ def _check_id(task_id: str) -> str:
 @bp.get("/tasks")
 def list_tasks():  # type: ignore[no-untyped-def]
     state = choice_arg("state", [s.value for s in TaskState])
-    kind = request.args.get("kind") or None
-    if kind is not None and (len(kind) > 40 or not kind.replace("_", "").isalnum()):
-        raise InvalidRequest(f"Query parameter 'kind' must be one of {', '.join(KINDS)}; got {kind!r}.")
+    kind = choice_arg("kind", KINDS)
     limit = int_arg("limit", 50, lo=1, hi=500)
     cursor = request.args.get("cursor") or None
-    if cursor is not None:
-        _check_id(cursor)
+    if cursor is not None and (len(cursor) > 64 or not set(cursor) <= _ID_CHARS):
+        raise InvalidRequest(f"Query parameter 'cursor' must be a task id (the 'next_cursor' of the previous page), "
+                             f"got {cursor[:40]!r}.")
     items, next_cursor = depot().services.records.page(state=state, kind=kind, limit=limit, cursor=cursor)
     return jsonify({"items": items, "next_cursor": next_cursor})
 
@@ -45,6 +44,7 @@ def task_events(task_id: str):  # type: ignore[no-untyped-def]
 
 
 def _control(task_id: str, action: str):  # type: ignore[no-untyped-def]
+    json_body(())  # controls take no fields: a body with any is refused rather than ignored
     task = depot().dispatcher.control(_check_id(task_id), action)
     return jsonify(task)
 
@@ -71,5 +71,6 @@ def retry(task_id: str):  # type: ignore[no-untyped-def]
 
 @bp.delete("/tasks/<task_id>")
 def delete(task_id: str):  # type: ignore[no-untyped-def]
+    json_body(())
     depot().dispatcher.control(_check_id(task_id), "delete")
     return "", 204

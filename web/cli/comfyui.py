@@ -14,12 +14,17 @@ from web.cli.client import ApiClient, ApiError
 def register(sub: Any) -> None:
     p = sub.add_parser("comfyui-config", help="extra_model_paths.yaml for a GPU host's ComfyUI")
     p.add_argument("--host", help="the GPU host (its mount point comes from DEPOT_HOST_MOUNTS on the server)")
+    p.add_argument("--default", action="store_true",
+                   help="make the store ComfyUI's first path for every folder (is_default: true): the store's "
+                        "files win over local files of the same name")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     params = {"host": args.host} if args.host else {}
+    if args.default:
+        params["default"] = "1"
     text = fetch(ApiClient(), params)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

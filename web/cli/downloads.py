@@ -28,7 +28,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     api = ApiClient()
-    body = {"url": args.url, "folder": args.folder, "file_id": args.file_id, "filename": args.filename,
+    # A Civitai file id is a JSON number (the API checks types, it does not convert them); anything else is a
+    # path inside a Hugging Face repo
+    file_id = int(args.file_id) if args.file_id and args.file_id.isascii() and args.file_id.isdigit() else args.file_id
+    body = {"url": args.url, "folder": args.folder, "file_id": file_id, "filename": args.filename,
             "sha256": args.sha256, "overwrite": args.overwrite or None}
     task = api.post("/downloads", json={k: v for k, v in body.items() if v is not None})
     plan = (task.get("params") or {}).get("plan") or {}

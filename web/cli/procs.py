@@ -3,7 +3,11 @@
 ``depot up`` runs the whole stack in the foreground: an embedded Redis (AOF, ``noeviction``) unless
 ``DEPOT_REDIS_URL`` points elsewhere, then web, one worker on every queue, beat and Flower supervised by honcho's
 ``Manager``. Ctrl-C stops every child, then the embedded Redis (last, so workers can hand their tasks back).
-Every command line is built here, so the Procfile, compose.yaml and ``depot up`` start the same processes."""
+Every command line is built here, so the Procfile, compose.yaml and ``depot up`` start the same processes.
+
+Children run in the project's folder (so ``python -m`` imports this project, never a same-named package in the
+user's folder) and get every path setting as an absolute environment value, resolved by the parent against the
+folder it was started in: wherever ``depot up`` starts, every process uses the same store and state."""
 from __future__ import annotations
 
 import argparse
@@ -18,7 +22,7 @@ from typing import Any
 
 import redis
 
-from shared.config import Settings, load_settings
+from shared.config import Settings, load_settings, path_environment
 from workers import queues
 
 CELERY = [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
@@ -28,9 +32,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- command lines ----------------------------------------------------------------------------------------------
 
 def web_cmd(s: Settings) -> list[str]:
-    # gthread: every open WebSocket holds a thread, so give each process plenty of them
-    return [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "64",
-            "-b", f"{s.web_bind}:{s.web_port}", "--graceful-timeout", "10", "--access-logfile", "-",
+    # gthread: every open WebSocket holds a thread, so give each process plenty of them; web/gunicorn_conf.py
+    # raises the request-line limit and makes gunicorn's own refusals JSON like every other API error
+    return [sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf", "-k", "gthread", "-w", "2",
+            "--threads", "64", "-b", f"{s.web_bind}:{s.web_port}", "--graceful-timeout", "10",
+            "--access-logfile", "-",
+            # gunicorn's control socket defaults to one per user ($HOME/.gunicorn): one per instance instead
+            "--control-socket", str(s.var_dir / "gunicorn.ctl"),
             "web:create_app()"]
 
 
@@ -57,7 +65,9 @@ def beat_cmd(s: Settings) -> list[str]:
 def flower_cmd(s: Settings) -> list[str]:
     # Without auth Flower listens on loopback only; with auth it binds where the web server binds.
     address = s.web_bind if s.effective_flower_auth else "127.0.0.1"
-    return [*CELERY, "flower", f"--port={s.flower_port}", f"--address={address}", "--purge_offline_workers=120"]
+    # --db: where Flower keeps its state if FLOWER_PERSISTENT is turned on (otherwise ./flower)
+    return [*CELERY, "flower", f"--port={s.flower_port}", f"--address={address}", "--purge_offline_workers=120",
+            f"--db={s.var_dir / 'flower'}"]
 
 
 def flower_env(s: Settings) -> dict[str, str]:
@@ -75,7 +85,7 @@ class EmbeddedRedis:
 
     def __init__(self, s: Settings) -> None:
         self.port = s.embedded_redis_port
-        self.dir = (s.var_dir / "redis").resolve()
+        self.dir = s.var_dir / "redis"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 15.0) -> None:
@@ -118,6 +128,7 @@ class EmbeddedRedis:
 
 def _child_env(s: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(path_environment(s))
     env["DEPOT_REDIS_URL"] = s.effective_redis_url
     env["DEPOT_HOST"] = s.host
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
@@ -171,8 +182,11 @@ def up(args: argparse.Namespace) -> int:
 
 
 def _exec(s: Settings, cmd: list[str], extra: dict[str, str] | None = None) -> int:
-    """Replace this process with the command, so signals reach it directly."""
-    os.execvpe(cmd[0], cmd, _child_env(s, extra))
+    """Replace this process with the command, so signals reach it directly; in the project's folder, like the
+    children of ``depot up`` (the paths it needs come absolute in the environment)."""
+    env = _child_env(s, extra)
+    os.chdir(ROOT)
+    os.execvpe(cmd[0], cmd, env)
     return 0  # not reached
 
 

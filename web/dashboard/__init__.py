@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, Response, send_from_directory
 
-STATIC_DIR = Path(__file__).with_name("static")
+STATIC_DIR = Path(__file__).resolve().with_name("static")
 
 bp = Blueprint("dashboard", __name__, static_folder=str(STATIC_DIR), static_url_path="/static")
 

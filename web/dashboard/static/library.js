@@ -2,7 +2,8 @@
 // a paged list (fast on 100k models: the server filters and sorts, we fetch a page at a time), a detail panel
 // with metadata, trigger words (copy), hashes, verify status and source link, and rename/move/delete.
 
-import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, showError, toast, withToken } from "./api.js";
+import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, post, showError, toast, withToken } from "./api.js";
+import { waitForTask } from "./live.js";
 
 const PAGE = 100;
 const state = { folder: "", q: "", sort: "name", order: "asc", offset: 0, total: 0, request: 0, folders: [] };
@@ -63,7 +64,10 @@ export async function loadModels({ append = false } = {}) {
   if (append) grid.append(...cards);
   else grid.replaceChildren(...cards);
   state.offset += body.items.length;
-  status.textContent = body.total === 0
+  // The whole store empty (not a search or one folder): say what to do, with a button for the scan.
+  const storeEmpty = body.total === 0 && !state.q && !state.folder;
+  document.getElementById("library-empty").hidden = !storeEmpty;
+  status.textContent = storeEmpty ? "" : body.total === 0
     ? (state.q ? `No model matches “${state.q}”.` : "No models in this folder yet. Add one, or run a scan.")
     : `${body.total} model${body.total === 1 ? "" : "s"}${state.q ? ` matching “${state.q}”` : ""}`;
   document.getElementById("more").hidden = state.offset >= state.total;
@@ -164,7 +168,22 @@ async function deleteModel(m) {
   }
 }
 
+async function scanStore(button) {
+  button.disabled = true;
+  try {
+    const task = await post("/scans", { mode: "quick" });
+    toast("Scanning the store: new files appear in the library as they are indexed.");
+    await waitForTask(task.id);
+    await loadModels();
+  } catch (err) {
+    showError(err, "Starting the scan failed");
+  } finally {
+    button.disabled = false;
+  }
+}
+
 export function initLibrary() {
+  document.getElementById("empty-scan").addEventListener("click", (e) => scanStore(e.currentTarget));
   let timer = null;
   document.getElementById("search").addEventListener("input", (e) => {
     clearTimeout(timer);

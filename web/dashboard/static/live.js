@@ -70,6 +70,25 @@ export async function refreshTask(id) {
   notify([id]);
 }
 
+// Resolves with the task once it has finished: the live feed usually tells first, a slow poll covers a
+// WebSocket that is reconnecting.
+export function waitForTask(id, pollMs = 2000) {
+  return new Promise((resolve) => {
+    let timer = null;
+    const check = () => {
+      const t = tasks.get(id);
+      if (t && isTerminal(t)) {
+        listeners.delete(check);
+        clearInterval(timer);
+        resolve(t);
+      }
+    };
+    listeners.add(check);
+    timer = setInterval(() => refreshTask(id), pollMs);
+    check();
+  });
+}
+
 export function isTerminal(t) {
   return ["succeeded", "failed", "cancelled"].includes(t.state);
 }

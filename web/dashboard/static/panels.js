@@ -1,6 +1,6 @@
 // Maintenance (scan / verify / preview jobs, duplicates), Settings (masked keys, NSFW level, token) and Hosts.
 
-import { api, askForToken, fmtBytes, get, getToken, h, modelPath, post, setToken, showError, toast } from "./api.js";
+import { api, askForToken, fmtBytes, get, getToken, h, modelPath, post, setToken, showError, toast, withToken } from "./api.js";
 import { refreshTask } from "./live.js";
 
 // ---- maintenance ----------------------------------------------------------------------------------------
@@ -158,8 +158,12 @@ export async function loadHosts() {
     if (!byHost.has(w.host)) byHost.set(w.host, []);
     byHost.get(w.host).push(w);
   }
+  const yamlLink = (host, preferStore) => h("a", {
+    class: "button-link small secondary", download: `extra_model_paths-${host}.yaml`,
+    href: withToken(`/api/v1/comfyui/extra_model_paths.yaml?${new URLSearchParams({ host, ...(preferStore ? { default: "1" } : {}) })}`),
+  }, preferStore ? "extra_model_paths.yaml (store first)" : "extra_model_paths.yaml");
   box.replaceChildren(...(byHost.size ? [...byHost].map(([host, ws]) => h("div", { class: "host" },
-    h("h3", {}, host),
+    h("h3", {}, host, " ", yamlLink(host, false), " ", yamlLink(host, true)),
     h("ul", {}, ws.map((w) => h("li", {}, h("strong", {}, w.name), " ",
       h("span", { class: "muted" }, (w.queues || []).join(", ")), " ",
       h("span", { class: "muted" }, w.seen ? `· heartbeat ${Math.max(0, Math.round(Date.now() / 1000 - w.seen))} s ago` : "")))))) :
