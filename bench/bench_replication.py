@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
             for op in ("submit", "pause+resume"):
                 on, off = results[(op, True)], results[(op, False)]
                 print(f"{op:13s} fence off: {_summary(off)}")
-                print(f"{op:13s} fence on : {_summary(on)}   ratio {statistics.median(on) / statistics.median(off):.2f}x")
+                ratio = statistics.median(on) / statistics.median(off)
+                print(f"{op:13s} fence on : {_summary(on)}   ratio {ratio:.2f}x")
             print(f"fences: {records.fence.stats['fences']}, short (replica slower than "
                   f"{records.fence.timeout_ms} ms): {records.fence.stats['short']}")
             services.redis.close()

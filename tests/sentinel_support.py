@@ -81,8 +81,8 @@ class SentinelCluster:
     @staticmethod
     def _data_args(name: str, port: int) -> list[str]:
         return ["--port", str(port), "--bind", "127.0.0.1", "--dir", ".", "--appendonly", "yes",
-                "--appendfsync", "always", "--save", "", "--repl-diskless-sync-delay", "0", "--maxmemory-policy", "noeviction",
-                "--logfile", f"{name}.log"]
+                "--appendfsync", "always", "--save", "", "--repl-diskless-sync-delay", "0",
+                "--maxmemory-policy", "noeviction", "--logfile", f"{name}.log"]
 
     def _sentinel(self, me: tuple[str, int, str], peers: list[tuple[str, int, str]], ports: list[int]) -> Node:
         # Sentinel rewrites its config file (discovered peers, the current master), so each gets its own. The

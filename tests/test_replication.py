@@ -8,11 +8,12 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 import redis as redis_lib
 
+from shared.config import Settings
 from shared.records import TaskRecords
 from shared.redis_client import client_for
 from tests.multihost_support import beat  # noqa: F401 - fixture
@@ -55,14 +56,14 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
         p.master.stop()
 
 
-def _dispatcher(pair: Pair, settings) -> tuple[Dispatcher, TaskRecords]:  # type: ignore[no-untyped-def]
+def _dispatcher(pair: Pair, settings: Settings) -> tuple[Dispatcher, TaskRecords]:
     url = f"redis://127.0.0.1:{pair.master.port}/0"
     client = client_for(url)
     records = TaskRecords(client, ttl_s=3600, lease_s=5, replicated=True)
     return Dispatcher(make_celery(settings.replace(redis_url=url)), records), records
 
 
-def test_an_acknowledged_task_is_on_the_replica_even_when_it_lagged(pair: Pair, settings) -> None:  # type: ignore[no-untyped-def]
+def test_an_acknowledged_task_is_on_the_replica_even_when_it_lagged(pair: Pair, settings: Settings) -> None:
     dispatcher, records = _dispatcher(pair, settings)
     dispatcher.submit("verify", {"warm": True}, queue="verify")  # connections and the role cache warmed up
     # Given a replica that stalls for a moment (it can neither apply nor acknowledge anything meanwhile)
@@ -85,7 +86,7 @@ def test_an_acknowledged_task_is_on_the_replica_even_when_it_lagged(pair: Pair, 
     records.r.close()
 
 
-def test_with_no_replica_connected_nothing_waits(pair: Pair, settings) -> None:  # type: ignore[no-untyped-def]
+def test_with_no_replica_connected_nothing_waits(pair: Pair, settings: Settings) -> None:
     dispatcher, records = _dispatcher(pair, settings)
     # Given the replica gone (the state right after a failover, before the old master is back)
     pair.replica.kill()
@@ -99,7 +100,7 @@ def test_with_no_replica_connected_nothing_waits(pair: Pair, settings) -> None: 
     records.r.close()
 
 
-def test_scripts_and_locks_reload_on_an_empty_script_cache(redis: redis_lib.Redis, settings) -> None:  # type: ignore[no-untyped-def]
+def test_scripts_and_locks_reload_on_an_empty_script_cache(redis: redis_lib.Redis, settings: Settings) -> None:
     client = client_for(settings.redis_url)
     records = TaskRecords.from_settings(client, settings)
     task, _ = records.create("verify", {}, queue="verify")
@@ -123,7 +124,7 @@ def test_scripts_and_locks_reload_on_an_empty_script_cache(redis: redis_lib.Redi
     client.close()
 
 
-def test_a_task_whose_send_was_cut_off_is_sent_again_by_the_reaper(app, workers, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_task_whose_send_was_cut_off_is_sent_again_by_the_reaper(app: Any, workers: Any, settings: Settings) -> None:
     from shared import keys
     records = app.extensions["depot"].services.records
     celery = make_celery(settings)
@@ -144,7 +145,7 @@ def test_a_task_whose_send_was_cut_off_is_sent_again_by_the_reaper(app, workers,
     assert done["attempt"] == 1 and records.unsent(0) == []
 
 
-def test_a_job_that_loses_redis_is_resumed_not_failed(app, workers, settings, beat) -> None:  # type: ignore[no-untyped-def]
+def test_a_job_that_loses_redis_is_resumed_not_failed(app: Any, workers: Any, settings: Settings, beat: Any) -> None:
     records = app.extensions["depot"].services.records
     workers(host="ops", queues=["maintenance"])
     # Given a job whose first attempt meets a Redis that stays away longer than the client's retries

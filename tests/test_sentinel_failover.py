@@ -344,13 +344,17 @@ def test_flower_reads_workers_and_queues_through_sentinel(tmp_path: Path) -> Non
     env = base_env({"DEPOT_REDIS_URL": cluster.url, "DEPOT_STORE": str(tmp_path / "models"),
                     "DEPOT_VAR_DIR": str(tmp_path / "var"), "DEPOT_FLOWER_PORT": str(port),
                     "DEPOT_FLOWER_AUTH": "ops:s3cret", "DEPOT_HOST": "fl"})
-    flower = DepotProcess(["flower"], env, tmp_path / "flower.log").start()
+    flower = DepotProcess(["flower"], env, tmp_path / "flower.log")
     worker = WorkerProcess(env, host="fl", queues=["maintenance", "downloads"], log_path=tmp_path / "worker.log")
+    client = client_for(cluster.url)
     try:
-        worker.start()
+        worker.start(client, timeout=60)
+        flower.start()
         base, auth = f"http://127.0.0.1:{port}/api", ("ops", "s3cret")
-        workers = wait_for(lambda: requests.get(f"{base}/workers", auth=auth, timeout=5).json(), timeout=40,
-                           interval=0.5, what="flower to list the worker")
+        # refresh=1: Flower asks the workers now (a broadcast through the broker) instead of waiting for events
+        workers = wait_for(lambda: requests.get(f"{base}/workers", params={"refresh": 1}, auth=auth,
+                                                timeout=10).json(), timeout=60, interval=0.5,
+                           what="flower to list the worker")
         assert list(workers) == ["w@fl"]
         lengths = requests.get(f"{base}/queues/length", auth=auth, timeout=10)
         assert lengths.status_code == 200, flower.log()[-2000:]
@@ -358,4 +362,5 @@ def test_flower_reads_workers_and_queues_through_sentinel(tmp_path: Path) -> Non
     finally:
         worker.kill()
         flower.stop()
+        client.close()
         cluster.stop()
