@@ -285,3 +285,25 @@ def test_queue_recovers_after_redis_restart_without_reload(page: Any, site: Site
     task = wait_for(lambda: records.create("scan", {"mode": "quick"}, queue="scan")[0], timeout=10,
                     what="Redis to accept writes")
     page.wait_for_selector(f"#tasks li[data-task-id='{task['id']}'][data-state=queued]", timeout=15000)
+
+
+def test_live_indicator_says_reconnecting_while_redis_is_away(page: Any, site: Site, redis_server: Any) -> None:
+    records = site.app.extensions["depot"].services.records
+    task, _ = records.create("scan", {"mode": "quick"}, queue="scan")
+    # Given the queue open and live, showing a task
+    open_view(page, site, "queue")
+    page.wait_for_selector("#live[data-state=live]")
+    task_row(page, task["id"]).wait_for()
+    # When Redis goes away (a restart, or a Sentinel failover still choosing a new master)
+    redis_server.stop()
+    try:
+        # Then the indicator says it is reconnecting, and the page keeps showing what it had
+        page.wait_for_selector("#live[data-state=down]", timeout=20000)
+        assert page.inner_text("#live") == "reconnecting…"
+        assert task_row(page, task["id"]).is_visible()
+        out = Path(os.environ.get("DEPOT_SCREENSHOTS", str(site.app.extensions["depot"].settings.var_dir)))
+        page.screenshot(path=str(out / "queue-redis-away.png"))
+    finally:
+        redis_server.start()
+    # And once Redis is back it is live again without a reload
+    page.wait_for_selector("#live[data-state=live]", timeout=20000)
