@@ -44,7 +44,7 @@ def register(app: Flask) -> None:
         code = _HTTP_CODES.get(status, "http_error")
         message = exc.description or exc.name
         if status == 413:
-            message = (f"The request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes.")
+            message = f"The request body is larger than the limit of {request.max_content_length} bytes."
         if status == 404 and not request.path.startswith("/api/"):
             message = f"No page at {request.path}."
         return error_response(code, message, status)
