@@ -78,8 +78,9 @@ def a1111_references(text: str) -> list[Wanted]:
         if key.startswith("ControlNet") and (m := re.search(r"Model: ([^,\[]+?)\s*(?:\[[0-9a-fA-F]+\])?(?:,|$)",
                                                             value)) and m.group(1).strip().lower() != "none":
             out.append(_named(m.group(1).strip(), "controlnet", None))
-    out.extend(_civitai_hashes(params.get("Hashes")))
-    out.extend(_civitai_resources(_raw_json_after(text, "Civitai resources:") or params.get("Civitai resources")))
+    out.extend(_civitai_hashes(_json(_raw_json_after(text, "Hashes:") or params.get("Hashes"))))
+    out.extend(_civitai_resources(_json(_raw_json_after(text, "Civitai resources:")
+                                        or params.get("Civitai resources"))))
     return out
 
 
@@ -105,8 +106,7 @@ def _pairs(value: str) -> list[tuple[str, str]]:
     return out
 
 
-def _civitai_hashes(raw: str | None) -> list[Wanted]:
-    data = _json(raw)
+def _civitai_hashes(data: Any) -> list[Wanted]:
     out = []
     for key, value in (data.items() if isinstance(data, dict) else ()):
         if not isinstance(key, str) or not isinstance(value, str):
@@ -121,8 +121,7 @@ def _civitai_hashes(raw: str | None) -> list[Wanted]:
     return out
 
 
-def _civitai_resources(raw: Any) -> list[Wanted]:
-    data = _json(raw)
+def _civitai_resources(data: Any) -> list[Wanted]:
     out = []
     for item in data if isinstance(data, list) else ():
         if not isinstance(item, dict) or not isinstance(item.get("modelVersionId"), int):
@@ -135,9 +134,10 @@ def _civitai_resources(raw: Any) -> list[Wanted]:
 
 
 def _raw_json_after(text: str, label: str) -> Any:
-    """Civitai writes its resource list as bare JSON (commas inside), which the key/value split would cut."""
-    at = text.rfind(label)
-    if at < 0:
+    """Civitai writes some values as bare JSON (commas inside), which the key/value split would cut; the webui
+    quotes them (a JSON string holding the JSON)."""
+    at = max((text.rfind(sep + label) + len(sep) for sep in (", ", "\n")), default=-1)
+    if text.find(label, at) != at:
         return None
     start = at + len(label)
     while text[start:start + 1] == " ":

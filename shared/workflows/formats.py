@@ -87,8 +87,8 @@ def read_json_value(value: Any, fmt: str = "json") -> Payload:
                if is_ui_graph(w)), None)
     api = value.get("prompt") if is_api_prompt(value.get("prompt")) else None
     if ui is None and api is None:
-        raise WorkflowFileError('JSON is neither a UI workflow (with "nodes") nor an API workflow '
-                                '({"<id>": {"class_type", "inputs"}}). ' + _HINT)
+        raise WorkflowFileError('JSON is neither a UI nor an API workflow: it has no "nodes" list (UI format) '
+                                'and is not {"<id>": {"class_type", "inputs"}, …} (API format). ' + _HINT)
     return Payload(fmt, workflow=ui, prompt=api)
 
 
