@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import orjson
 import redis as redis_lib
@@ -25,9 +24,8 @@ _CATCH_UP_ENTRIES = 64
 _CIVITAI_VERSION = re.compile(r"(?:[?&]modelVersionId=|/api/download/models/|/model-versions/)(\d+)")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """What the lookups need of one indexed model."""
+class Entry(NamedTuple):
+    """What the lookups know of one indexed model (made on demand: the tables keep plain tuples)."""
 
     id: str
     folder: str
@@ -47,91 +45,111 @@ class Entry:
         return self.folder, self.path_index, self.relpath
 
 
-def entry_of(mid: str, doc: dict[str, Any]) -> Entry:
+#: One model as the tables keep it: (folder, path_index, relpath, SHA256, AutoV3, AutoV1, Civitai version).
+Row = tuple[str, int, str, "str | None", "str | None", "str | None", "int | None"]
+
+
+def row_of(doc: dict[str, Any]) -> Row:
     hashes = doc.get("hashes") or {}
     version = _CIVITAI_VERSION.search(doc.get("source_url") or "")
-    return Entry(mid, doc["folder"], doc["path_index"], doc["relpath"], _upper(hashes.get("SHA256")),
-                 _upper(hashes.get("AutoV3")), _upper(hashes.get("AutoV1")),
-                 int(version.group(1)) if version else None)
-
-
-def stem(name: str) -> str:
-    base = name.rsplit("/", 1)[-1]
-    dot = base.rfind(".")
-    return base[:dot] if dot > 0 else base
+    return (doc["folder"], doc["path_index"], doc["relpath"], _upper(hashes.get("SHA256")),
+            _upper(hashes.get("AutoV3")), _upper(hashes.get("AutoV1")), int(version.group(1)) if version else None)
 
 
 class Tables:
-    """The lookup tables of one generation. Every key is stored under its folder and under ``None`` (any
-    folder), so a reference without a folder is looked up the same way."""
+    """The lookup tables of one generation. Everything is kept as strings and plain tuples in flat dicts
+    (``key -> id`` or ``key -> (id, ...)``) so that 100,000 models cost the garbage collector nothing to
+    traverse and a lookup is one dict probe. Keys: the lower-cased file name in its folder, SHA256[:10] (AutoV2),
+    SHA256[:12] (A1111 TI hashes; a whole SHA256 is checked against the row), AutoV3, AutoV1, Civitai version."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, Entry] = {}
-        self._by: dict[str, dict[Any, set[str]]] = {k: {} for k in (
-            "rel", "name", "name_ci", "stem", "sha", "sha10", "sha12", "v3", "v1", "civitai")}
+        self.rows: dict[str, Row] = {}
+        self._by: dict[str, Any] = {}
+        self._folders: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.rows)
 
-    def _keys(self, e: Entry) -> Iterator[tuple[str, Any]]:
-        for folder in (e.folder, None):
-            yield "rel", (folder, e.relpath)
-            yield "name", (folder, e.basename)
-            yield "name_ci", (folder, e.basename.lower())
-            yield "stem", (folder, stem(e.basename).lower())
-        if e.sha256:
-            yield "sha", e.sha256
-            yield "sha10", e.sha256[:10]
-            yield "sha12", e.sha256[:12]
-        if e.autov3:
-            yield "v3", e.autov3
-        if e.autov1:
-            yield "v1", e.autov1
-        if e.civitai_version is not None:
-            yield "civitai", e.civitai_version
+    @staticmethod
+    def _keys(row: Row) -> list[str]:
+        folder, _pi, relpath, sha, v3, v1, version = row
+        keys = [f"n\0{folder}\0{relpath.rsplit('/', 1)[-1].lower()}"]
+        if sha:
+            keys += [f"a\0{sha[:10]}", f"b\0{sha[:12]}"]
+        if v3:
+            keys.append(f"3\0{v3}")
+        if v1:
+            keys.append(f"1\0{v1}")
+        if version is not None:
+            keys.append(f"c\0{version}")
+        return keys
 
-    def put(self, e: Entry) -> None:
-        self.drop(e.id)
-        self.entries[e.id] = e
-        for table, key in self._keys(e):
-            self._by[table].setdefault(key, set()).add(e.id)
+    def put(self, mid: str, row: Row) -> None:
+        if mid in self.rows:
+            self.drop(mid)
+        self.rows[mid] = row
+        self._folders[row[0]] = self._folders.get(row[0], 0) + 1
+        by = self._by
+        for key in self._keys(row):
+            have = by.get(key)
+            if have is None:
+                by[key] = mid
+            elif isinstance(have, str):
+                by[key] = (have, mid)
+            else:
+                by[key] = (*have, mid)
 
     def drop(self, mid: str) -> None:
-        old = self.entries.pop(mid, None)
-        if old is None:
+        row = self.rows.pop(mid, None)
+        if row is None:
             return
-        for table, key in self._keys(old):
-            ids = self._by[table].get(key)
-            if ids is not None:
-                ids.discard(mid)
-                if not ids:
-                    del self._by[table][key]
+        left = self._folders[row[0]] - 1
+        if left:
+            self._folders[row[0]] = left
+        else:
+            del self._folders[row[0]]
+        for key in self._keys(row):
+            have = self._by.get(key)
+            if have == mid:
+                del self._by[key]
+            elif isinstance(have, tuple):
+                rest = tuple(i for i in have if i != mid)
+                self._by[key] = rest[0] if len(rest) == 1 else rest
 
-    def _get(self, table: str, key: Any) -> list[Entry]:
-        return sorted((self.entries[i] for i in self._by[table].get(key, ())), key=lambda e: e.order)
+    def _get(self, key: str) -> list[Entry]:
+        have = self._by.get(key)
+        if have is None:
+            return []
+        if isinstance(have, str):
+            return [Entry(have, *self.rows[have])]
+        return sorted((Entry(i, *self.rows[i]) for i in have), key=lambda e: e.order)
 
-    def by_relpath(self, folder: str | None, relpath: str) -> list[Entry]:
-        return self._get("rel", (folder, relpath))
+    def named(self, folder: str | None, name: str) -> list[Entry]:
+        """Every file called ``name`` in any letter case, in ``folder`` (None: in any folder), in ComfyUI's
+        order; the caller narrows to the exact name or relative path."""
+        lower = name.lower()
+        folders = [folder] if folder is not None else sorted(self._folders)
+        return [e for f in folders for e in self._get(f"n\0{f}\0{lower}")]
 
-    def by_name(self, folder: str | None, name: str, *, ignore_case: bool = False) -> list[Entry]:
-        return self._get("name_ci", (folder, name.lower())) if ignore_case else self._get("name", (folder, name))
-
-    def by_stem(self, folder: str | None, name: str) -> list[Entry]:
-        return self._get("stem", (folder, name.lower()))
+    def by_bare_name(self, folder: str | None, name: str, extensions: tuple[str, ...]) -> list[Entry]:
+        """A name given without its extension (``embedding:x``, ``<lora:x>``, A1111's ``Model: x``): the file
+        with one of ``extensions`` added, or a directory model of exactly that name."""
+        found = [e for ext in extensions for e in self.named(folder, name + ext)]
+        return found + self.named(folder, name)
 
     def by_hash(self, kind: str, value: str) -> list[Entry]:
         """``SHA256`` (whole, or a 10/12-hex prefix), ``AutoV2`` (= SHA256[:10]), ``AutoV3``, ``AutoV1``."""
         value = value.upper()
         if kind == "AutoV2" or (kind == "SHA256" and len(value) == 10):
-            return self._get("sha10", value)
-        if kind == "SHA256":
-            return self._get("sha", value) if len(value) == 64 else \
-                self._get("sha12", value) if len(value) == 12 else []
-        return self._get({"AutoV3": "v3", "AutoV1": "v1"}.get(kind, ""), value) if kind in ("AutoV3", "AutoV1") \
-            else []
+            return self._get(f"a\0{value}")
+        if kind == "SHA256" and len(value) in (12, 64):
+            return [e for e in self._get(f"b\0{value[:12]}") if e.sha256 and e.sha256.startswith(value)]
+        if kind in ("AutoV3", "AutoV1"):
+            return self._get(f"{kind[-1]}\0{value}")
+        return []
 
     def by_civitai_version(self, version: int) -> list[Entry]:
-        return self._get("civitai", version)
+        return self._get(f"c\0{version}")
 
 
 class ModelLookup:
@@ -157,8 +175,9 @@ class ModelLookup:
     def _build(self, gen: str | None) -> None:
         # Documents read after ``gen`` are at least that new; a later generation re-reads what changed since.
         tables = Tables()
+        loads, put = orjson.loads, tables.put
         for mid, raw in self.redis.hscan_iter(DOC, count=_SCAN_CHUNK):
-            tables.put(entry_of(mid, orjson.loads(raw)))
+            put(mid, row_of(loads(raw)))
         self._tables, self._gen = tables, gen
         self.full_builds += 1
 
@@ -176,7 +195,7 @@ class ModelLookup:
             batch = ids[start:start + _SCAN_CHUNK]
             for mid, raw in zip(batch, self.redis.hmget(DOC, batch)):
                 if raw:
-                    self._tables.put(entry_of(mid, orjson.loads(raw)))
+                    self._tables.put(mid, row_of(orjson.loads(raw)))
                 else:
                     self._tables.drop(mid)
 

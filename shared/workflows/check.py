@@ -24,7 +24,7 @@ from shared.workflows.sources import Found
 Finder = Callable[[Wanted], Found | None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     references: tuple[Reference, ...]
     ready: dict[str, bool]
@@ -67,9 +67,10 @@ def check(payload: Payload, *, redis: Any, lookup: ModelLookup, layout: StoreLay
         wanted, matches, sources = _ask_upstream(wanted, matches, sources, find, lookup)
     ids = sorted({e.id for m in matches for e in (m.chosen, *m.candidates) if e is not None})
     models = _models(redis, ids)
-    refs = [reference(w, m, models, s) for w, m, s in zip(wanted, matches, sources)]
-    refs, ready = readiness.apply(layout, hosts, refs)
-    return Result(tuple(refs), ready, payload.format, tuple(payload.contents))
+    seen = readiness.Visibility(layout, hosts)
+    refs = [reference(w, m, models, s, seen.of(tuple(e.id for e in m.usable)))
+            for w, m, s in zip(wanted, matches, sources)]
+    return Result(tuple(refs), readiness.ready(hosts, refs), payload.format, tuple(payload.contents))
 
 
 def _ask_upstream(wanted: list[Wanted], matches: list[Match], sources: list[Any], find: Finder,

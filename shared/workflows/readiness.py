@@ -8,7 +8,7 @@ of worker presence."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from shared.comfyui_config import lacking_folders
 from shared.config import Settings
@@ -29,23 +29,39 @@ def hosts_for(settings: Settings, names: list[str]) -> list[Host]:
     return [Host(n, n == settings.host, lacking_folders(settings, n)) for n in sorted(set(names))]
 
 
-def visible(layout: StoreLayout, host: Host, folder: str, path_index: int) -> bool:
-    try:
-        root = os.path.normpath(str(layout.root(folder, path_index)))
-    except DepotError:
-        return False  # a folder or root the layout no longer has
-    store = os.path.normpath(str(layout.store))
-    if root != store and not root.startswith(store + os.sep):
-        return host.own
-    return folder not in host.lacks
+class Visibility:
+    """Which hosts see which roots, worked out once per root for one check."""
+
+    def __init__(self, layout: StoreLayout, hosts: list[Host]) -> None:
+        self.layout, self.hosts = layout, hosts
+        self._store = os.path.normpath(str(layout.store))
+        self._roots: dict[tuple[str, int], dict[str, bool]] = {}
+
+    def root(self, folder: str, path_index: int) -> dict[str, bool]:
+        key = (folder, path_index)
+        if key not in self._roots:
+            self._roots[key] = {h.name: self._sees(h, folder, path_index) for h in self.hosts}
+        return self._roots[key]
+
+    def _sees(self, host: Host, folder: str, path_index: int) -> bool:
+        try:
+            root = os.path.normpath(str(self.layout.root(folder, path_index)))
+        except DepotError:
+            return False  # a folder or root the layout no longer has
+        if root != self._store and not root.startswith(self._store + os.sep):
+            return host.own
+        return folder not in host.lacks
+
+    def of(self, usable: tuple[str, ...]) -> dict[str, bool]:
+        """Per host: whether one of these index ids (the files that satisfy a reference) is visible there."""
+        seen = dict.fromkeys((h.name for h in self.hosts), False)
+        for mid in usable:
+            folder, pi, _rel = split_id(mid)
+            for name, ok in self.root(folder, pi).items():
+                seen[name] = seen[name] or ok
+        return seen
 
 
-def apply(layout: StoreLayout, hosts: list[Host], refs: list[Reference]) -> tuple[list[Reference], dict[str, bool]]:
-    """``refs`` with ``hosts`` filled in, and ``{host: ready}``."""
-    out = []
-    for ref in refs:
-        places = [split_id(mid) for mid in ref.usable] if ref.state == "present" else []
-        seen = {h.name: any(visible(layout, h, folder, pi) for folder, pi, _rel in places) for h in hosts}
-        out.append(replace(ref, hosts=seen))
-    ready = {h.name: all(r.hosts[h.name] for r in out if not r.optional) for h in hosts}
-    return out, ready
+def ready(hosts: list[Host], refs: list[Reference]) -> dict[str, bool]:
+    """Per host: every needed (not optional) reference present and visible there."""
+    return {h.name: all(r.hosts.get(h.name, False) for r in refs if not r.optional) for h in hosts}

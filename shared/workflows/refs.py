@@ -13,7 +13,7 @@ MATCHED_BY = ("hash", "path", "name", "source")
 HASH_LENGTHS = {"SHA256": 64, "AutoV3": 12, "AutoV2": 10, "AutoV1": 8}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Wanted:
     """One model reference found in a workflow. ``name`` is as written (a relative path in ``folder`` for
     ComfyUI, a bare name for A1111 and prompt syntax); ``hashes`` are ``(type, UPPER-HEX)`` pairs."""
@@ -29,21 +29,21 @@ class Wanted:
     file_format: str | None = None  #: AIR ``.format`` suffix (Civitai's metadata.format)
     named: bool = True  #: False when ``name`` is only a label (an AIR URN, a Civitai resource), not a file name
 
+    # Derived once, at construction: every lookup of a check reads them.
+    relpath: str = field(init=False, repr=False, compare=False)
+    basename: str = field(init=False, repr=False, compare=False)
+    has_extension: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        relpath = posixpath.normpath(self.name.replace("\\", "/")).lstrip("/")
+        basename = relpath.rsplit("/", 1)[-1]
+        object.__setattr__(self, "relpath", relpath)
+        object.__setattr__(self, "basename", basename)
+        object.__setattr__(self, "has_extension", "." in basename.lstrip("."))
+
     @property
     def key(self) -> tuple[str | None, str]:
-        return self.folder, self.name.replace("\\", "/").strip("/")
-
-    @property
-    def relpath(self) -> str:
-        return posixpath.normpath(self.name.replace("\\", "/")).lstrip("/")
-
-    @property
-    def basename(self) -> str:
-        return self.relpath.rsplit("/", 1)[-1]
-
-    @property
-    def has_extension(self) -> bool:
-        return "." in self.basename.lstrip(".")
+        return self.folder, self.relpath
 
 
 def merge(found: Iterable[Wanted]) -> list[Wanted]:
@@ -70,7 +70,7 @@ def merge(found: Iterable[Wanted]) -> list[Wanted]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     """Where a missing model can be downloaded from. ``kind``: ``workflow`` (the workflow's own URL), ``civitai``
     (found by hash or version on Civitai)."""
@@ -84,7 +84,7 @@ class Source:
         return {"url": self.url, "kind": self.kind, "filename": self.filename, "sha256": self.sha256}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reference:
     """The contract's ``Reference`` plus what a fetch needs: ``relpath`` (where in ``folder`` a download should
     land; None when the workflow names no file), ``hash_type`` of ``expected_hash`` and ``optional``."""
@@ -102,7 +102,6 @@ class Reference:
     hosts: dict[str, bool] = field(default_factory=dict)
     relpath: str | None = None
     optional: bool = False
-    usable: tuple[str, ...] = ()  #: ids of the index that satisfy it (for readiness; not serialised)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "folder": self.folder, "node_type": self.node_type, "state": self.state,

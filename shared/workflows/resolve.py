@@ -16,7 +16,7 @@ from shared.workflows.refs import Reference, Source, Wanted
 _BARE_NAME_EXTENSIONS = (".safetensors", ".pt", ".bin", ".ckpt", ".pth", ".sft", ".gguf")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     state: str
     matched_by: str | None = None
@@ -46,16 +46,15 @@ def match(w: Wanted, t: Tables) -> Match:
 
 
 def _by_path_or_name(w: Wanted, t: Tables) -> Match | None:
-    by_path = t.by_relpath(w.folder, w.relpath)
+    named = t.named(w.folder, w.basename)
+    by_path = [e for e in named if e.relpath == w.relpath]
     if by_path:
         return _judge(w, by_path, "path")
-    named = t.by_name(w.folder, w.basename)
-    if not named and not w.has_extension:
-        named = [e for e in t.by_stem(w.folder, w.basename) if e.basename.lower().endswith(_BARE_NAME_EXTENSIONS)
-                 or e.basename.lower() == w.basename.lower()]
-    if not named:
-        named = t.by_name(w.folder, w.basename, ignore_case=True)
-    return _judge(w, named, "name") if named else None
+    exact = [e for e in named if e.basename == w.basename]
+    if not exact and not w.has_extension:
+        exact = t.by_bare_name(w.folder, w.basename, _BARE_NAME_EXTENSIONS)
+    found = exact or named  # last, the same name in another letter case
+    return _judge(w, found, "name") if found else None
 
 
 def _judge(w: Wanted, entries: list[Entry], how: str) -> Match:
@@ -93,8 +92,10 @@ def _unique(entries: list[Entry]) -> list[Entry]:
     return sorted(seen.values(), key=lambda e: e.order)
 
 
-def reference(w: Wanted, m: Match, models: dict[str, dict[str, Any]], source: Source | None) -> Reference:
-    """The contract's ``Reference`` for a match; ``models`` maps index ids to their ``Model`` JSON."""
+def reference(w: Wanted, m: Match, models: dict[str, dict[str, Any]], source: Source | None,
+              hosts: dict[str, bool]) -> Reference:
+    """The contract's ``Reference`` for a match; ``models`` maps index ids to their ``Model`` JSON, ``hosts``
+    says where the usable files are visible."""
     kind, value = _best_hash(w)
     if source is not None and source.sha256:
         kind, value = "SHA256", source.sha256
@@ -104,7 +105,8 @@ def reference(w: Wanted, m: Match, models: dict[str, dict[str, Any]], source: So
         model=models.get(m.chosen.id) if m.chosen else None,
         candidates=tuple(models[e.id] for e in m.candidates if e.id in models),
         expected_hash=value, hash_type=kind, source=source if m.state != "present" else None,
-        relpath=relpath, optional=w.optional, usable=tuple(e.id for e in m.usable))
+        hosts=hosts if m.state == "present" else dict.fromkeys(hosts, False), relpath=relpath,
+        optional=w.optional)
 
 
 def _best_hash(w: Wanted) -> tuple[str | None, str | None]:

@@ -35,7 +35,7 @@ _CALL_TIMEOUT_S = 10.0
 _ASKABLE = {"SHA256": 64, "AutoV2": 10, "AutoV3": 12, "AutoV1": 8}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Found:
     """A Civitai file for a reference: where to download it, its folder by Civitai's type, and its SHA256."""
 
