@@ -20,7 +20,11 @@ from typing import Any
 from shared.workflows.prompts import prompt_references
 from shared.workflows.refs import HASH_LENGTHS, Wanted
 
-_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+# The webui's pattern with the key's length bounded: unbounded, a long line without a colon costs quadratic time.
+_PARAM = re.compile(r'\s*(\w[\w \-/]{0,79}):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+#: A parameters line longer than this is not one (real ones are a few KiB, with Civitai's resource list).
+MAX_LINE = 256 * 1024
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _BRACKETED = re.compile(r"^(.*?)\s*\[([0-9a-fA-F]{8,12})\]$")
 _RESOURCE_FOLDERS = {"checkpoint": "checkpoints", "lora": "loras", "locon": "loras", "lycoris": "loras",
@@ -31,6 +35,8 @@ _RESOURCE_FOLDERS = {"checkpoint": "checkpoints", "lora": "loras", "locon": "lor
 def parse_parameters(text: str) -> tuple[str, str, dict[str, str]]:
     """``(prompt, negative prompt, {key: value})`` as the webui reads them."""
     *lines, last = text.strip().split("\n")
+    # Runs of blanks are one blank: each position of a long run would otherwise rescan it.
+    last = _SPACES.sub(" ", last) if len(last) <= MAX_LINE else ""
     if len(_PARAM.findall(last)) < 3:
         lines.append(last)
         last = ""
