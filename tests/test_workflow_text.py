@@ -72,3 +72,9 @@ def test_air_in_free_text_and_what_is_not_an_air():
                                                        "urn:air:sd1:checkpoint:civitai:3@4.safetensors"]
     assert parse_air("hello") is None and parse_air("http://x.test/a") is None
     assert [w.name for w in wanted_in(read_text(text))] == [w.name for w in air_references(text)]
+
+
+@pytest.mark.timeout(60)  # a guard, not a measurement: the webui's own pattern needs hours for these
+@pytest.mark.parametrize("line", ["a" * 200_000, " " * 200_000 + "x", 'k: "' * 50_000, "Model: " * 30_000])
+def test_hostile_parameter_lines_are_parsed_in_linear_time(line):
+    assert a1111_references("prompt\n" + line) == []
