@@ -45,15 +45,21 @@ class Entry(NamedTuple):
         return self.folder, self.path_index, self.relpath
 
 
-#: One model as the tables keep it: (folder, path_index, relpath, SHA256, AutoV3, AutoV1, Civitai version).
-Row = tuple[str, int, str, "str | None", "str | None", "str | None", "int | None"]
+#: One model as the tables keep it, beside its id ("folder/path_index/relpath", which gives the rest):
+#: (SHA256, AutoV3, AutoV1, Civitai version).
+Row = tuple["str | None", "str | None", "str | None", "int | None"]
 
 
 def row_of(doc: dict[str, Any]) -> Row:
     hashes = doc.get("hashes") or {}
     version = _CIVITAI_VERSION.search(doc.get("source_url") or "")
-    return (doc["folder"], doc["path_index"], doc["relpath"], _upper(hashes.get("SHA256")),
-            _upper(hashes.get("AutoV3")), _upper(hashes.get("AutoV1")), int(version.group(1)) if version else None)
+    return (_upper(hashes.get("SHA256")), _upper(hashes.get("AutoV3")), _upper(hashes.get("AutoV1")),
+            int(version.group(1)) if version else None)
+
+
+def _entry(mid: str, row: Row) -> Entry:
+    folder, pi, relpath = mid.split("/", 2)
+    return Entry(mid, folder, int(pi), relpath, *row)
 
 
 class Tables:
@@ -71,9 +77,9 @@ class Tables:
         return len(self.rows)
 
     @staticmethod
-    def _keys(row: Row) -> list[str]:
-        folder, _pi, relpath, sha, v3, v1, version = row
-        keys = [f"n\0{folder}\0{relpath.rsplit('/', 1)[-1].lower()}"]
+    def _keys(mid: str, row: Row) -> list[str]:
+        sha, v3, v1, version = row
+        keys = [f"n\0{mid[:mid.index('/')]}\0{mid.rsplit('/', 1)[-1].lower()}"]
         if sha:
             keys += [f"a\0{sha[:10]}", f"b\0{sha[:12]}"]
         if v3:
@@ -88,9 +94,10 @@ class Tables:
         if mid in self.rows:
             self.drop(mid)
         self.rows[mid] = row
-        self._folders[row[0]] = self._folders.get(row[0], 0) + 1
+        folder = mid[:mid.index("/")]
+        self._folders[folder] = self._folders.get(folder, 0) + 1
         by = self._by
-        for key in self._keys(row):
+        for key in self._keys(mid, row):
             have = by.get(key)
             if have is None:
                 by[key] = mid
@@ -103,12 +110,13 @@ class Tables:
         row = self.rows.pop(mid, None)
         if row is None:
             return
-        left = self._folders[row[0]] - 1
+        folder = mid[:mid.index("/")]
+        left = self._folders[folder] - 1
         if left:
-            self._folders[row[0]] = left
+            self._folders[folder] = left
         else:
-            del self._folders[row[0]]
-        for key in self._keys(row):
+            del self._folders[folder]
+        for key in self._keys(mid, row):
             have = self._by.get(key)
             if have == mid:
                 del self._by[key]
@@ -121,8 +129,8 @@ class Tables:
         if have is None:
             return []
         if isinstance(have, str):
-            return [Entry(have, *self.rows[have])]
-        return sorted((Entry(i, *self.rows[i]) for i in have), key=lambda e: e.order)
+            return [_entry(have, self.rows[have])]
+        return sorted((_entry(i, self.rows[i]) for i in have), key=lambda e: e.order)
 
     def named(self, folder: str | None, name: str) -> list[Entry]:
         """Every file called ``name`` in any letter case, in ``folder`` (None: in any folder), in ComfyUI's
