@@ -157,3 +157,9 @@ def test_junk_inside_a_graph_is_skipped_not_fatal():
                        "properties": {"models": [1, {"name": 5}, {"name": "ok.safetensors", "hash": "zz"}]}}],
                      definitions={"subgraphs": [1, {"id": 5}, {"id": "s", "nodes": "x"}]}, models="nope")
     assert {(w.folder, w.name) for w in merge(ui_references(graph))} == {(None, "z.safetensors")}
+
+
+def test_a_loaders_folder_wins_over_a_models_entry_that_names_another():
+    graph = ui_graph([node(1, "VAELoader", ["ae.safetensors"], models=[
+        {"name": "ae.safetensors", "directory": "checkpoints", "url": "https://x.test/ae.safetensors"}])])
+    assert [(w.folder, w.url) for w in merge(ui_references(graph))] == [("vae", "https://x.test/ae.safetensors")]

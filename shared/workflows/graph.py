@@ -12,6 +12,7 @@ when the user picks another file); ``properties["Scene Config"]`` of 3D nodes is
 API format: ``{"<id>": {"class_type", "inputs"}}``; linked inputs (``[node_id, slot]``) are skipped."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterator
 
 from shared.store.extra_paths import map_legacy
@@ -67,9 +68,9 @@ def node_references(node_type: str | None, widgets: list[tuple[str | None, Any]]
         w = model_entry(entry, node_type, optional=not active)
         if w is None or (widgets and w.name not in selected and w.relpath not in selected):
             continue
-        same = [f for f in found if f.relpath == w.relpath or f.relpath.rsplit("/", 1)[-1] == w.relpath]
-        if same and w.folder is None:
-            w = Wanted(w.name, same[0].folder, node_type, w.hashes, w.url, w.optional)
+        same = [f for f in found if f.relpath == w.relpath or f.basename == w.relpath]
+        if same and same[0].folder is not None and same[0].folder != w.folder:
+            w = replace(w, folder=same[0].folder)  # ComfyUI loads from the loader's folder, whatever the list says
         found = [f for f in found if f not in same] + [w]
     return found
 
