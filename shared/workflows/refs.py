@@ -7,8 +7,6 @@ import posixpath
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
-STATES = ("present", "missing", "ambiguous", "mismatch")
-MATCHED_BY = ("hash", "path", "name", "source")
 #: Hash types a workflow may give, with the hex length of each (SHA256 may be shortened: A1111 TI hashes).
 HASH_LENGTHS = {"SHA256": 64, "AutoV3": 12, "AutoV2": 10, "AutoV1": 8}
 
