@@ -35,11 +35,17 @@ DEFAULT_FOLDERS: tuple[tuple[str, tuple[str, ...], frozenset[str]], ...] = (
     ("controlnet", ("controlnet", "t2i_adapter"), PT_EXTENSIONS),
     ("gligen", ("gligen",), PT_EXTENSIONS),
     ("upscale_models", ("upscale_models",), PT_EXTENSIONS),
+    ("latent_upscale_models", ("latent_upscale_models",), PT_EXTENSIONS),
     ("hypernetworks", ("hypernetworks",), PT_EXTENSIONS),
     ("photomaker", ("photomaker",), PT_EXTENSIONS),
     ("classifiers", ("classifiers",), frozenset({""})),
     ("model_patches", ("model_patches",), PT_EXTENSIONS),
     ("audio_encoders", ("audio_encoders",), PT_EXTENSIONS),
+    ("background_removal", ("background_removal",), PT_EXTENSIONS),
+    ("frame_interpolation", ("frame_interpolation",), PT_EXTENSIONS),
+    ("geometry_estimation", ("geometry_estimation",), PT_EXTENSIONS),
+    ("optical_flow", ("optical_flow",), PT_EXTENSIONS),
+    ("detection", ("detection",), PT_EXTENSIONS),
 )
 
 
