@@ -305,10 +305,13 @@ def _validate(s: Settings) -> None:
         problems.append("DEPOT_LEASE_S must be at least 1 second")
     if not 0 < s.web_port < 65536:
         problems.append(f"DEPOT_WEB_PORT={s.web_port} is not a port")
-    relative_mounts = [f"{h}={m}" for h, m in s.host_mounts.items() if not os.path.isabs(m)]
+    # ``host:folder=`` (empty) says the host lacks that folder; every path given must be absolute.
+    relative_mounts = [f"{h}={m}" for h, m in s.host_mounts.items()
+                       if not os.path.isabs(m) and not (":" in h and not m.strip())]
     if relative_mounts:
         problems.append(f"DEPOT_HOST_MOUNTS: {', '.join(relative_mounts)}: give the absolute path where each host "
-                        "mounts the store (it is a path on that host, not on this one)")
+                        "mounts the store (it is a path on that host, not on this one), or an empty value after "
+                        "host:folder= for a folder the host lacks")
     if s.flower_auth and ":" not in s.flower_auth:
         problems.append("DEPOT_FLOWER_AUTH must be user:password")
     if problems:
