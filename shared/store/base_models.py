@@ -128,28 +128,41 @@ def from_header(path: str | os.PathLike[str]) -> str | None:
 
 
 def _header_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The header's ``__metadata__``. Writers put it first, so usually only the first read is parsed, and only
-    that object; otherwise the whole header is read (up to MAX_HEADER_BYTES) and parsed."""
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-        if len(head) < 8:
+    """The header's ``__metadata__``. Writers put it first, so usually one read of the file's start holds it
+    and only that object is parsed; otherwise the whole header is read (up to MAX_HEADER_BYTES) and parsed.
+    Plain ``os`` calls: a scan may do this for tens of thousands of files, and a file object costs more
+    system calls than the read itself."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        head = os.read(fd, 8 + _FIRST_READ)
+        if len(head) < 10:
             return None
-        (n,) = struct.unpack("<Q", head)
+        (n,) = struct.unpack_from("<Q", head)
         if not 2 <= n <= MAX_HEADER_BYTES:
             return None
-        raw = fh.read(min(n, _FIRST_READ))
-        if _METADATA_FIRST not in raw and len(raw) == n:
+        raw = head[8:8 + n]
+        if len(raw) == n and _METADATA_FIRST not in raw:
             return None  # the whole header, without metadata
         meta = _leading_metadata(raw)
         if meta is None and len(raw) < n:
-            raw += fh.read(n - len(raw))
+            raw += _read_up_to(fd, n - len(raw))
             meta = _leading_metadata(raw)
+    finally:
+        os.close(fd)
     if meta is None:
         if _METADATA_FIRST not in raw:
             return None
         doc = json.loads(raw)
         meta = doc.get("__metadata__") if isinstance(doc, dict) else None
     return meta if isinstance(meta, dict) else None
+
+
+def _read_up_to(fd: int, want: int) -> bytes:
+    chunks = []
+    while want > 0 and (chunk := os.read(fd, min(want, 1 << 20))):
+        chunks.append(chunk)
+        want -= len(chunk)
+    return b"".join(chunks)
 
 
 def _leading_metadata(raw: bytes) -> dict[str, Any] | None:
