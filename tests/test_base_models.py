@@ -69,6 +69,11 @@ def test_header_is_read_wherever_the_metadata_sits_and_bad_headers_give_nothing(
                                                               "modelspec.architecture": "flux-1-dev/lora"},
                                              "w": tensor})
     assert base_models.from_header(tmp_path / "c.safetensors") == "Flux.1 D"
+    # A key's name quoted inside another value (JSON in a string escapes its quotes) is not the key
+    _raw_header(tmp_path / "i.safetensors", {"__metadata__": {
+        "ss_training_comment": json.dumps({"ss_base_model_version": "sd_v1", "modelspec.architecture": "flux-1"})},
+        "w": tensor})
+    assert base_models.from_header(tmp_path / "i.safetensors") is None
     # No metadata, a declared length past the cap, a truncated header, JSON garbage, a missing file
     _raw_header(tmp_path / "d.safetensors", {"w": tensor})
     (tmp_path / "e.safetensors").write_bytes(struct.pack("<Q", 1 << 40) + b"{}")

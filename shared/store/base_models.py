@@ -20,7 +20,10 @@ HEADER_SUFFIXES = (".safetensors", ".sft")
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 #: The first read of a header: enough for the metadata of nearly every file, which writers put first.
 _FIRST_READ = 64 * 1024
-_METADATA_FIRST = b'"__metadata__"'
+_KEYS = (b'"modelspec.architecture"', b'"ss_base_model_version"')
+#: Bytes of a value looked at (architecture names are short).
+_MAX_VALUE = 1024
+_WS = b" \t\r\n"
 _DECODER = json.JSONDecoder()
 
 #: ``ss_base_model_version`` spellings, lower-cased with ``_ - . space`` removed.
@@ -122,39 +125,54 @@ def from_header(path: str | os.PathLike[str]) -> str | None:
     """The base model the safetensors header of ``path`` states, or None (also for any unreadable or malformed
     header: this is a hint, the verify job judges files)."""
     try:
-        return from_metadata(_header_metadata(path))
-    except (OSError, ValueError, RecursionError):
+        return from_metadata(_header_values(path))
+    except OSError:
         return None
 
 
-def _header_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The header's ``__metadata__``. Writers put it first, so usually one read of the file's start holds it
-    and only that object is parsed; otherwise the whole header is read (up to MAX_HEADER_BYTES) and parsed.
-    Plain ``os`` calls: a scan may do this for tens of thousands of files, and a file object costs more
-    system calls than the read itself."""
+def _header_values(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``modelspec.architecture`` and ``ss_base_model_version`` from a safetensors header, found as keys in its
+    bytes rather than by parsing it: the metadata holds tag lists, dataset descriptions and base64 covers, often
+    tens of kilobytes a scan would decode per file. Inside a JSON string every quote is escaped, so a quoted
+    name followed by a colon is a key. Writers put the metadata first, so one read of the file's start usually
+    holds both; otherwise the rest of the header is read (up to MAX_HEADER_BYTES). Plain ``os`` calls: a file
+    object costs more system calls than the read itself."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         head = os.read(fd, 8 + _FIRST_READ)
         if len(head) < 10:
-            return None
+            return {}
         (n,) = struct.unpack_from("<Q", head)
         if not 2 <= n <= MAX_HEADER_BYTES:
-            return None
+            return {}
         raw = head[8:8 + n]
-        if len(raw) == n and _METADATA_FIRST not in raw:
-            return None  # the whole header, without metadata
-        meta = _leading_metadata(raw)
-        if meta is None and len(raw) < n:
+        if not raw.lstrip(_WS).startswith(b"{"):
+            return {}
+        found = _values(raw)
+        if len(found) < len(_KEYS) and len(raw) < n:
             raw += _read_up_to(fd, n - len(raw))
-            meta = _leading_metadata(raw)
+            found = _values(raw)
     finally:
         os.close(fd)
-    if meta is None:
-        if _METADATA_FIRST not in raw:
-            return None
-        doc = json.loads(raw)
-        meta = doc.get("__metadata__") if isinstance(doc, dict) else None
-    return meta if isinstance(meta, dict) else None
+    return found
+
+
+def _values(raw: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key in _KEYS:
+        at = raw.find(key)
+        if at < 0:
+            continue
+        rest = raw[at + len(key):at + len(key) + _MAX_VALUE].lstrip(_WS)
+        if not rest.startswith(b":"):
+            continue
+        try:
+            value, _end = _DECODER.raw_decode(rest[1:].lstrip(_WS).decode("utf-8", "replace"))
+        except ValueError:
+            continue  # cut off by the first read, or not JSON
+        if isinstance(value, str):
+            out[key[1:-1].decode()] = value
+    return out
 
 
 def _read_up_to(fd: int, want: int) -> bytes:
@@ -163,21 +181,3 @@ def _read_up_to(fd: int, want: int) -> bytes:
         chunks.append(chunk)
         want -= len(chunk)
     return b"".join(chunks)
-
-
-def _leading_metadata(raw: bytes) -> dict[str, Any] | None:
-    """The ``__metadata__`` object when it is the header's first key and ends within ``raw``, else None."""
-    text = raw.lstrip(b" \t\r\n")
-    if not text.startswith(b"{"):
-        return None
-    text = text[1:].lstrip(b" \t\r\n")
-    if not text.startswith(_METADATA_FIRST):
-        return None
-    text = text[len(_METADATA_FIRST):].lstrip(b" \t\r\n")
-    if not text.startswith(b":"):
-        return None
-    try:
-        value, _end = _DECODER.raw_decode(text[1:].decode("utf-8", "replace").lstrip(" \t\r\n"))
-    except ValueError:
-        return None  # cut off by the first read (or malformed: the whole header is parsed next)
-    return value if isinstance(value, dict) else None
