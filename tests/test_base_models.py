@@ -4,6 +4,7 @@ silent, through the real scan on real Redis and the models API."""
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -74,12 +75,13 @@ def test_header_is_read_wherever_the_metadata_sits_and_bad_headers_give_nothing(
         "ss_training_comment": json.dumps({"ss_base_model_version": "sd_v1", "modelspec.architecture": "flux-1"})},
         "w": tensor})
     assert base_models.from_header(tmp_path / "i.safetensors") is None
-    # No metadata, a declared length past the cap, a truncated header, JSON garbage, a missing file
+    # No metadata, a declared length past the cap, a truncated header, JSON garbage, a missing file, a FIFO
     _raw_header(tmp_path / "d.safetensors", {"w": tensor})
     (tmp_path / "e.safetensors").write_bytes(struct.pack("<Q", 1 << 40) + b"{}")
     (tmp_path / "f.safetensors").write_bytes(struct.pack("<Q", 500) + b'{"__metadata__": {"ss_base')
     (tmp_path / "g.safetensors").write_bytes(struct.pack("<Q", 16) + b'{"__metadata__":')
-    for name in "defgh":
+    os.mkfifo(tmp_path / "j.safetensors")  # a FIFO named like a model: nothing, at once (no hang)
+    for name in "defghj":
         assert base_models.from_header(tmp_path / f"{name}.safetensors") is None, name
 
 

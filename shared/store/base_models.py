@@ -137,7 +137,8 @@ def _header_values(path: str | os.PathLike[str]) -> dict[str, str]:
     name followed by a colon is a key. Writers put the metadata first, so one read of the file's start usually
     holds both; otherwise the rest of the header is read (up to MAX_HEADER_BYTES). Plain ``os`` calls: a file
     object costs more system calls than the read itself."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    # O_NONBLOCK: a FIFO named like a model must not hang the scan (it changes nothing for regular files).
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     try:
         head = os.read(fd, 8 + _FIRST_READ)
         if len(head) < 10:
