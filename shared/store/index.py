@@ -36,6 +36,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+from urllib.parse import quote
 
 import orjson
 import redis as redis_lib
@@ -111,11 +112,19 @@ def to_model(doc: dict[str, Any]) -> dict[str, Any]:
     return _to_model(doc, display_name(doc))
 
 
+def preview_url(folder: str, path_index: int, relpath: str) -> str:
+    """The thumbnail route of a model, every path segment percent-encoded: a file name may hold ``%``, ``#``,
+    ``?``, spaces or any Unicode, which a browser would otherwise read as an escape, a fragment or a query.
+    (Quoting the whole path with ``/`` kept gives exactly the per-segment encoding: no segment holds a ``/``;
+    a name's undecodable bytes, kept as lone surrogates, are sent as their own bytes.)"""
+    return "/api/v1/previews/" + quote(f"{folder}/{path_index}/{relpath}", safe="/", errors="surrogateescape")
+
+
 def _to_model(doc: dict[str, Any], name: str) -> dict[str, Any]:
     folder, pi, rel = doc["folder"], doc["path_index"], doc["relpath"]
     return {"folder": folder, "path_index": pi, "relpath": rel, "name": name,
             "size": doc["size"], "created_at": doc["ctime_ns"] / 1e9, "modified_at": doc["mtime_ns"] / 1e9,
-            "preview_url": f"/api/v1/previews/{folder}/{pi}/{rel}",
+            "preview_url": preview_url(folder, pi, rel),
             "sha256": (doc.get("hashes") or {}).get("SHA256"), "base_model": doc.get("base_model"),
             "trigger_words": list(doc.get("trigger_words") or []), "source": doc.get("source"),
             "source_url": doc.get("source_url"), "verify_status": doc.get("verify_status"),

@@ -33,7 +33,7 @@ from shared.gguf import CHECKPOINTS, is_gguf_name, misplacement
 from shared.hashing import ALL, hash_file
 from shared.jobs import JobContext
 from shared.services import Services
-from shared.store import sidecars
+from shared.store import base_models, sidecars
 from shared.store.index import (StoreIndex, build_doc, keep_known, model_id, pack_dir, same_hashed_file,
                                 side_sig, split_id, stat_sig, unpack_dir)
 from shared.store.layout import DIRECTORY_MODELS, PT_EXTENSIONS, Folder, StoreLayout
@@ -425,7 +425,9 @@ class _RootScan:
                     stat_changed: bool) -> None:
         sizes = {n: size for n, size, _ in side}
         directory = self.root + "/" + rel[:-len(name) - 1] if len(rel) > len(name) else self.root
-        summary = sidecars.summary_in(directory, name, stem, sizes, sizes) if sizes else sidecars.EMPTY_SUMMARY
+        # A safetensors file without sidecars may still state its base model in its header.
+        summary = (sidecars.summary_in(directory, name, stem, sizes, sizes)
+                   if sizes or base_models.reads_header(name) else sidecars.EMPTY_SUMMARY)
         doc = build_doc(self.folder.name, self.pi, rel, st, summary, sidecars.preview_from_names(stem, sizes),
                         None)
         if self.folder.name == CHECKPOINTS and (misplaced := misplacement(CHECKPOINTS, self.root + "/" + rel)):

@@ -19,6 +19,7 @@ import yaml
 
 from shared.errors import InvalidPath
 from shared.files import read_capped, write_atomic
+from shared.store import base_models
 from shared.store.paths import NAME_MAX, check_name
 
 #: ComfyUI-Model-Manager's lookup order (CONTRACT §4): ``NAME<ext>`` then ``NAME.preview<ext>`` per extension.
@@ -250,20 +251,24 @@ def _stability_matrix(data: dict[str, Any]) -> dict[str, Any]:
 
 def _a1111(data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"trigger_words": _words(data.get("activation text"), (",", "||")),
-                           "description": data.get("description") or data.get("notes")}
+                           "description": data.get("description") or data.get("notes"),
+                           _COARSE_BASE: base_models.from_a1111(data.get("sd version"))}
     if data.get("sha256"):
         out["hashes"] = {"SHA256": str(data["sha256"]).upper()}
     return out
 
 
+#: A base model known only roughly (A1111's "sd version"): used when no sidecar and no header names one.
+_COARSE_BASE = "coarse_base_model"
 _JSON_READERS = {".civitai.info": _civitai_version, ".metadata.json": _lora_manager,
                  ".cm-info.json": _stability_matrix, ".json": _a1111}
 SUMMARY_KEYS = ("name", "base_model", "trigger_words", "source", "source_url", "description", "hashes")
 
 
 def read_summary(model_path: str | Path, names: set[str] | None = None) -> dict[str, Any]:
-    """One summary from every sidecar present, the first source to know a field winning (ours first).
-    ``names`` (the directory listing) avoids probing for absent files."""
+    """One summary from every sidecar present, the first source to know a field winning (ours first); the base
+    model falls back on the safetensors header, then on A1111's ``"sd version"``. ``names`` (the directory
+    listing) avoids probing for absent files."""
     path = Path(model_path)
     return summary_in(str(path.parent), path.name, stem_of(path.name), names)
 
@@ -297,6 +302,11 @@ def summary_in(directory: str, name: str, stem: str, names: Any = None,
         for key, value in part.items():
             if value and not summary.get(key, True):
                 summary[key] = value
+    if not summary["base_model"]:
+        # The file's own header is read only now, when no sidecar named the base model (one read per file).
+        coarse = next((part[_COARSE_BASE] for part in parts if part.get(_COARSE_BASE)), None)
+        summary["base_model"] = (base_models.from_header(f"{directory}/{name}")
+                                 if base_models.reads_header(name) else None) or coarse
     return summary
 
 
