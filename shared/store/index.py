@@ -46,6 +46,7 @@ from shared.errors import NotFound
 from shared.store import sidecars
 from shared.store.layout import StoreLayout
 from shared.store.paths import normalise_relpath
+from shared.store.siblings import own_summary, sibling_names
 
 P = "depot:store:"
 DOC, Q, SHA_OF, GEN, UNREACHABLE = P + "doc", P + "q", P + "sha256", P + "gen", P + "unreachable"
@@ -294,25 +295,62 @@ class StoreIndex:
                     continue
 
     def record_file(self, path: Path, *, hashes: dict[str, str] | None = None) -> dict[str, Any]:
-        """Index one file (after a download or move publishes it) and return its ``Model``."""
+        """Index one file (after a download or move publishes it) and return its ``Model``; the indexed models
+        that share its stem are brought up to date too (``refresh_siblings``)."""
         ref = self.layout.locate(path)
         if ref is None:
             raise NotFound(f"{path} is not inside any model folder of the store.")
         path = Path(path)
-        st = path.stat()
         names = set(os.listdir(path.parent))
+        doc = self._record(ref, path, names, hashes)
+        assert doc is not None
+        self._refresh(ref, path, names)
+        return to_model(doc)
+
+    def refresh_siblings(self, path: Path) -> None:
+        """Re-index the indexed models that share ``path``'s stem in its directory, after ``path`` was moved away
+        or deleted: they show the stem's sidecars, and whether a sidecar's hashes can be theirs depends on how
+        many models share it."""
+        ref = self.layout.locate(path)
+        try:
+            names = set(os.listdir(Path(path).parent))
+        except OSError:
+            return  # its directory went too: so did every sibling
+        if ref is not None:
+            self._refresh(ref, Path(path), names)
+
+    def _refresh(self, ref: dict[str, Any], path: Path, names: set[str]) -> None:
+        rel_dir = ref["relpath"].rpartition("/")[0]
+        for name in sibling_names(self.layout.folder(ref["folder"]), path.name, names):
+            sib = {**ref, "relpath": f"{rel_dir}/{name}" if rel_dir else name}
+            self._record(sib, path.parent / name, names, None, only_known=True)
+
+    def _record(self, ref: dict[str, Any], path: Path, names: set[str], hashes: dict[str, str] | None,
+                only_known: bool = False) -> dict[str, Any] | None:
+        """Index one file from its directory's listing ``names``. ``only_known``: only a model the index holds
+        whose file is unchanged since (another is left to the next scan, which hashes it); None otherwise."""
+        old = None if hashes else self.lookup(ref["folder"], ref["path_index"], ref["relpath"])
+        if only_known and old is None:
+            return None
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            if only_known:
+                return None
+            raise
         stem = sidecars.stem_of(path.name)
-        summary = sidecars.read_summary(path, names)
+        models = 1 + len(sibling_names(self.layout.folder(ref["folder"]), path.name, names))
+        summary = own_summary(sidecars.read_summary(path, names), models > 1)
         doc = build_doc(ref["folder"], ref["path_index"], ref["relpath"], st, summary,
                         sidecars.preview_from_names(stem, names), hashes)
-        if not hashes:
-            old = self.lookup(ref["folder"], ref["path_index"], ref["relpath"])
-            if old is not None and same_hashed_file(doc, old):
-                keep_known(doc, old)  # e.g. only a sidecar was written
+        if old is not None and (same_hashed_file(doc, old) or only_known and _same_stat(doc, old)):
+            keep_known(doc, old)  # the same bytes: e.g. only a sidecar was written
+        elif only_known:
+            return None
         self.put_docs([doc])
         self.edit_dir_line(ref["folder"], ref["path_index"], ref["relpath"],
-                           stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, _side_sig(stem, path.parent, names)))
-        return to_model(doc)
+                           stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, _side_sig(stem, path.parent, names, models)))
+        return doc
 
     def set_hashes(self, folder: str, path_index: int, relpath: str, hashes: dict[str, str]) -> None:
         doc = self._require(folder, path_index, relpath)
@@ -563,7 +601,11 @@ def _reordered(order: list[tuple[str, str]], folder: str | None, sort: str, old:
     return out
 
 
-def _side_sig(stem: str, directory: Path, names: set[str]) -> str:
+def _same_stat(doc: dict[str, Any], old: dict[str, Any]) -> bool:
+    return (old["size"], old["mtime_ns"], old.get("ino")) == (doc["size"], doc["mtime_ns"], doc["ino"])
+
+
+def _side_sig(stem: str, directory: Path, names: set[str], models: int = 1) -> str:
     """The sidecar signature of one model, computed from the disk and the directory's ``names`` (the scan
     computes it from its listing)."""
     parts: list[tuple[str, int | None, int | None]] = []
@@ -575,12 +617,14 @@ def _side_sig(stem: str, directory: Path, names: set[str]) -> str:
                 continue
             parts.append((stem + suffix, st.st_size, st.st_mtime_ns))
     parts.extend((n, None, None) for n in sidecars.preview_candidates(stem) if n in names)
-    return side_sig(stem, parts)
+    return side_sig(stem, parts, models)
 
 
-def side_sig(stem: str, parts: list[tuple[str, int | None, int | None]]) -> str:
+def side_sig(stem: str, parts: list[tuple[str, int | None, int | None]], models: int = 1) -> str:
     """Count, total size and newest mtime of a model's sidecars, then the suffixes of its previews (entries
-    without a size): a preview counts by name only, as nothing in the index depends on its bytes."""
+    without a size): a preview counts by name only, as nothing in the index depends on its bytes. When
+    ``models`` (of the stem, in the directory) share them, ``+models`` ends it, so a model whose sibling comes
+    or goes is indexed again (the sidecars' hashes are its own only when it is alone)."""
     count = total = 0
     newest: int | None = None
     previews: list[str] = []
@@ -591,6 +635,6 @@ def side_sig(stem: str, parts: list[tuple[str, int | None, int | None]]) -> str:
             count, total = count + 1, total + size
             newest = mtime if newest is None or mtime > newest else newest  # type: ignore[operator]
     head = f"{count}-{total}-{newest}" if count else "0"
-    if not previews:
-        return head
-    return head + "".join(sorted(previews)) if len(previews) > 1 else head + previews[0]
+    if previews:
+        head += "".join(sorted(previews)) if len(previews) > 1 else previews[0]
+    return head if models == 1 else f"{head}+{models}"
