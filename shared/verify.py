@@ -26,14 +26,15 @@ _AUTOV1_MIN_BYTES = 2 * 1024 * 1024
 
 def known_hashes(target: Target, entry: dict[str, Any] | None, folder: Folder) -> dict[str, set[str]]:
     """Every hash recorded for a file, by algorithm name (upper-case hex); several sources may disagree. The
-    sidecars' hashes count only when no other model shares the file's stem (they may be the other's)."""
+    sidecars' hashes count only for a file that never shared its stem with another model (they may be the
+    other's: ``siblings.model_summary``)."""
     known: dict[str, set[str]] = {}
 
     def add(name: str, value: Any) -> None:
         if isinstance(value, str) and value.strip():
             known.setdefault(name, set()).add(value.strip().upper().removeprefix("0X"))
 
-    for source in ((entry or {}).get("hashes") or {}, model_summary(folder, target.path).get("hashes") or {}):
+    for source in ((entry or {}).get("hashes") or {}, model_summary(folder, target.path, entry).get("hashes") or {}):
         for name, value in source.items():
             add({"SHA-256": "SHA256", "SHA256": "SHA256"}.get(str(name).upper(), str(name)), value)
     for field in _SHA_FIELDS:

@@ -46,7 +46,7 @@ from shared.errors import NotFound
 from shared.store import sidecars
 from shared.store.layout import StoreLayout
 from shared.store.paths import normalise_relpath
-from shared.store.siblings import own_summary, sibling_names
+from shared.store.siblings import sibling_names
 
 P = "depot:store:"
 DOC, Q, SHA_OF, GEN, UNREACHABLE = P + "doc", P + "q", P + "sha256", P + "gen", P + "unreachable"
@@ -124,30 +124,48 @@ def _to_model(doc: dict[str, Any], name: str) -> dict[str, Any]:
 
 def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, summary: dict[str, Any],
               preview: str | None, hashes: dict[str, str] | None, *, size: int | None = None,
-              is_dir: bool = False) -> dict[str, Any]:
-    """An index document from a stat and the sidecar summary (the description text is not kept)."""
-    known = dict(summary.get("hashes") or {})
+              is_dir: bool = False, shared: bool = False) -> dict[str, Any]:
+    """An index document from a stat and the sidecar summary (the description text is not kept). ``shared``:
+    other models share the stem's sidecars, so the hashes they record are not taken as this file's."""
+    known = {} if shared else dict(summary.get("hashes") or {})
     known.update(hashes or {})
-    return {"folder": folder, "path_index": path_index, "relpath": relpath, "title": summary.get("name"),
+    doc = {"folder": folder, "path_index": path_index, "relpath": relpath, "title": summary.get("name"),
             "size": st.st_size if size is None else size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
             "ino": st.st_ino, "hashes": known, "hashed": bool(hashes), "base_model": summary.get("base_model"),
             "trigger_words": summary.get("trigger_words") or [], "source": summary.get("source"),
             "source_url": summary.get("source_url"), "preview": preview, "dir": is_dir,
             "verify_status": None, "verified_at": None, "verify_reason": None}
+    if shared:
+        doc["stem_shared"] = True
+    return doc
 
 
 _VERIFY_FIELDS = ("verify_status", "verified_at", "verify_reason")
 
 
+def same_file(doc: dict[str, Any], old: dict[str, Any] | None, *, inode: bool = True) -> bool:
+    """Whether ``old`` (the indexed document) describes the very file ``doc`` was just built from: the same
+    size, mtime_ns and inode, as a quick scan judges files (``inode=False``: a move across file systems)."""
+    return bool(old and (old["size"], old["mtime_ns"]) == (doc["size"], doc["mtime_ns"])
+                and (not inode or old.get("ino") == doc["ino"]))
+
+
 def same_hashed_file(doc: dict[str, Any], old: dict[str, Any] | None) -> bool:
-    """Whether ``old`` (the indexed document) was hashed from the very file ``doc`` was just built from: the
-    same size, mtime_ns and inode, as a quick scan judges files."""
-    return bool(old and old.get("hashed")
-                and (old["size"], old["mtime_ns"], old.get("ino")) == (doc["size"], doc["mtime_ns"], doc["ino"]))
+    """Whether ``old`` was hashed from the very file ``doc`` was just built from."""
+    return bool(old and old.get("hashed")) and same_file(doc, old)
+
+
+def keep_shared(doc: dict[str, Any], old: dict[str, Any] | None, *, inode: bool = True) -> None:
+    """A file that has shared its stem's sidecars with another model keeps that mark (``stem_shared``) while
+    its bytes are the same, even once it is alone with them (the other was moved or deleted): the hashes they
+    record may be the other file's. ``doc`` must not hold hashes of its own yet."""
+    if old and old.get("stem_shared") and not doc.get("stem_shared") and same_file(doc, old, inode=inode):
+        doc["stem_shared"], doc["hashes"] = True, {}
 
 
 def keep_known(doc: dict[str, Any], old: dict[str, Any]) -> None:
     """Carry ``old``'s hashes and verification over to ``doc``, rebuilt for the same bytes (new sidecars)."""
+    keep_shared(doc, old, inode=False)
     doc["hashes"], doc["hashed"] = {**doc["hashes"], **(old.get("hashes") or {})}, old.get("hashed")
     for k in _VERIFY_FIELDS:
         doc[k] = old.get(k)
@@ -294,23 +312,24 @@ class StoreIndex:
                 except redis_lib.WatchError:
                     continue
 
-    def record_file(self, path: Path, *, hashes: dict[str, str] | None = None) -> dict[str, Any]:
-        """Index one file (after a download or move publishes it) and return its ``Model``; the indexed models
-        that share its stem are brought up to date too (``refresh_siblings``)."""
+    def record_file(self, path: Path, *, hashes: dict[str, str] | None = None,
+                    moved_from: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Index one file (after a download or move publishes it) and return its ``Model``; ``moved_from``: the
+        document of the model it was before a move, whose hashes and verification it keeps. The indexed models
+        that share its stem are brought up to date too."""
         ref = self.layout.locate(path)
         if ref is None:
             raise NotFound(f"{path} is not inside any model folder of the store.")
         path = Path(path)
         names = set(os.listdir(path.parent))
-        doc = self._record(ref, path, names, hashes)
+        doc = self._record(ref, path, names, hashes, moved_from=moved_from)
         assert doc is not None
         self._refresh(ref, path, names)
         return to_model(doc)
 
     def refresh_siblings(self, path: Path) -> None:
         """Re-index the indexed models that share ``path``'s stem in its directory, after ``path`` was moved away
-        or deleted: they show the stem's sidecars, and whether a sidecar's hashes can be theirs depends on how
-        many models share it."""
+        or deleted (their sidecar signature counts the models of the stem)."""
         ref = self.layout.locate(path)
         try:
             names = set(os.listdir(Path(path).parent))
@@ -325,11 +344,11 @@ class StoreIndex:
             sib = {**ref, "relpath": f"{rel_dir}/{name}" if rel_dir else name}
             self._record(sib, path.parent / name, names, None, only_known=True)
 
-    def _record(self, ref: dict[str, Any], path: Path, names: set[str], hashes: dict[str, str] | None,
-                only_known: bool = False) -> dict[str, Any] | None:
+    def _record(self, ref: dict[str, Any], path: Path, names: set[str], hashes: dict[str, str] | None, *,
+                only_known: bool = False, moved_from: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Index one file from its directory's listing ``names``. ``only_known``: only a model the index holds
         whose file is unchanged since (another is left to the next scan, which hashes it); None otherwise."""
-        old = None if hashes else self.lookup(ref["folder"], ref["path_index"], ref["relpath"])
+        old = moved_from or (None if hashes else self.lookup(ref["folder"], ref["path_index"], ref["relpath"]))
         if only_known and old is None:
             return None
         try:
@@ -340,13 +359,15 @@ class StoreIndex:
             raise
         stem = sidecars.stem_of(path.name)
         models = 1 + len(sibling_names(self.layout.folder(ref["folder"]), path.name, names))
-        summary = own_summary(sidecars.read_summary(path, names), models > 1)
-        doc = build_doc(ref["folder"], ref["path_index"], ref["relpath"], st, summary,
-                        sidecars.preview_from_names(stem, names), hashes)
-        if old is not None and (same_hashed_file(doc, old) or only_known and _same_stat(doc, old)):
-            keep_known(doc, old)  # the same bytes: e.g. only a sidecar was written
+        doc = build_doc(ref["folder"], ref["path_index"], ref["relpath"], st, sidecars.read_summary(path, names),
+                        sidecars.preview_from_names(stem, names), hashes, shared=models > 1)
+        if old is not None and (same_file(doc, old, inode=False) if moved_from is not None
+                                else same_hashed_file(doc, old) or only_known and same_file(doc, old)):
+            keep_known(doc, old)  # the same bytes: e.g. only a sidecar was written, or the file was moved
         elif only_known:
             return None
+        elif not hashes:
+            keep_shared(doc, old)
         self.put_docs([doc])
         self.edit_dir_line(ref["folder"], ref["path_index"], ref["relpath"],
                            stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, _side_sig(stem, path.parent, names, models)))
@@ -599,10 +620,6 @@ def _reordered(order: list[tuple[str, str]], folder: str | None, sort: str, old:
         if row is not None:
             bisect.insort(out, (mid, row), key=key)
     return out
-
-
-def _same_stat(doc: dict[str, Any], old: dict[str, Any]) -> bool:
-    return (old["size"], old["mtime_ns"], old.get("ino")) == (doc["size"], doc["mtime_ns"], doc["ino"])
 
 
 def _side_sig(stem: str, directory: Path, names: set[str], models: int = 1) -> str:

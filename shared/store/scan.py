@@ -33,10 +33,9 @@ from shared.hashing import ALL, hash_file
 from shared.jobs import JobContext
 from shared.services import Services
 from shared.store import sidecars
-from shared.store.index import (StoreIndex, build_doc, keep_known, model_id, pack_dir, same_hashed_file,
+from shared.store.index import (StoreIndex, build_doc, keep_known, keep_shared, model_id, pack_dir, same_hashed_file,
                                 side_sig, split_id, stat_sig, unpack_dir)
 from shared.store.layout import DIRECTORY_MODELS, PT_EXTENSIONS, Folder, StoreLayout
-from shared.store.siblings import own_summary
 
 MODES = ("quick", "full")
 _SIDECAR_SET = frozenset(sidecars.SIDECAR_SUFFIXES)
@@ -431,9 +430,8 @@ class _RootScan:
         sizes = {n: size for n, size, _ in side}
         directory = self.root + "/" + rel[:-len(name) - 1] if len(rel) > len(name) else self.root
         summary = sidecars.summary_in(directory, name, stem, sizes, sizes) if sizes else sidecars.EMPTY_SUMMARY
-        summary = own_summary(summary, shared)
         doc = build_doc(self.folder.name, self.pi, rel, st, summary, sidecars.preview_from_names(stem, sizes),
-                        None)
+                        None, shared=shared)
         if new:
             self.totals.added += 1
         elif stat_changed:
@@ -482,6 +480,8 @@ class _RootScan:
                     rehash = False
                 if old and not rehash:
                     keep_known(doc, old)  # only sidecars changed
+                else:
+                    keep_shared(doc, old)  # a full scan's rebuild of the same bytes
                 if rehash and not doc["dir"]:
                     if self.full or doc["size"] <= self.lazy_limit:
                         self.totals.to_hash.append((doc, mid, os.path.join(self.root, doc["relpath"])))

@@ -3,7 +3,9 @@
 previews named after the stem (``x.md``, ``x.webp``, ``x.civitai.info``…) belong to every model of that stem:
 
 - each shows their metadata and preview, but not the hashes a sidecar records: those describe one file and
-  nothing says which, so a model's hashes are its own (computed from it, or recorded when it was downloaded);
+  nothing says which, so a model's hashes are its own (computed from it, or recorded when it was downloaded).
+  The index keeps this (``stem_shared``) for as long as the file's bytes are unchanged, also once it is alone
+  with the sidecars or with copies of them;
 - moving or renaming one copies the sidecars to its new name while another model of the stem stays behind,
   so both keep their metadata; the last one takes them along;
 - deleting one leaves the sidecars to the others; deleting the last one deletes them."""
@@ -44,9 +46,11 @@ def own_summary(summary: dict[str, Any], shared: bool) -> dict[str, Any]:
     return {**summary, "hashes": {}} if shared and summary.get("hashes") else summary
 
 
-def model_summary(folder: Folder, path: Path) -> dict[str, Any]:
-    """The sidecar summary of one model (``read_summary``), without hashes that may be another file's."""
-    return own_summary(read_summary(path), bool(siblings(folder, path)))
+def model_summary(folder: Folder, path: Path, doc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sidecar summary of one model (``read_summary``), without hashes that may be another file's: while
+    other models share the stem, or when its index document ``doc`` says it once did (``stem_shared``)."""
+    shared = bool(doc and doc.get("stem_shared")) or bool(siblings(folder, path))
+    return own_summary(read_summary(path), shared)
 
 
 def sidecar_moves(folder: Folder, path: Path, target: Path) -> list[tuple[Path, Path, bool]]:

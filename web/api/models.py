@@ -91,7 +91,7 @@ def model_detail(folder: str, path_index: str, relpath: str):  # type: ignore[no
     doc = _doc_or_index(folder, pi, rel, path)
     model = to_model(doc)
     model["hashes"] = doc.get("hashes") or {}
-    model["metadata"] = siblings.model_summary(store_index().layout.folder(folder), path)
+    model["metadata"] = siblings.model_summary(store_index().layout.folder(folder), path, doc)
     model["description"] = sidecars.read_description(path)
     model["safetensors_metadata"] = sidecars.read_safetensors_metadata(path) if path.is_file() else None
     model["verified_at"], model["verify_reason"] = doc.get("verified_at"), doc.get("verify_reason")
@@ -107,16 +107,21 @@ def model_detail(folder: str, path_index: str, relpath: str):  # type: ignore[no
 def model_update(folder: str, path_index: str, relpath: str):  # type: ignore[no-untyped-def]
     body = json_body()
     folder, pi, rel, path = _ref(folder, path_index, relpath)
-    _doc_or_index(folder, pi, rel, path)
+    doc = _doc_or_index(folder, pi, rel, path)
     move_to = field(body, "move_to", dict)
     description = field(body, "description", str)
     if move_to is None and description is None:
         raise InvalidRequest("Nothing to change: send 'move_to' {folder, path_index, relpath} and/or 'description'.")
+    moved = None
     if move_to is not None:
-        path = _move(path, folder, pi, rel, move_to)
+        moved, path = path, _move(path, folder, pi, rel, move_to)
     if description is not None:
         sidecars.write_raw_description(path, description)
-    return jsonify(store_index().record_file(path))
+    # A moved file keeps what the index knew of its bytes (hashes, verification).
+    model = store_index().record_file(path, moved_from=doc if moved not in (None, path) else None)
+    if moved not in (None, path):
+        store_index().refresh_siblings(moved)  # those it left behind
+    return jsonify(model)
 
 
 def _move(path: Path, folder: str, pi: int, rel: str, move_to: dict[str, Any]) -> Path:
@@ -142,7 +147,6 @@ def _move(path: Path, folder: str, pi: int, rel: str, move_to: dict[str, Any]) -
         else:
             shutil.move(str(src), str(dst))
     index.remove(folder, pi, rel)
-    index.refresh_siblings(path)
     return target
 
 

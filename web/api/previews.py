@@ -125,7 +125,7 @@ def _recorded_source(ref: dict[str, Any], model: Any) -> tuple[str | None, str |
     entry = StoreIndex(ctx.services.redis, ctx.settings, _layout()).lookup(
         ref["folder"], ref["path_index"], ref["relpath"]) or {}
     # The sidecars' hashes may be another model's of the same stem; model_summary leaves them out then.
-    summary = model_summary(_layout().folder(ref["folder"]), model) if model.exists() else {}
+    summary = model_summary(_layout().folder(ref["folder"]), model, entry) if model.exists() else {}
     url = entry.get("source_url") or summary.get("source_url")
     sha = entry.get("sha256") or (entry.get("hashes") or {}).get("SHA256") or (summary.get("hashes") or {}).get("SHA256")
     if url and sha:
