@@ -20,6 +20,7 @@ from PIL import Image
 from safetensors.numpy import save_file
 
 from shared.config import Settings
+from shared.store.extra_paths import parse_extra_model_paths
 from shared.store.index import CHANGES, StoreIndex
 from shared.store.layout import StoreLayout
 from tests.support import wait_for
@@ -46,8 +47,9 @@ def build_pairs(loras: Path) -> Path:
         (d / f"{stem}.md").write_text(
             f"---\nbaseModel: SDXL 1.0\nwebsite: Civitai\nhashes:\n  SHA256: {digest}\n---\n\n# Trigger Words\n\n"
             f"{stem}word\n\n# About this version\n\nv1\n\n# Style {stem.upper()}\n\nbody\n")
-        (d / f"{stem}.civitai.info").write_text(json.dumps(
-            {"id": seed, "modelId": 9, "baseModel": "SDXL 1.0", "files": [{"primary": True, "hashes": {"SHA256": digest}}]}))
+        info = {"id": seed, "modelId": 9, "baseModel": "SDXL 1.0",
+                "files": [{"primary": True, "hashes": {"SHA256": digest}}]}
+        (d / f"{stem}.civitai.info").write_text(json.dumps(info))
         Image.new("RGB", (8, 8), "red" if seed == 1 else "blue").save(d / f"{stem}.webp", "WEBP")
     same = pickle.dumps({"w": list(range(32))}, protocol=4)
     (d / "y.ckpt").write_bytes(same)
@@ -98,6 +100,13 @@ def test_scan_indexes_every_model_of_a_stem(settings: Settings, redis: Any, monk
     gone = scan(settings, folder="loras", overrides={"scan_processes": processes})
     assert (gone["removed"], gone["hashed"]) == (1, 0)
     assert sorted(by_rel(index)) == [r for r in PAIRED if r != "pair/x.gguf"]
+    # When a new one joins the stem, only it is hashed, and neither takes the sidecars' hashes
+    (d / "x.gguf").write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 1, 2) + b"\x07" * 300)
+    back = scan(settings, folder="loras", overrides={"scan_processes": processes})
+    assert (back["added"], back["changed"], back["hashed"]) == (1, 0, 1)
+    docs = by_rel(index)
+    assert docs["pair/x.gguf"]["hashes"]["SHA256"] == sha(d / "x.gguf")
+    assert docs["pair/x.gguf"]["stem_shared"] and docs["pair/x.safetensors"]["stem_shared"]
 
 
 def comfyui_filename_list(roots: tuple[str, ...], extensions: frozenset[str]) -> list[str]:
@@ -114,7 +123,7 @@ def comfyui_filename_list(roots: tuple[str, ...], extensions: frozenset[str]) ->
     return sorted(found)
 
 
-def test_listing_is_what_comfyui_lists(settings: Settings, served: str) -> None:
+def test_listing_is_what_comfyui_lists(settings: Settings, served: str, tmp_path: Path) -> None:
     # Given pairs, triples and look-alike names in a model folder and in the folder of extensionless files
     # (no hidden files or links: the store leaves those out on purpose)
     StoreLayout(settings.store).ensure_default_dirs()
@@ -128,14 +137,22 @@ def test_listing_is_what_comfyui_lists(settings: Settings, served: str) -> None:
     for name in ("clf", "clf.md", "clf.safetensors", "other"):
         (classifiers / name).write_bytes(b"\x01" * 8)
     scan(settings)
-    layout = StoreLayout(settings.store)
+    # And the extra_model_paths.yaml the depot gives ComfyUI, read as ComfyUI reads it
+    yml = tmp_path / "extra_model_paths.yaml"
+    yml.write_text(requests.get(f"{served}/api/v1/comfyui/extra_model_paths.yaml", timeout=30).text)
+    roots = parse_extra_model_paths(yml)
+    layout, listed = StoreLayout(settings.store), {}
     for folder in ("loras", "classifiers"):
-        spec = layout.folder(folder)
         # When the folder is listed over HTTP
         body = requests.get(f"{served}/api/v1/models", params={"folder": folder, "limit": 1000}, timeout=30).json()
-        # Then it holds exactly the files ComfyUI would list
-        assert sorted(m["relpath"] for m in body["items"]) == comfyui_filename_list(spec.paths, spec.extensions)
-        assert body["total"] == len(body["items"])
+        # Then it holds exactly the files ComfyUI would list from those paths (with ComfyUI's extensions for the
+        # folder, and .gguf as the GGUF loader adds it)
+        expected = comfyui_filename_list(tuple(roots[folder]), layout.folder(folder).extensions)
+        assert sorted(m["relpath"] for m in body["items"]) == expected
+        assert body["total"] == len(expected)
+        listed[folder] = expected
+    assert {"pair/x.gguf", "pair/x.safetensors", "tricky/deep/a.b.gguf", "tricky/deep/a.b.CKPT"} <= set(listed["loras"])
+    assert listed["classifiers"] == ["clf", "other"]
 
 
 class Api:

@@ -21,15 +21,14 @@ from shared.previews.thumbs import DEFAULT_SIZE, Thumbnailer
 from shared.services import Services
 from shared.store.civitai_meta import lookup_one
 from shared.store.index import StoreIndex
-from shared.store.layout import Folder, StoreLayout
-from shared.store.sidecars import find_preview
-from shared.store.siblings import model_summary
+from shared.store.layout import StoreLayout
+from shared.store.sidecars import find_preview, read_summary
 
 SOURCES = ("auto", "embedded", "civitai")
 
 
-def _sha256(target: Target, folder: Folder) -> str:
-    known = (model_summary(folder, target.path).get("hashes") or {}).get("SHA256")
+def _sha256(target: Target) -> str:
+    known = (read_summary(target.path).get("hashes") or {}).get("SHA256")
     return known or hash_file(target.path, SHA256_ONLY)["SHA256"]
 
 
@@ -37,8 +36,8 @@ class CivitaiPreviews:
     """Civitai's pictures for a file's SHA256, with one HTTP client and key per job (made on first use). The
     lookups wait at the Civitai gate every worker shares, and a 429 closes it for all of them."""
 
-    def __init__(self, ctx: JobContext, services: Services, layout: StoreLayout) -> None:
-        self.ctx, self.services, self.layout = ctx, services, layout
+    def __init__(self, ctx: JobContext, services: Services) -> None:
+        self.ctx, self.services = ctx, services
 
     @cached_property
     def http(self) -> HttpClient:
@@ -54,7 +53,7 @@ class CivitaiPreviews:
 
     def first(self, target: Target) -> bytes | None:
         """The first image (or video) within the NSFW ceiling, or None."""
-        version = lookup_one(self.ctx, self.services, self.http, _sha256(target, self.layout.folder(target.ref["folder"])), self.key)
+        version = lookup_one(self.ctx, self.services, self.http, _sha256(target), self.key)
         for image in eligible_images((version or {}).get("images"), self.nsfw_level):
             data = self.http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
             if data is not None:
@@ -90,7 +89,7 @@ def run_previews(ctx: JobContext, services: Services) -> dict[str, Any]:
     layout = StoreLayout.from_settings(settings)
     targets = list(iter_targets(layout, ctx.params))
     thumbs = Thumbnailer(settings.thumbs_dir, settings.thumbs_max_bytes)
-    civitai = CivitaiPreviews(ctx, services, layout)
+    civitai = CivitaiPreviews(ctx, services)
     index = StoreIndex(services.redis, settings, layout)
     result: dict[str, Any] = {"generated": 0, "skipped": 0, "failed": 0, "files": []}
     ctx.progress(0, len(targets), force=True)

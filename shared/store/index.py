@@ -129,15 +129,13 @@ def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, su
     other models share the stem's sidecars, so the hashes they record are not taken as this file's."""
     known = {} if shared else dict(summary.get("hashes") or {})
     known.update(hashes or {})
-    doc = {"folder": folder, "path_index": path_index, "relpath": relpath, "title": summary.get("name"),
+    return {"folder": folder, "path_index": path_index, "relpath": relpath, "title": summary.get("name"),
             "size": st.st_size if size is None else size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
             "ino": st.st_ino, "hashes": known, "hashed": bool(hashes), "base_model": summary.get("base_model"),
             "trigger_words": summary.get("trigger_words") or [], "source": summary.get("source"),
             "source_url": summary.get("source_url"), "preview": preview, "dir": is_dir,
-            "verify_status": None, "verified_at": None, "verify_reason": None}
-    if shared:
-        doc["stem_shared"] = True
-    return doc
+            "verify_status": None, "verified_at": None, "verify_reason": None,
+            **({"stem_shared": True} if shared else {})}
 
 
 _VERIFY_FIELDS = ("verify_status", "verified_at", "verify_reason")
