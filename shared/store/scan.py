@@ -352,28 +352,29 @@ class _RootScan:
         files, fp = listed
         self.fps[rel_dir] = f"{self._classify(rel_dir, rel_dir + '/' if rel_dir else '', files)}|{fp}"
 
-    def _split(self, files: list[tuple[str, os.stat_result]]) -> tuple[list[tuple[str, str, os.stat_result]],
-                                                                       list[tuple[str, os.stat_result]]]:
-        """``([(name, stem, stat)] of the models, [(name, stat)] of the other files)``; ``Folder.holds``'s rule.
-        Models are told apart by their whole name: ``x.safetensors`` and ``x.gguf`` are two."""
+    def _split(self, files: list[tuple[str, os.stat_result]]
+               ) -> tuple[list[tuple[str, str, os.stat_result]], dict[str, int], list[tuple[str, os.stat_result]]]:
+        """``([(name, stem, stat)] of the models, {stem: its models}, [(name, stat)] of the other files)``, by
+        ``Folder.holds``'s rule. Models are told apart by their whole name: ``x.safetensors`` and ``x.gguf`` are
+        two, and share the sidecars of their stem."""
         models: list[tuple[str, str, os.stat_result]] = []
+        per_stem: dict[str, int] = {}
         others: list[tuple[str, os.stat_result]] = []
         exts = self.exts
         for name, st in files:
             dot = name.rfind(".")
             ext = name[dot:].lower() if dot > 0 else ""
             if (ext in exts or not exts) and not (len(exts) != len(PT_EXTENSIONS) and sidecars.is_sidecar_name(name)):
-                models.append((name, name[:dot] if dot > 0 else name, st))
+                stem = name[:dot] if dot > 0 else name
+                models.append((name, stem, st))
+                per_stem[stem] = per_stem.get(stem, 0) + 1
             else:
                 others.append((name, st))
-        return models, others
+        return models, per_stem, others
 
     def _classify(self, rel_dir: str, prefix: str, files: list[tuple[str, os.stat_result]]) -> int:
         """Index what changed in one directory; returns its number of models."""
-        models, others = self._split(files)
-        per_stem: dict[str, int] = {}  # models of each stem: they share its sidecars
-        for _name, stem, _st in models:
-            per_stem[stem] = per_stem.get(stem, 0) + 1
+        models, per_stem, others = self._split(files)
         attached: dict[str, list[tuple[str, int | None, int | None]]] = {}
         if models:
             for name, st in others:

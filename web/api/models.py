@@ -112,15 +112,15 @@ def model_update(folder: str, path_index: str, relpath: str):  # type: ignore[no
     description = field(body, "description", str)
     if move_to is None and description is None:
         raise InvalidRequest("Nothing to change: send 'move_to' {folder, path_index, relpath} and/or 'description'.")
-    moved = None
+    before = path
     if move_to is not None:
-        moved, path = path, _move(path, folder, pi, rel, move_to)
+        path = _move(path, folder, pi, rel, move_to)
     if description is not None:
         sidecars.write_raw_description(path, description)
     # A moved file keeps what the index knew of its bytes (hashes, verification).
-    model = store_index().record_file(path, moved_from=doc if moved not in (None, path) else None)
-    if moved not in (None, path):
-        store_index().refresh_siblings(moved)  # those it left behind
+    model = store_index().record_file(path, moved_from=doc if path != before else None)
+    if path != before:
+        store_index().refresh_siblings(before)  # the models of its stem it left behind
     return jsonify(model)
 
 
