@@ -1,5 +1,7 @@
 """The model index in Redis. Listing and search never walk the disk; the scan job and the publishers
-(downloads, moves) keep it current. A model's id is ``<folder>/<path_index>/<relpath>`` (relpath with ``/``).
+(downloads, moves) keep it current. A model's id is ``<folder>/<path_index>/<relpath>`` (relpath with ``/``), so
+``x.safetensors`` and ``x.gguf`` in one directory are two models; they share the sidecars of their stem
+(``shared.store.siblings``), which their documents mark ``stem_shared`` and their directory lines end ``+2``.
 
 | key                                      | type   | content                                                       |
 |------------------------------------------|--------|---------------------------------------------------------------|
