@@ -175,6 +175,34 @@ def test_library_scan_search_and_detail(page: Any, site: Site, workers: Any, set
     assert page.locator("#detail").is_hidden()
 
 
+def test_detail_shows_what_a_model_shares_with_its_same_stem_sibling(page: Any, site: Site, settings: Any,
+                                                                    tmp_path: Path) -> None:
+    # Given x.safetensors and x.gguf sharing x.md and a preview, scanned
+    from tests.test_same_stem import build_pairs
+    from tests.test_scan import scan
+    build_pairs(Path(settings.store) / "loras")
+    scan(settings, folder="loras")
+    # When the user opens the GGUF's detail
+    open_view(page, site, "library")
+    page.click(".folder-tab[data-folder=loras]")
+    page.fill("#search", "xword")
+    wait_for(lambda: page.locator("#models .model").count() == 2, timeout=10, what="the pair")
+    metas = sorted(page.locator("#models .model .meta").all_inner_texts())
+    assert [m.split(" · ")[1] for m in metas] == ["GGUF", "SAFETENSORS"], metas
+    page.click("#models .model[data-relpath='pair/x.gguf']")
+    page.wait_for_selector("#detail .shares")
+    # Then it says what it shares, with whom, and shows the shared metadata
+    assert page.locator("#detail .shares").inner_text() == \
+        "Shares x.civitai.info, x.md and x.webp with x.safetensors."
+    assert "SDXL 1.0" in page.locator("#detail dl").inner_text()
+    page.screenshot(path=str(Path(os.environ.get("DEPOT_SCREENSHOTS", str(tmp_path))) / "detail-same-stem.png"))
+    # And the sibling's name opens the sibling's detail
+    page.click("#detail .shares a.sibling")
+    wait_for(lambda: "loras/pair/x.safetensors" in page.locator("#detail dl").inner_text(), timeout=10,
+             what="the sibling's detail")
+    assert page.locator("#detail .shares").inner_text().endswith("with x.gguf.")
+
+
 def test_settings_show_masked_keys_and_set_the_nsfw_level(page: Any, site: Site) -> None:
     secret = "civitai-abcdef0123456789-secret"
     site.api("PUT", "/settings/keys/civitai", json={"value": secret})

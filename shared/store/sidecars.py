@@ -31,6 +31,7 @@ JSON_SUFFIXES = (".civitai.info", ".metadata.json", ".cm-info.json", ".json")
 TRAVELLING_SUFFIXES = DESCRIPTION_SUFFIXES + JSON_SUFFIXES + (".api_info.json", ".html")
 #: Names a scan recognises as belonging to a model rather than being one.
 SIDECAR_SUFFIXES = TRAVELLING_SUFFIXES + PREVIEW_EXTS + tuple(".preview" + e for e in PREVIEW_EXTS)
+_SIDECAR_SET = frozenset(SIDECAR_SUFFIXES)
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 MAX_METADATA_VALUE = 4096
@@ -99,6 +100,16 @@ def find_preview(model_path: str | Path) -> Path | None:
         if (path.parent / cand).is_file():
             return path.parent / cand
     return None
+
+
+def is_sidecar_name(name: str) -> bool:
+    """Whether ``name`` ends in a sidecar or preview suffix after some stem (``x.civitai.info``, ``x.v2.md``)."""
+    dot = name.find(".")
+    while dot > 0:
+        if name[dot:] in _SIDECAR_SET:
+            return True
+        dot = name.find(".", dot + 1)
+    return False
 
 
 def sidecar_paths(model_path: str | Path) -> list[Path]:
