@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 from shared.downloads.plan import Plan
 from shared.downloads.sidecar import write_sidecar
 from shared.store import civitai_meta
-from shared.store.sidecars import parse_markdown, split_front_matter
+from shared.store.sidecar_files import parse_markdown, split_front_matter
 
 #: Civitai's hash names and their hex lengths.
 HASH_LENGTHS = {"AutoV1": 8, "AutoV2": 10, "AutoV3": 12, "CRC32": 8, "SHA256": 64, "BLAKE3": 64}

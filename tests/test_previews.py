@@ -21,7 +21,7 @@ from shared.previews.imaging import MAX_FRAMES, save_preview
 from shared.previews.job import run_previews
 from shared.previews.thumbs import THUMB_FRAMES, Thumbnailer
 from shared.services import Services
-from shared.store.sidecars import find_preview
+from shared.store.sidecar_files import find_preview
 from tests.support import wait_for
 
 

@@ -23,7 +23,7 @@ from shared.files import fsync_dir
 from shared.records import new_task_id
 from shared.store.layout import StoreLayout
 from shared.store.paths import NAME_MAX, new_relpath
-from shared.store.sidecars import check_model_name
+from shared.store.sidecar_files import check_model_name
 
 _FREE_MARGIN = 64 * 1024 * 1024
 

@@ -12,7 +12,7 @@ from shared.downloads.plan import Plan
 from shared.errors import DepotError
 from shared.previews.embedded import embedded_cover
 from shared.previews.imaging import save_preview
-from shared.store.sidecars import write_description
+from shared.store.sidecar_files import write_description
 
 #: the largest preview image or video fetched from upstream
 MAX_PREVIEW_BYTES = 64 * 1024 * 1024

@@ -11,7 +11,7 @@ from PIL import Image, ImageOps, ImageSequence
 
 from shared.errors import DepotError
 from shared.files import write_atomic
-from shared.store.sidecars import preview_candidates, stem_of
+from shared.store.sidecar_files import preview_candidates, stem_of
 
 VIDEO_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
 #: Animations longer than this keep every k-th frame (durations summed) so previews stay small.

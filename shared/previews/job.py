@@ -22,7 +22,7 @@ from shared.services import Services
 from shared.store.civitai_meta import lookup_one
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
-from shared.store.sidecars import find_preview, read_summary
+from shared.store.sidecar_files import find_preview, read_summary
 
 SOURCES = ("auto", "embedded", "civitai")
 

@@ -1,7 +1,7 @@
 """A model's base model from what the file and A1111's ``NAME.json`` already say, as the names Civitai uses
 (``SD 1.5``, ``SDXL 1.0``, ``Flux.1 D``…), which the sidecars and downloads carry too.
 
-Sources, each read only when every better one is silent (see ``sidecars.summary_in``): the safetensors
+Sources, each read only when every better one is silent (see ``sidecar_files.summary_in``): the safetensors
 ``__metadata__`` (SAI ModelSpec ``modelspec.architecture``, then kohya's ``ss_base_model_version``, as sd-scripts,
 OneTrainer and ai-toolkit spell it), then A1111's ``"sd version"``. Only the header is read, never the weights.
 A value that names no known family stays unknown (None), never a guess. The SD 1 family is labelled ``SD 1.5``

@@ -15,7 +15,7 @@ from shared.errors import DepotError, UpstreamError
 from shared.jobs import JobContext
 from shared.previews.imaging import save_preview
 from shared.services import Services
-from shared.store import sidecars
+from shared.store import sidecar_files
 from shared.store.index import StoreIndex
 
 GATE = "depot:civitai:gate"
@@ -92,13 +92,13 @@ def _write_sidecars(http: HttpClient, path: Path, version: dict[str, Any], sha: 
     match = next((f for f in files if str((f.get("hashes") or {}).get("SHA256", "")).upper() == sha), {})
     model = version.get("model") if isinstance(version.get("model"), dict) else {}
     images = [i for i in version.get("images") or [] if isinstance(i, dict) and i.get("url")]
-    sidecars.write_description(
+    sidecar_files.write_description(
         path, model_name=model.get("name"), author=(version.get("creator") or {}).get("username"),
         base_model=version.get("baseModel"), hashes=match.get("hashes"), metadata=match.get("metadata"),
         model_page=f"https://civitai.com/models/{version.get('modelId')}?modelVersionId={version.get('id')}",
         preview=[i["url"] for i in images], website="Civitai", trigger_words=version.get("trainedWords"),
         about=version.get("description"), description=model.get("description"))
-    if sidecars.find_preview(path) is not None:
+    if sidecar_files.find_preview(path) is not None:
         return False
     for image in eligible_images(images, nsfw_level):
         try:

@@ -14,7 +14,7 @@ from shared.config import Settings
 from shared.errors import InvalidPath, NotFound
 from shared.store.extra_paths import add_folder_path, read_entries
 from shared.store.paths import inside, normalise_relpath
-from shared.store.sidecars import is_sidecar_name
+from shared.store.sidecar_files import is_sidecar_name
 
 PT_EXTENSIONS = frozenset({".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft", ".gguf"})
 DIRECTORY_MODELS = frozenset({"diffusers"})

@@ -33,7 +33,7 @@ from shared.gguf import CHECKPOINTS, is_gguf_name, misplacement
 from shared.hashing import ALL, hash_file
 from shared.jobs import JobContext
 from shared.services import Services
-from shared.store import base_models, sidecars
+from shared.store import base_models, sidecar_files as sidecars
 from shared.store.index import (StoreIndex, build_doc, keep_known, keep_shared, model_id, pack_dir, same_hashed_file,
                                 side_sig, split_id, stat_sig, unpack_dir)
 from shared.store.layout import DIRECTORY_MODELS, PT_EXTENSIONS, Folder, StoreLayout

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from shared.store.layout import Folder
-from shared.store.sidecars import read_summary, sidecar_paths, stem_of
+from shared.store.sidecar_files import read_summary, sidecar_paths, stem_of
 
 
 def sibling_names(folder: Folder, name: str, names: Iterable[str]) -> list[str]:

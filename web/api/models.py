@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from shared.errors import Conflict, InvalidPath, InvalidRequest, NotFound
-from shared.store import siblings, sidecars
+from shared.store import siblings, sidecar_files as sidecars
 from shared.store.index import SORTS, StoreIndex, to_model
 from shared.store.paths import normalise_relpath
 from shared.store.scan import MODES, idem_key, scan_roots, submit_params

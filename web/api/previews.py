@@ -21,7 +21,7 @@ from shared.previews.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, Thumbnailer
 from shared.store.index import StoreIndex
 from shared.store.paths import MAX_RELPATH, normalise_relpath
 from shared.store.siblings import model_summary
-from shared.store.sidecars import find_preview
+from shared.store.sidecar_files import find_preview
 from web.api.params import (choice_field, field, folder_field, int_arg, json_body, json_type, named,
                             only_fields, path_index_field, store_layout, text_field)
 from web.context import depot
