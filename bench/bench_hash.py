@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench._files import make_big_file
-from shared.hashing import ALL, SHA256_ONLY, hash_file
+from shared.media.hashing import ALL, SHA256_ONLY, hash_file
 
 
 def _median_s(fn, rounds: int) -> float:  # type: ignore[no-untyped-def]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.formats import validate_file
-from shared.hashing import ALL, SHA256_ONLY, hash_file
 from shared.jobs import JobContext
+from shared.media.formats import validate_file
+from shared.media.hashing import ALL, SHA256_ONLY, hash_file
 from shared.previews.targets import Target, iter_targets
 from shared.services import Services
 from shared.store.index import StoreIndex

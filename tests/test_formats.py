@@ -15,7 +15,7 @@ import safetensors
 from safetensors.numpy import save_file
 
 from shared.errors import DepotError
-from shared.formats import (check_model_bytes, gguf_check, pickle_check, read_safetensors_metadata, sniff,
+from shared.media.formats import (check_model_bytes, gguf_check, pickle_check, read_safetensors_metadata, sniff,
                             validate_file, validate_safetensors)
 
 

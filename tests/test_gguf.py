@@ -9,9 +9,9 @@ from pathlib import Path
 import gguf as gguf_py
 import pytest
 
-from shared import gguf
 from shared.downloads.routing import route
-from shared.formats import validate_file
+from shared.media import gguf
+from shared.media.formats import validate_file
 from tests.download_support import gguf_bytes, real_gguf
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from shared.hashing import ALL, SHA256_ONLY, MultiHasher, hash_file
+from shared.media.hashing import ALL, SHA256_ONLY, MultiHasher, hash_file
 
 HELLO = b"hello world"
 

@@ -152,7 +152,7 @@ def test_verify_end_to_end_through_a_worker(client: Any, settings: Settings, wor
 
 def test_all_mode_agrees_with_a_civitai_style_hash_set(settings: Settings) -> None:
     # Given a sidecar holding the six hashes as Civitai stores them (AutoV3 cut to 12, no AutoV1 below 2 MiB)
-    from shared.hashing import ALL, hash_file
+    from shared.media.hashing import ALL, hash_file
     path = _model(settings, "civ.safetensors", 9)
     hashes = hash_file(path, ALL)
     hashes.pop("AutoV1", None)

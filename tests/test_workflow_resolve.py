@@ -14,8 +14,8 @@ import pytest
 from safetensors.numpy import save_file
 
 from shared.config import Settings
-from shared.hashing import hash_file
 from shared.jobs import JobContext
+from shared.media.hashing import hash_file
 from shared.services import Services
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout

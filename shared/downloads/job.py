@@ -18,9 +18,9 @@ from shared.downloads.routing import route
 from shared.downloads.sidecar import save_download_preview, write_sidecar
 from shared.downloads.transfer import Transfer, sleep_checking
 from shared.errors import Conflict, DepotError, JobInterrupted
-from shared.formats import validate_safetensors
-from shared.hashing import ALL, SHA256_ONLY, hash_file
 from shared.jobs import JobContext
+from shared.media.formats import validate_safetensors
+from shared.media.hashing import ALL, SHA256_ONLY, hash_file
 from shared.services import Services
 from shared.states import TaskState
 from shared.store.index import StoreIndex

@@ -6,7 +6,6 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from shared import gguf
 from shared.config import Settings
 from shared.downloads import civitai, huggingface
 from shared.downloads.http import HttpClient, netloc, raise_for_status
@@ -14,6 +13,7 @@ from shared.downloads.plan import DEFAULT_FOLDER, Plan
 from shared.downloads.urls import Source, filename_from_url, parse_source
 from shared.errors import DepotError, InvalidRequest
 from shared.keystore import KeyStore
+from shared.media import gguf
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}\Z")
 

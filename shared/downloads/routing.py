@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared import gguf
+from shared.media import gguf
 
 
 @dataclass(frozen=True)

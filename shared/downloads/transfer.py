@@ -23,8 +23,8 @@ import urllib3
 from shared.downloads.http import HttpClient, backoff, netloc, raise_for_status
 from shared.downloads.plan import Plan
 from shared.errors import DepotError, Transient
-from shared.formats import check_model_bytes, sniff
-from shared.hashing import ALL, MultiHasher
+from shared.media.formats import check_model_bytes, sniff
+from shared.media.hashing import ALL, MultiHasher
 
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                    urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)

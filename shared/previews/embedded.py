@@ -8,7 +8,7 @@ import binascii
 import json
 from pathlib import Path
 
-from shared.formats import read_safetensors_metadata
+from shared.media.formats import read_safetensors_metadata
 
 
 def _decode(value: str) -> bytes | None:

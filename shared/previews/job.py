@@ -11,9 +11,9 @@ from typing import Any
 from shared.downloads.http import HttpClient
 from shared.downloads.sidecar import MAX_PREVIEW_BYTES, eligible_images
 from shared.errors import DepotError
-from shared.hashing import SHA256_ONLY, hash_file
 from shared.jobs import JobContext
 from shared.keystore import KeyStore
+from shared.media.hashing import SHA256_ONLY, hash_file
 from shared.previews.embedded import embedded_cover
 from shared.previews.imaging import save_preview
 from shared.previews.targets import Target, iter_targets

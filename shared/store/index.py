@@ -46,7 +46,7 @@ from redis.client import NEVER_DECODE
 
 from shared.config import Settings
 from shared.errors import NotFound
-from shared.gguf import misplacement
+from shared.media.gguf import misplacement
 from shared.store import sidecar_files as sidecars
 from shared.store.layout import StoreLayout
 from shared.store.paths import normalise_relpath

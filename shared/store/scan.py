@@ -29,9 +29,9 @@ import billiard
 
 from shared import keys
 from shared.errors import DepotError, InvalidRequest
-from shared.gguf import CHECKPOINTS, is_gguf_name, misplacement
-from shared.hashing import ALL, hash_file
 from shared.jobs import JobContext
+from shared.media.gguf import CHECKPOINTS, is_gguf_name, misplacement
+from shared.media.hashing import ALL, hash_file
 from shared.services import Services
 from shared.store import base_models, sidecar_files as sidecars
 from shared.store.index import (StoreIndex, build_doc, keep_known, keep_shared, model_id, pack_dir, same_hashed_file,
