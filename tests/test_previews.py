@@ -17,11 +17,11 @@ from safetensors.numpy import save_file
 
 from shared.config import Settings
 from shared.jobs import JobContext
-from shared.previews.imaging import MAX_FRAMES, save_preview
+from shared.previews.imaging import MAX_FRAMES
 from shared.previews.job import run_previews
 from shared.previews.thumbs import THUMB_FRAMES, Thumbnailer
 from shared.services import Services
-from shared.store.sidecar_files import find_preview
+from shared.store.sidecar_files import find_preview, save_preview
 from tests.support import wait_for
 
 
@@ -59,7 +59,7 @@ def test_jpeg_bytes_named_png_become_webp_and_old_previews_go(tmp_path: Path) ->
     (tmp_path / "m.preview.png").write_bytes(_image("JPEG"))
     (tmp_path / "m.gif").write_bytes(_gif(2))
     # When it is saved as the model's preview
-    saved = save_preview((tmp_path / "m.preview.png").read_bytes(), model)
+    saved = save_preview(model, (tmp_path / "m.preview.png").read_bytes())
     # Then one WebP preview remains
     assert saved == tmp_path / "m.webp"
     with Image.open(saved) as img:
@@ -74,17 +74,17 @@ def test_exif_orientation_is_honoured(tmp_path: Path) -> None:
     from PIL import ImageCms
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     data = _image("JPEG", size=(80, 20), exif=exif.tobytes(), icc_profile=icc)
-    saved = save_preview(data, tmp_path / "m.ckpt")
+    saved = save_preview(tmp_path / "m.ckpt", data)
     with Image.open(saved) as img:
         assert img.size == (20, 80)
         assert img.info.get("icc_profile") == icc
 
 
 def test_animated_gif_stays_animated_and_long_ones_are_subsampled(tmp_path: Path) -> None:
-    short = save_preview(_gif(6), tmp_path / "a.safetensors")
+    short = save_preview(tmp_path / "a.safetensors", _gif(6))
     with Image.open(short) as img:
         assert img.format == "WEBP" and img.is_animated and img.n_frames == 6
-    long = save_preview(_gif(300, duration=20), tmp_path / "b.safetensors")
+    long = save_preview(tmp_path / "b.safetensors", _gif(300, duration=20))
     with Image.open(long) as img:
         assert img.is_animated and 1 < img.n_frames <= MAX_FRAMES
         total = 0
@@ -97,7 +97,7 @@ def test_animated_gif_stays_animated_and_long_ones_are_subsampled(tmp_path: Path
 
 def test_video_is_kept_byte_for_byte(tmp_path: Path) -> None:
     mp4 = b"\0\0\0\x18ftypmp42" + bytes(range(256)) * 4
-    saved = save_preview(mp4, tmp_path / "v.safetensors")
+    saved = save_preview(tmp_path / "v.safetensors", mp4)
     assert saved.name == "v.mp4" and saved.read_bytes() == mp4
     thumb = Thumbnailer(tmp_path / "thumbs").get(saved, 128)
     assert thumb.content_type == "video/mp4" and thumb.path == saved
@@ -106,7 +106,7 @@ def test_video_is_kept_byte_for_byte(tmp_path: Path) -> None:
 def test_garbage_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     from shared.errors import DepotError
     with pytest.raises(DepotError) as info:
-        save_preview(b"<html>nope</html>", tmp_path / "m.safetensors")
+        save_preview(tmp_path / "m.safetensors", b"<html>nope</html>")
     assert info.value.code == "invalid_image"
     assert list(tmp_path.iterdir()) == []
 
@@ -187,7 +187,7 @@ def test_preview_job_uses_local_then_embedded_cover(settings: Settings) -> None:
 
 def test_thumbnail_api_etag_304_placeholder_and_bad_input(settings: Settings, client: Any) -> None:
     model = _model(settings, "pic.safetensors")
-    save_preview(_image("PNG", size=(300, 200)), model)
+    save_preview(model, _image("PNG", size=(300, 200)))
     _model(settings, "bare.safetensors")
     url = "/api/v1/previews/loras/0/pic.safetensors?size=100"
     # When the thumbnail is fetched twice, the second time with its ETag

@@ -11,8 +11,7 @@ from shared.downloads.http import HttpClient
 from shared.downloads.plan import Plan
 from shared.errors import DepotError
 from shared.previews.embedded import embedded_cover
-from shared.previews.imaging import save_preview
-from shared.store.sidecar_files import write_description
+from shared.store.sidecar_files import save_preview, write_description
 
 #: the largest preview image or video fetched from upstream
 MAX_PREVIEW_BYTES = 64 * 1024 * 1024
@@ -48,7 +47,7 @@ def fetch_preview(http: HttpClient, nsfw_level: int, plan: Plan, target: Path,
         if data is None:
             log(f"preview not saved: {img['url']} did not answer with an image of at most 64 MiB")
             return None
-        return save_preview(data, target).name
+        return save_preview(target, data).name
     except (DepotError, OSError, ValueError) as exc:
         log(f"preview not saved: {getattr(exc, 'message', exc)}")
         return None
@@ -64,7 +63,7 @@ def embedded_preview(target: Path, log: Callable[[str], None]) -> str | None:
     if data is None:
         return None
     try:
-        return save_preview(data, target).name
+        return save_preview(target, data).name
     except (DepotError, OSError, ValueError) as exc:
         log(f"embedded preview not saved: {getattr(exc, 'message', exc)}")
         return None

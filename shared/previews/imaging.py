@@ -1,17 +1,14 @@
-"""Saving a model's preview: the bytes are sniffed (tools often save JPEG under ``.png``), still images are
-re-encoded to ``NAME.webp`` with EXIF orientation applied, animated GIF/WebP stay animated (long ones keep every
-k-th frame), and videos are kept byte for byte as ``NAME.mp4``/``NAME.webm``. The new file is published with an
-atomic rename and only then are the model's older previews removed, so a reader always finds one preview."""
+"""Decoding and converting preview images: the bytes are sniffed (tools often save JPEG under ``.png``), still
+images are re-encoded to WebP with EXIF orientation applied, animated GIF/WebP stay animated (long ones keep every
+k-th frame), and videos are kept byte for byte. Where a preview is saved is the store's business
+(``store/sidecar_files.save_preview``)."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 from PIL import Image, ImageOps, ImageSequence
 
 from shared.errors import DepotError
-from shared.files import write_atomic
-from shared.store.sidecar_files import preview_candidates, stem_of
 
 VIDEO_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
 #: Animations longer than this keep every k-th frame (durations summed) so previews stay small.
@@ -91,23 +88,14 @@ def open_image(data: bytes, what: str) -> Image.Image:
                          code="invalid_image", http_status=400) from None
 
 
-def save_preview(data: bytes, model_path: Path) -> Path:
-    """Save ``data`` as the preview of ``model_path`` and remove its older previews.
+def preview_file(data: bytes, what: str) -> tuple[str, bytes]:
+    """What a preview is stored as: ``(extension, bytes)``, a video (``mp4``/``webm``) byte for byte, any image
+    as ``webp``.
 
-    Returns:
-        The new preview's path (``NAME.webp``, or ``NAME.mp4``/``NAME.webm`` for videos).
     Raises:
         DepotError: ``invalid_image`` when the bytes are neither a readable image nor a known video.
     """
     kind = sniff_media(data)
-    stem = model_path.with_suffix("")
     if kind in VIDEO_TYPES:
-        target, payload = stem.with_name(f"{stem.name}.{kind}"), data
-    else:
-        target = stem.with_name(stem.name + ".webp")
-        payload = encode_webp(open_image(data, f"The preview for {model_path.name}"))
-    write_atomic(target, payload)
-    for name in preview_candidates(stem_of(model_path.name)):
-        if name != target.name:
-            (model_path.parent / name).unlink(missing_ok=True)
-    return target
+        return kind, data
+    return "webp", encode_webp(open_image(data, what))

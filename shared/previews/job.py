@@ -15,14 +15,13 @@ from shared.jobs import JobContext
 from shared.keystore import KeyStore
 from shared.media.hashing import SHA256_ONLY, hash_file
 from shared.previews.embedded import embedded_cover
-from shared.previews.imaging import save_preview
 from shared.previews.targets import Target, iter_targets
 from shared.previews.thumbs import DEFAULT_SIZE, Thumbnailer
 from shared.services import Services
 from shared.store.civitai_meta import lookup_one
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
-from shared.store.sidecar_files import find_preview, read_summary
+from shared.store.sidecar_files import find_preview, read_summary, save_preview
 
 SOURCES = ("auto", "embedded", "civitai")
 
@@ -74,7 +73,7 @@ def preview_one(civitai: CivitaiPreviews, thumbs: Thumbnailer, target: Target, s
         data, used = civitai.first(target), "civitai"
     if data is None:
         return {"model": target.ref, "preview": existing.name if existing else None, "source": None}
-    saved = save_preview(data, target.path)
+    saved = save_preview(target.path, data)
     thumbs.get(saved, DEFAULT_SIZE)
     return {"model": target.ref, "preview": saved.name, "source": used}
 

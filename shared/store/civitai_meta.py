@@ -13,7 +13,6 @@ from shared.downloads.http import HttpClient, raise_for_status, retry_after
 from shared.downloads.sidecar import MAX_PREVIEW_BYTES, eligible_images
 from shared.errors import DepotError, UpstreamError
 from shared.jobs import JobContext
-from shared.previews.imaging import save_preview
 from shared.services import Services
 from shared.store import sidecar_files
 from shared.store.index import StoreIndex
@@ -104,7 +103,7 @@ def _write_sidecars(http: HttpClient, path: Path, version: dict[str, Any], sha: 
         try:
             data = http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
             if data is not None:
-                save_preview(data, path)
+                sidecar_files.save_preview(path, data)
                 return True
         except DepotError:
             continue

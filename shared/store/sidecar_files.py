@@ -3,7 +3,8 @@
 ``# <model name>`` sections), ``NAME.civitai.info`` (Civitai Helper: the raw by-hash model-version JSON),
 ``NAME.metadata.json`` (Lora-Manager), ``NAME.cm-info.json`` (Stability Matrix) and A1111's ``NAME.json``.
 They are read into one summary; only ``NAME.md`` is ever written, so other tools' files are left alone.
-Previews are looked up in the contract's order. The safetensors ``__metadata__`` is read with a size cap and
+Previews are looked up in the contract's order and saved as ``NAME.webp`` (or the video's own type) by
+``save_preview``, which owns their naming. The safetensors ``__metadata__`` is read with a size cap and
 long values (base64 thumbnails) are elided."""
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import yaml
 
 from shared.errors import InvalidPath
 from shared.files import read_capped, write_atomic
+from shared.previews.imaging import preview_file
 from shared.store import base_models
 from shared.store.paths import NAME_MAX, check_name
 
@@ -101,6 +103,23 @@ def find_preview(model_path: str | Path) -> Path | None:
             return path.parent / cand
     return None
 
+
+
+def save_preview(model_path: Path, data: bytes) -> Path:
+    """Save ``data`` as the preview of ``model_path`` (``NAME.webp``, or ``NAME.mp4``/``NAME.webm`` for a video),
+    published with an atomic rename; only then are the model's older previews removed, so a reader always finds
+    one preview.
+
+    Raises:
+        DepotError: ``invalid_image`` when the bytes are neither a readable image nor a known video.
+    """
+    ext, payload = preview_file(data, f"The preview for {model_path.name}")
+    stem = model_path.with_suffix("")
+    target = write_atomic(stem.with_name(f"{stem.name}.{ext}"), payload)
+    for name in preview_candidates(stem_of(model_path.name)):
+        if name != target.name:
+            (model_path.parent / name).unlink(missing_ok=True)
+    return target
 
 def is_sidecar_name(name: str) -> bool:
     """Whether ``name`` ends in a sidecar or preview suffix after some stem (``x.civitai.info``, ``x.v2.md``)."""
