@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from shared.previews.thumbs import Thumbnailer
+from shared.media.thumbs import Thumbnailer
 
 _KINDS = (("JPEG", (1536, 1024), 45), ("JPEG", (768, 1152), 20), ("PNG", (512, 768), 15),
           ("WEBP", (832, 1216), 15), ("GIF", (256, 256), 5))

@@ -17,9 +17,9 @@ from safetensors.numpy import save_file
 
 from shared.config import Settings
 from shared.jobs import JobContext
-from shared.previews.imaging import MAX_FRAMES
+from shared.media.imaging import MAX_FRAMES
+from shared.media.thumbs import THUMB_FRAMES, Thumbnailer
 from shared.previews.job import run_previews
-from shared.previews.thumbs import THUMB_FRAMES, Thumbnailer
 from shared.services import Services
 from shared.store.sidecar_files import find_preview, save_preview
 from tests.support import wait_for

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from shared.downloads.http import HttpClient
 from shared.downloads.plan import Plan
 from shared.errors import DepotError
-from shared.previews.embedded import embedded_cover
+from shared.media.embedded import embedded_cover
 from shared.store.sidecar_files import save_preview, write_description
 
 #: the largest preview image or video fetched from upstream

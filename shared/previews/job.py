@@ -13,10 +13,10 @@ from shared.downloads.sidecar import MAX_PREVIEW_BYTES, eligible_images
 from shared.errors import DepotError
 from shared.jobs import JobContext
 from shared.keystore import KeyStore
+from shared.media.embedded import embedded_cover
 from shared.media.hashing import SHA256_ONLY, hash_file
-from shared.previews.embedded import embedded_cover
+from shared.media.thumbs import DEFAULT_SIZE, Thumbnailer
 from shared.previews.targets import Target, iter_targets
-from shared.previews.thumbs import DEFAULT_SIZE, Thumbnailer
 from shared.services import Services
 from shared.store.civitai_meta import lookup_one
 from shared.store.index import StoreIndex

@@ -20,7 +20,7 @@ import yaml
 
 from shared.errors import InvalidPath
 from shared.files import read_capped, write_atomic
-from shared.previews.imaging import preview_file
+from shared.media.imaging import preview_file
 from shared.store import base_models
 from shared.store.paths import NAME_MAX, check_name
 

@@ -17,7 +17,7 @@ from shared.errors import Conflict, DepotError, InvalidPath, InvalidRequest, Not
 from shared.downloads.publish import check_filename
 from shared.previews.job import SOURCES
 from shared.previews.targets import parse_ref
-from shared.previews.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, Thumbnailer
+from shared.media.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, Thumbnailer
 from shared.store.index import StoreIndex
 from shared.store.paths import MAX_RELPATH, normalise_relpath
 from shared.store.siblings import model_summary

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from shared.errors import DepotError
 from shared.files import write_atomic
-from shared.previews.imaging import VIDEO_TYPES, encode_webp, open_image, sniff_media
+from shared.media.imaging import VIDEO_TYPES, encode_webp, open_image, sniff_media
 
 MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 16, 1024, 256
 #: Animated thumbnails keep at most this many frames (ComfyUI-Model-Manager keeps about 30).
