@@ -11,7 +11,7 @@ import pytest
 from shared.config import load_settings
 from shared.downloads.job import run_download
 from shared.errors import DepotError
-from shared.keystore import KeyStore
+from shared.upstream.keystore import KeyStore
 from tests.download_support import jpeg_bytes, job_context, model_files, safetensors_bytes
 
 SIZE = 3 * 1024 * 1024 + 123

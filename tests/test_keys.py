@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from shared.keystore import KeyStore, mask
+from shared.upstream.keystore import KeyStore, mask
 
 
 def test_mask_shows_only_the_ends():

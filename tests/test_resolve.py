@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.config import load_settings
-from shared.downloads.urls import parse_source
+from shared.upstream.urls import parse_source
 from tests.download_support import safetensors_bytes
 
 S = load_settings({}, civitai_url="https://civitai.com", hf_endpoint="https://huggingface.co")

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared.config import Settings
-from shared.downloads.http import HttpClient
 from shared.downloads.plan import CIVITAI_FILE_FOLDERS, CIVITAI_FOLDERS, DEFAULT_FOLDER, Plan
-from shared.downloads.urls import Source, civitai_download_url
 from shared.errors import DepotError, InvalidRequest, NotFound, UpstreamError
 from shared.media import gguf
+from shared.upstream.http import HttpClient
+from shared.upstream.urls import Source, civitai_download_url
 
 
 def _api(settings: Settings) -> str:

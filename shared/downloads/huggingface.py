@@ -7,11 +7,11 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.config import Settings
-from shared.downloads.http import HttpClient, raise_for_status
 from shared.downloads.plan import DEFAULT_FOLDER, Plan
-from shared.downloads.urls import Source, hf_resolve_url
 from shared.errors import InvalidRequest
 from shared.media import gguf
+from shared.upstream.http import HttpClient, raise_for_status
+from shared.upstream.urls import Source, hf_resolve_url
 
 MODEL_EXTENSIONS = (".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth", ".bin", ".pt2", ".pkl")
 _FOLDER_HINTS = (("lora", "loras"), ("vae", "vae"), ("controlnet", "controlnet"), ("upscale", "upscale_models"),

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from shared.downloads.http import HttpClient
 from shared.downloads.plan import Plan
 from shared.downloads.publish import (TargetLease, adopt_partial, check_free_space, partial_for, publish,
                                       relocate_partial, remove_partials, target_path)
@@ -25,6 +24,7 @@ from shared.services import Services
 from shared.states import TaskState
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
+from shared.upstream.http import HttpClient
 
 _SAFETENSORS = (".safetensors", ".sft")
 _CONTENT_ERRORS = {"html_instead_of_model", "hash_mismatch", "invalid_model"}

@@ -8,12 +8,12 @@ from urllib.parse import unquote
 
 from shared.config import Settings
 from shared.downloads import civitai, huggingface
-from shared.downloads.http import HttpClient, netloc, raise_for_status
 from shared.downloads.plan import DEFAULT_FOLDER, Plan
-from shared.downloads.urls import Source, filename_from_url, parse_source
 from shared.errors import DepotError, InvalidRequest
-from shared.keystore import KeyStore
 from shared.media import gguf
+from shared.upstream.http import HttpClient, netloc, raise_for_status
+from shared.upstream.keystore import KeyStore
+from shared.upstream.urls import Source, filename_from_url, parse_source
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}\Z")
 

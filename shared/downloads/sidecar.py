@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from shared.downloads.http import HttpClient
 from shared.downloads.plan import Plan
 from shared.errors import DepotError
 from shared.media.embedded import embedded_cover
 from shared.store.sidecar_files import save_preview, write_description
+from shared.upstream.http import HttpClient
 
 #: the largest preview image or video fetched from upstream
 MAX_PREVIEW_BYTES = 64 * 1024 * 1024

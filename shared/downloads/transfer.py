@@ -20,11 +20,11 @@ from typing import Any, Callable
 import requests
 import urllib3
 
-from shared.downloads.http import HttpClient, backoff, netloc, raise_for_status
 from shared.downloads.plan import Plan
 from shared.errors import DepotError, Transient
 from shared.media.formats import check_model_bytes, sniff
 from shared.media.hashing import ALL, MultiHasher
+from shared.upstream.http import HttpClient, backoff, netloc, raise_for_status
 
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                    urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)

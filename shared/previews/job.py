@@ -8,11 +8,9 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from shared.downloads.http import HttpClient
 from shared.downloads.sidecar import MAX_PREVIEW_BYTES, eligible_images
 from shared.errors import DepotError
 from shared.jobs import JobContext
-from shared.keystore import KeyStore
 from shared.media.embedded import embedded_cover
 from shared.media.hashing import SHA256_ONLY, hash_file
 from shared.media.thumbs import DEFAULT_SIZE, Thumbnailer
@@ -22,6 +20,8 @@ from shared.store.civitai_meta import lookup_one
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.store.sidecar_files import find_preview, read_summary, save_preview
+from shared.upstream.http import HttpClient
+from shared.upstream.keystore import KeyStore
 
 SOURCES = ("auto", "embedded", "civitai")
 

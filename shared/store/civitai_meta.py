@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared.downloads.http import HttpClient, raise_for_status, retry_after
 from shared.downloads.sidecar import MAX_PREVIEW_BYTES, eligible_images
 from shared.errors import DepotError, UpstreamError
 from shared.jobs import JobContext
 from shared.services import Services
 from shared.store import sidecar_files
 from shared.store.index import StoreIndex
+from shared.upstream.http import HttpClient, raise_for_status, retry_after
 
 GATE = "depot:civitai:gate"
 BATCH = 100
@@ -113,7 +113,7 @@ def _write_sidecars(http: HttpClient, path: Path, version: dict[str, Any], sha: 
 def fetch_missing_metadata(ctx: JobContext, services: Services, index: StoreIndex,
                            folder: str | None) -> dict[str, Any]:
     """Look up every hashed model without a known source; returns ``{looked_up, found, previews}``."""
-    from shared.keystore import KeyStore
+    from shared.upstream.keystore import KeyStore
     key = KeyStore.from_settings(services.settings).get("civitai")
     http = HttpClient(services.settings)
     nsfw_level = services.nsfw_level()

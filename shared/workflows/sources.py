@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, cast
 
-from shared.downloads.http import HttpClient
 from shared.downloads.plan import CIVITAI_FILE_FOLDERS, CIVITAI_FOLDERS
-from shared.downloads.urls import civitai_download_url
 from shared.errors import DepotError
 from shared.services import Services
 from shared.store.civitai_meta import gated_get
+from shared.upstream.http import HttpClient
+from shared.upstream.urls import civitai_download_url
 from shared.workflows.refs import Source, Wanted
 
 log = logging.getLogger(__name__)

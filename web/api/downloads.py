@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from shared.downloads.http import HttpClient
+from shared.upstream.http import HttpClient
 from shared.downloads.publish import check_filename, target_path
 from shared.downloads.resolve import describe, make_plan
-from shared.downloads.urls import parse_source
+from shared.upstream.urls import parse_source
 from shared.errors import InvalidRequest
-from shared.keystore import KEY_NAMES, KeyStore
+from shared.upstream.keystore import KEY_NAMES, KeyStore
 from shared.store.paths import normalise_relpath
 from web.api.params import (field, folder_field, given, int_field, json_body, json_type, named, path_index_field,
                             relpath_field, store_layout, text_field)

@@ -12,7 +12,7 @@ import orjson
 from flask import Blueprint, jsonify, request
 
 from shared.errors import InvalidRequest
-from shared.keystore import KeyStore
+from shared.upstream.keystore import KeyStore
 from shared.store.lookup import ModelLookup
 from shared.workflows import readiness
 from shared.workflows.check import check

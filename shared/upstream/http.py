@@ -1,7 +1,7 @@
-"""One HTTP client for everything the downloader fetches: redirects followed by hand so every hop passes the
-address guard and the Bearer key is sent only to the host it belongs to (never forwarded across hosts, as
-huggingface_hub and the Civitai notes require), a non-browser User-Agent (Civitai answers browsers with HTML),
-and the mapping of upstream answers to the stable error codes users see."""
+"""One HTTP client for everything fetched from upstream (models, API answers, preview images): redirects followed
+by hand so every hop passes the address guard and the Bearer key is sent only to the host it belongs to (never
+forwarded across hosts, as huggingface_hub and the Civitai notes require), a non-browser User-Agent (Civitai
+answers browsers with HTML), and the mapping of upstream answers to the stable error codes users see."""
 from __future__ import annotations
 
 import json
@@ -13,8 +13,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from shared.config import Settings
-from shared.downloads.netguard import check_url
 from shared.errors import DepotError, NotFound, Transient, UpstreamError
+from shared.upstream.netguard import check_url
 
 USER_AGENT = "model-depot/1.0 (+https://github.com/; python-requests)"
 MAX_REDIRECTS = 10
