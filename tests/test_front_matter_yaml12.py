@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 
 from shared.downloads.plan import Plan
 from shared.downloads.sidecar import write_sidecar
-from shared.store import civitai_meta
+from shared.metadata.job import describe
 from shared.store.sidecar_files import parse_markdown, split_front_matter
 
 #: Civitai's hash names and their hex lengths.
@@ -103,8 +103,7 @@ def _metadata_sidecar(tmp: Path, text: str, hashes: dict[str, str]) -> tuple[Pat
                "files": [{"hashes": {**hashes, "SHA256": sha}, "metadata": file_meta}],
                "images": [{"url": f"https://img/{text}.jpeg"}]}
     target = tmp / "m.safetensors"
-    (tmp / "m.webp").write_bytes(b"x")  # a preview exists, so nothing is fetched
-    civitai_meta._write_sidecars(None, target, version, sha, 1)  # type: ignore[arg-type]
+    describe(target, version, sha)
     return target.with_suffix(".md"), _expected(
         author=text, baseModel=text, hashes={**hashes, "SHA256": sha}, metadata=file_meta,
         modelPage="https://civitai.com/models/7?modelVersionId=70", preview=[f"https://img/{text}.jpeg"],

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from shared.config import Settings
-from shared.store.civitai_meta import GATE, close_gate, wait_for_gate
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
+from shared.upstream.civitai import GATE, close_gate, wait_for_gate
 from tests.support import wait_for
 from tests.test_models_api import populate
 from tests.test_scan import build_library, make_ctx, scan

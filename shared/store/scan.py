@@ -111,7 +111,7 @@ def run_scan(ctx: JobContext, services: Services) -> dict[str, Any]:
                                                "lazy", "processes", "unreachable_roots", "busy_roots",
                                                "links_skipped", "links_sample")}
     if params["fetch_metadata"]:
-        from shared.store.civitai_meta import fetch_missing_metadata
+        from shared.metadata.job import fetch_missing_metadata
         result["metadata"] = fetch_missing_metadata(ctx, services, index, params["folder"])
     return result
 

@@ -1,6 +1,6 @@
 """Where a missing model can be downloaded from when the workflow gives no URL: Civitai, asked by hash
 (``GET /api/v1/model-versions/by-hash/{hash}``, which accepts SHA256, AutoV2, AutoV3 and AutoV1) or by version
-(AIR URNs, Civitai resource lists), through the rate gate every worker honours (shared/store/civitai_meta.py).
+(AIR URNs, Civitai resource lists), through the rate gate every worker honours (shared/upstream/civitai.py).
 
 A workflow check answers a person who is waiting, so it never waits long for Civitai: at most ``MAX_LOOKUPS``
 questions per check, none started after ``DEADLINE_S``, and a closed gate is waited for only until then. Answers
@@ -18,7 +18,7 @@ from typing import Any, cast
 from shared.downloads.plan import CIVITAI_FILE_FOLDERS, CIVITAI_FOLDERS
 from shared.errors import DepotError
 from shared.services import Services
-from shared.store.civitai_meta import gated_get
+from shared.upstream.civitai import gated_get
 from shared.upstream.http import HttpClient
 from shared.upstream.urls import civitai_download_url
 from shared.workflows.refs import Source, Wanted

@@ -1,20 +1,15 @@
-"""Metadata for models that lack it: their SHA256s are looked up on Civitai in batches of at most 100
-(``POST /api/v1/model-versions/by-hash``), and for each match ``NAME.md`` (upstream layout) and a preview are
-written, then the model is re-indexed. A 429 closes a gate shared by every worker (a Redis key living for the
-server's Retry-After) so no host keeps hammering Civitai; calls wait for the gate to open."""
+"""Civitai's API through the rate gate every worker shares: model versions by SHA256 (one, or a batch of at most
+100 with ``POST /api/v1/model-versions/by-hash``) and any other GET. A 429 closes the gate (a Redis key living
+for the server's Retry-After) so no host keeps hammering Civitai; calls wait for the gate to open."""
 from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
-from shared.downloads.sidecar import MAX_PREVIEW_BYTES, eligible_images
 from shared.errors import DepotError, UpstreamError
 from shared.jobs import JobContext
 from shared.services import Services
-from shared.store import sidecar_files
-from shared.store.index import StoreIndex
 from shared.upstream.http import HttpClient, raise_for_status, retry_after
 
 GATE = "depot:civitai:gate"
@@ -84,55 +79,3 @@ def _gated_json(ctx: JobContext, services: Services, http: HttpClient, path: str
         except ValueError:
             raise UpstreamError("Civitai's hash lookup did not answer with JSON; retry later.") from None
     raise DepotError("Civitai kept answering 429; retry later.", code="rate_limited", http_status=429)
-
-
-def _write_sidecars(http: HttpClient, path: Path, version: dict[str, Any], sha: str, nsfw_level: int) -> bool:
-    files = [f for f in version.get("files") or [] if isinstance(f, dict)]
-    match = next((f for f in files if str((f.get("hashes") or {}).get("SHA256", "")).upper() == sha), {})
-    model = version.get("model") if isinstance(version.get("model"), dict) else {}
-    images = [i for i in version.get("images") or [] if isinstance(i, dict) and i.get("url")]
-    sidecar_files.write_description(
-        path, model_name=model.get("name"), author=(version.get("creator") or {}).get("username"),
-        base_model=version.get("baseModel"), hashes=match.get("hashes"), metadata=match.get("metadata"),
-        model_page=f"https://civitai.com/models/{version.get('modelId')}?modelVersionId={version.get('id')}",
-        preview=[i["url"] for i in images], website="Civitai", trigger_words=version.get("trainedWords"),
-        about=version.get("description"), description=model.get("description"))
-    if sidecar_files.find_preview(path) is not None:
-        return False
-    for image in eligible_images(images, nsfw_level):
-        try:
-            data = http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
-            if data is not None:
-                sidecar_files.save_preview(path, data)
-                return True
-        except DepotError:
-            continue
-    return False
-
-
-def fetch_missing_metadata(ctx: JobContext, services: Services, index: StoreIndex,
-                           folder: str | None) -> dict[str, Any]:
-    """Look up every hashed model without a known source; returns ``{looked_up, found, previews}``."""
-    from shared.upstream.keystore import KeyStore
-    key = KeyStore.from_settings(services.settings).get("civitai")
-    http = HttpClient(services.settings)
-    nsfw_level = services.nsfw_level()
-    wanted = {}
-    for doc in index.models(folder):
-        sha = (doc.get("hashes") or {}).get("SHA256")
-        if sha and doc.get("hashed") and not doc.get("source") and not doc.get("dir"):
-            wanted.setdefault(sha, []).append(doc)
-    shas = sorted(wanted)
-    found = previews = 0
-    for start in range(0, len(shas), BATCH):
-        ctx.progress(start, len(shas), phase="metadata")
-        for version in lookup_batch(ctx, services, http, shas[start:start + BATCH], key):
-            for f in version.get("files") or []:
-                sha = str(((f or {}).get("hashes") or {}).get("SHA256", "")).upper()
-                for doc in wanted.pop(sha, []):
-                    path = index.layout.resolve(doc["folder"], doc["path_index"], doc["relpath"])
-                    ctx.fence()  # about to write files next to a model
-                    previews += _write_sidecars(http, path, version, sha, nsfw_level)
-                    index.record_file(path)
-                    found += 1
-    return {"looked_up": len(shas), "found": found, "previews": previews}
