@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from ruamel.yaml import YAML
 
 from shared.downloads.plan import Plan
-from shared.downloads.sidecar import write_sidecar
+from shared.downloads.describe import write_md
 from shared.metadata.job import describe
 from shared.store.sidecar_files import parse_markdown, split_front_matter
 
@@ -86,7 +86,7 @@ def _download_sidecar(tmp: Path, text: str, hashes: dict[str, str]) -> tuple[Pat
     plan = Plan(source="civitai", url="https://x", filename="m.safetensors", folder="loras", idem_key="k",
                 meta=meta)
     target = tmp / "m.safetensors"
-    write_sidecar(target, plan, hashes, nsfw_level=1)
+    write_md(target, plan, hashes, nsfw_level=1)
     metadata = {"model_id": 7, "version_id": 70, "file_id": 700, "model_type": text, "version_name": text,
                 "source": "civitai"}
     return target.with_suffix(".md"), _expected(

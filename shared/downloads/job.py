@@ -9,12 +9,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from shared.downloads.describe import save_download_preview, write_md
 from shared.downloads.plan import Plan
 from shared.downloads.publish import (TargetLease, adopt_partial, check_free_space, partial_for, publish,
                                       relocate_partial, remove_partials, target_path)
 from shared.downloads.resolve import key_for, make_plan
 from shared.downloads.routing import route
-from shared.downloads.sidecar import save_download_preview, write_sidecar
 from shared.downloads.transfer import Transfer, sleep_checking
 from shared.errors import Conflict, DepotError, JobInterrupted
 from shared.jobs import JobContext
@@ -82,7 +82,7 @@ def _publish(ctx: JobContext, services: Services, http: HttpClient, plan: Plan, 
     publish(part, target, ctx.fence)
     nsfw_level = services.nsfw_level()
     save_download_preview(http, nsfw_level, plan, target, ctx.log)
-    write_sidecar(target, plan, hashes, nsfw_level)
+    write_md(target, plan, hashes, nsfw_level)
     model = index.record_file(target, hashes=hashes)
     return {"model": model, "already_present": False, "hashes": hashes}
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from shared.downloads.sidecar import MAX_PREVIEW_BYTES, eligible_images
 from shared.errors import DepotError
 from shared.jobs import JobContext
 from shared.services import Services
@@ -15,6 +14,7 @@ from shared.store.index import StoreIndex
 from shared.store.sidecar_files import find_preview, save_preview, write_description
 from shared.upstream.civitai import BATCH, lookup_batch
 from shared.upstream.http import HttpClient
+from shared.upstream.images import eligible_images, fetch_civitai_preview
 from shared.upstream.keystore import KeyStore
 
 
@@ -33,12 +33,13 @@ def describe(path: Path, version: dict[str, Any], sha: str) -> None:
 
 
 def _save_preview(http: HttpClient, path: Path, version: dict[str, Any], nsfw_level: int) -> bool:
-    """Give a model without a preview the first of the version's images that can be fetched and read."""
+    """Give a model without a preview the first of the version's images that can be fetched and read: an image
+    that fails either way makes way for the next one."""
     if find_preview(path) is not None:
         return False
     for image in eligible_images(version.get("images"), nsfw_level):
         try:
-            data = http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
+            data = fetch_civitai_preview(http, [image], nsfw_level)
             if data is not None:
                 save_preview(path, data)
                 return True

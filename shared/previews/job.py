@@ -1,14 +1,13 @@
 """The preview job: give each model of a list, a folder or the whole store a picture. Sources, in order for
 ``auto``: the model's existing local preview (its thumbnail is rebuilt), a cover image embedded in the file,
 Civitai's images for the file's SHA256 (within the NSFW ceiling, ``Services.nsfw_level``), else none. An explicit
-``embedded`` or ``civitai`` source replaces the existing preview. Per-model failures are reported in the result
-and never stop the job."""
+``embedded`` or ``civitai`` source replaces the existing preview. Per-model failures (Civitai unreachable, a
+picture that is not a readable image) fail that model in the result and never stop the job."""
 from __future__ import annotations
 
 from functools import cached_property
 from typing import Any
 
-from shared.downloads.sidecar import MAX_PREVIEW_BYTES, eligible_images
 from shared.errors import DepotError
 from shared.jobs import JobContext
 from shared.media.embedded import embedded_cover
@@ -21,6 +20,7 @@ from shared.store.layout import StoreLayout
 from shared.store.sidecar_files import find_preview, read_summary, save_preview
 from shared.upstream.civitai import lookup_one
 from shared.upstream.http import HttpClient
+from shared.upstream.images import fetch_civitai_preview
 from shared.upstream.keystore import KeyStore
 
 SOURCES = ("auto", "embedded", "civitai")
@@ -53,11 +53,7 @@ class CivitaiPreviews:
     def first(self, target: Target) -> bytes | None:
         """The first image (or video) within the NSFW ceiling, or None."""
         version = lookup_one(self.ctx, self.services, self.http, _sha256(target), self.key)
-        for image in eligible_images((version or {}).get("images"), self.nsfw_level):
-            data = self.http.fetch_bytes(image["url"], MAX_PREVIEW_BYTES, timeout=60.0)
-            if data is not None:
-                return data
-        return None
+        return fetch_civitai_preview(self.http, (version or {}).get("images"), self.nsfw_level)
 
 
 def preview_one(civitai: CivitaiPreviews, thumbs: Thumbnailer, target: Target, source: str) -> dict[str, Any]:
