@@ -384,11 +384,16 @@ class _Quoted(str):
     """A string always written quoted (hashes: hex digits can look like a number to some reader)."""
 
 
-# The YAML 1.2 core schema's int and float (spec 10.3.2); its null and bool are a subset of YAML 1.1's.
+# The YAML 1.2 core schema's int and float (spec 10.3.2); its null and bool are a subset of YAML 1.1's. Then the
+# same as ruamel.yaml's 1.2 reader takes them, "_" allowed between digits beyond the spec: it reads ``0o1_`` as 1
+# and ``1_e5`` as 100000.0, and fails on ``0o_``.
 for _tag, _pattern, _first in (
         ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
         ("tag:yaml.org,2002:float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-                                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789")):
+                                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
+        ("tag:yaml.org,2002:int", r"^[-+]?(?:0b[0-1_]+|0o?[0-7_]+|[0-9_]+|0x[0-9a-fA-F_]+)$", "-+0123456789"),
+        ("tag:yaml.org,2002:float", r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?"
+                                    r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?)$", "-+.0123456789")):
     _FrontMatterDumper.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
 #: Line breaks to YAML 1.1 but ordinary characters to YAML 1.2: written raw, the indentation after them would join
 #: the string for a 1.2 reader; double-quoted, both read the escapes (``\N``, ``\L``, ``\P``) alike.
