@@ -7,10 +7,11 @@ from typing import Any
 from urllib.parse import unquote
 
 from shared.config import Settings
-from shared.downloads import civitai, huggingface
+from shared.downloads import civitai_plan, huggingface
 from shared.downloads.plan import DEFAULT_FOLDER, Plan
 from shared.errors import DepotError, InvalidRequest
 from shared.media import gguf
+from shared.upstream import civitai
 from shared.upstream.http import HttpClient, netloc, raise_for_status
 from shared.upstream.keystore import KeyStore
 from shared.upstream.urls import Source, filename_from_url, parse_source
@@ -44,7 +45,7 @@ def make_plan(settings: Settings, http: HttpClient, url: str, *, folder: str | N
         fid = int(file_id) if file_id not in (None, "") and str(file_id).isdigit() else None
         if file_id not in (None, "") and fid is None:
             raise InvalidRequest("Field 'file_id' must be a Civitai file id (a number) for a Civitai link.")
-        plan = civitai.build_plan(settings, model, version, civitai.choose_file(version, src, fid), folder)
+        plan = civitai_plan.build_plan(settings, model, version, civitai_plan.choose_file(version, src, fid), folder)
     elif src.kind == "huggingface":
         key = key_for(settings, "huggingface")
         if src.path is None:
@@ -97,9 +98,9 @@ def describe(settings: Settings, http: HttpClient, url: str) -> dict[str, Any]:
     if src.kind == "civitai":
         civitai.require_version(src)
         model, version = civitai.fetch(http, settings, src, key_for(settings, "civitai"))
-        out.update(civitai.describe(model, version))
+        out.update(civitai_plan.describe(model, version))
         out["files"] = next((v["files"] for v in out["versions"] if v["id"] == version["id"]), [])
-        plan = civitai.build_plan(settings, model, version, civitai.choose_file(version, src, None), None)
+        plan = civitai_plan.build_plan(settings, model, version, civitai_plan.choose_file(version, src, None), None)
         out.update({"model_name": plan.meta["model_name"], "model_type": plan.meta["model_type"],
                     "version_id": version["id"], "file_id": plan.meta["file_id"]})
     elif src.kind == "huggingface":

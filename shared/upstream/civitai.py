@@ -1,21 +1,54 @@
-"""Civitai's API through the rate gate every worker shares: model versions by SHA256 (one, or a batch of at most
-100 with ``POST /api/v1/model-versions/by-hash``) and any other GET. A 429 closes the gate (a Redis key living
-for the server's Retry-After) so no host keeps hammering Civitai; calls wait for the gate to open."""
+"""Civitai's public API. A download reads the model and version a link names (``fetch``, with the client's own
+retries). Everything else goes through the rate gate every worker shares: model versions by SHA256 (one, or a
+batch of at most 100 with ``POST /api/v1/model-versions/by-hash``) and any other GET. A 429 closes the gate (a
+Redis key living for the server's Retry-After) so no host keeps hammering Civitai; calls wait for the gate to
+open."""
 from __future__ import annotations
 
 import json
 import time
 from typing import Any
 
-from shared.errors import DepotError, UpstreamError
+from shared.config import Settings
+from shared.errors import DepotError, InvalidRequest, NotFound, UpstreamError
 from shared.jobs import JobContext
 from shared.services import Services
 from shared.upstream.http import HttpClient, raise_for_status, retry_after
+from shared.upstream.urls import Source
 
 GATE = "depot:civitai:gate"
 BATCH = 100
 _DEFAULT_RETRY_AFTER_S = 30.0
 
+
+def _api(settings: Settings) -> str:
+    return settings.civitai_url.rstrip("/") + "/api/v1"
+
+
+def require_version(src: Source) -> None:
+    """A Civitai link must name a model or a version (InvalidRequest otherwise)."""
+    if src.model_id is None and src.version_id is None:
+        raise InvalidRequest("This Civitai link names no model or version.")
+
+
+def fetch(http: HttpClient, settings: Settings, src: Source, key: str | None) -> tuple[dict, dict]:
+    """Return (model body or {}, version body) for a Civitai source."""
+    model: dict[str, Any] = {}
+    if src.model_id is not None:
+        model = http.get_json(f"{_api(settings)}/models/{src.model_id}", key=key, source="civitai")
+        versions = model.get("modelVersions") or []
+        if not versions:
+            raise NotFound(f"Civitai model {src.model_id} has no published versions.")
+        vid = src.version_id or versions[0]["id"]
+    else:
+        vid = src.version_id
+    version = http.get_json(f"{_api(settings)}/model-versions/{vid}", key=key, source="civitai")
+    if not model and version.get("modelId"):
+        try:
+            model = http.get_json(f"{_api(settings)}/models/{version['modelId']}", key=key, source="civitai")
+        except DepotError:
+            model = {}  # creator/description are nice to have; the version alone is enough to download
+    return model, version
 
 def close_gate(redis: Any, seconds: float) -> None:
     """Pause every worker's Civitai calls for ``seconds`` (the longest pause wins)."""

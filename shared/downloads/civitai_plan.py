@@ -1,40 +1,15 @@
-"""Civitai: read a model or version from the public API, pick the file the user meant (``fileId``, or the
-``type``/``format`` filters, else the primary file), and describe it as a Plan with its expected hashes,
-download name, target folder and sidecar metadata (reference §1.3–§1.4)."""
+"""A Civitai download's plan: from the model and version the API gives (``upstream/civitai.py``), pick the file
+the user meant (``fileId``, or the ``type``/``format`` filters, else the primary file) and describe it as a Plan
+with its expected hashes, download name, target folder and sidecar metadata (reference §1.3–§1.4)."""
 from __future__ import annotations
 
 from typing import Any
 
 from shared.config import Settings
 from shared.downloads.plan import CIVITAI_FILE_FOLDERS, CIVITAI_FOLDERS, DEFAULT_FOLDER, Plan
-from shared.errors import DepotError, InvalidRequest, NotFound, UpstreamError
+from shared.errors import NotFound, UpstreamError
 from shared.media import gguf
-from shared.upstream.http import HttpClient
 from shared.upstream.urls import Source, civitai_download_url
-
-
-def _api(settings: Settings) -> str:
-    return settings.civitai_url.rstrip("/") + "/api/v1"
-
-
-def fetch(http: HttpClient, settings: Settings, src: Source, key: str | None) -> tuple[dict, dict]:
-    """Return (model body or {}, version body) for a Civitai source."""
-    model: dict[str, Any] = {}
-    if src.model_id is not None:
-        model = http.get_json(f"{_api(settings)}/models/{src.model_id}", key=key, source="civitai")
-        versions = model.get("modelVersions") or []
-        if not versions:
-            raise NotFound(f"Civitai model {src.model_id} has no published versions.")
-        vid = src.version_id or versions[0]["id"]
-    else:
-        vid = src.version_id
-    version = http.get_json(f"{_api(settings)}/model-versions/{vid}", key=key, source="civitai")
-    if not model and version.get("modelId"):
-        try:
-            model = http.get_json(f"{_api(settings)}/models/{version['modelId']}", key=key, source="civitai")
-        except DepotError:
-            model = {}  # creator/description are nice to have; the version alone is enough to download
-    return model, version
 
 
 def choose_file(version: dict[str, Any], src: Source, file_id: int | None) -> dict[str, Any]:
@@ -106,8 +81,3 @@ def _file_entry(f: dict[str, Any], model_type: str) -> dict[str, Any]:
             "size": None if f.get("sizeKB") is None else int(round(float(f["sizeKB"]) * 1024)),
             "format": (f.get("metadata") or {}).get("format"), "hashes": f.get("hashes") or {},
             "folder": file_folder(model_type, f)}
-
-
-def require_version(src: Source) -> None:
-    if src.model_id is None and src.version_id is None:
-        raise InvalidRequest("This Civitai link names no model or version.")
