@@ -7,11 +7,11 @@ from typing import Any
 from urllib.parse import unquote
 
 from shared.config import Settings
-from shared.downloads import civitai_plan, huggingface
+from shared.downloads import civitai_plan, huggingface_plan
 from shared.downloads.plan import DEFAULT_FOLDER, Plan
 from shared.errors import DepotError, InvalidRequest
 from shared.media import gguf
-from shared.upstream import civitai
+from shared.upstream import civitai, huggingface
 from shared.upstream.http import HttpClient, netloc, raise_for_status
 from shared.upstream.keystore import KeyStore
 from shared.upstream.urls import Source, filename_from_url, parse_source
@@ -49,9 +49,10 @@ def make_plan(settings: Settings, http: HttpClient, url: str, *, folder: str | N
     elif src.kind == "huggingface":
         key = key_for(settings, "huggingface")
         if src.path is None:
-            path = str(file_id) if file_id else huggingface.pick_path(huggingface.list_files(http, settings, src, key), src)
+            path = str(file_id) if file_id else huggingface_plan.pick_path(
+                huggingface.list_files(http, settings, src, key), src)
             src = Source("huggingface", url, repo=src.repo, revision=src.revision, path=path)
-        plan = huggingface.build_plan(settings, src, huggingface.head(http, settings, src, key), folder)
+        plan = huggingface_plan.build_plan(settings, src, huggingface.head(http, settings, src, key), folder)
     else:
         plan = _direct_plan(settings, http, url, folder)
     if sha256:
@@ -104,11 +105,12 @@ def describe(settings: Settings, http: HttpClient, url: str) -> dict[str, Any]:
         out.update({"model_name": plan.meta["model_name"], "model_type": plan.meta["model_type"],
                     "version_id": version["id"], "file_id": plan.meta["file_id"]})
     elif src.kind == "huggingface":
-        out["files"] = huggingface.list_files(http, settings, src, key_for(settings, "huggingface"))
+        out["files"] = huggingface_plan.with_folders(huggingface.list_files(http, settings, src,
+                                                                            key_for(settings, "huggingface")))
         out["repo"], out["revision"] = src.repo, src.revision
         if src.path is None:
             models = [f for f in out["files"] if f["type"] == "Model"]
-            out["suggested_folder"] = huggingface.guess_folder(models[0]["path"]) if models else DEFAULT_FOLDER
+            out["suggested_folder"] = huggingface_plan.guess_folder(models[0]["path"]) if models else DEFAULT_FOLDER
             out["suggested_filename"] = models[0]["name"] if len(models) == 1 else None
             return out
         plan = make_plan(settings, http, url)
