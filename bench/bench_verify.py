@@ -43,7 +43,7 @@ class _Stack:
 
     def verify(self, ref: dict[str, Any], mode: str) -> dict[str, Any]:
         from shared.jobs import JobContext
-        from shared.verify import run_verify
+        from shared.verify.job import run_verify
         params = {"models": [ref], "mode": mode}
         task, _ = self.services.records.create("verify", params, queue="verify")
         claim = self.services.records.claim(task["id"], host="bench", worker="bench")

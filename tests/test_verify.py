@@ -15,7 +15,7 @@ from shared.errors import JobInterrupted
 from shared.jobs import JobContext
 from shared.services import Services
 from shared.store.index import StoreIndex
-from shared.verify import run_verify
+from shared.verify.job import run_verify
 from tests.support import wait_for
 
 

@@ -27,7 +27,7 @@ def _run(services: Services, task: dict[str, Any], fn: Any) -> dict[str, Any]:
 
 
 def _verify(services: Services, ref: dict[str, Any]) -> dict[str, Any]:
-    from shared.verify import run_verify
+    from shared.verify.job import run_verify
     task, _ = services.records.create("verify", {"models": [ref]}, queue="verify")
     return _run(services, task, run_verify)["files"][0]
 

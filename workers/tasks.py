@@ -21,7 +21,7 @@ def _scan(ctx: JobContext, services: Services) -> Any:
 
 
 def _verify(ctx: JobContext, services: Services) -> Any:
-    from shared.verify import run_verify
+    from shared.verify.job import run_verify
     return run_verify(ctx, services)
 
 

@@ -13,11 +13,11 @@ from shared.jobs import JobContext
 from shared.media.embedded import embedded_cover
 from shared.media.hashing import SHA256_ONLY, hash_file
 from shared.media.thumbs import DEFAULT_SIZE, Thumbnailer
-from shared.previews.targets import Target, iter_targets
 from shared.services import Services
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.store.sidecar_files import find_preview, read_summary, save_preview
+from shared.store.targets import Target, iter_targets
 from shared.upstream.civitai import lookup_one
 from shared.upstream.http import HttpClient
 from shared.upstream.images import fetch_civitai_preview

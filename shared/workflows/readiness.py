@@ -1,18 +1,18 @@
 """Whether each GPU host can run a workflow: every needed (not optional) reference present and visible there.
 
 A model in a root under the store is visible on every host that mounts the store, unless the host's mount lacks
-that folder (``DEPOT_HOST_MOUNTS`` entry ``host:folder=``, see shared/comfyui_config.py). A model in a root outside
-the store (another ``extra_model_paths.yaml`` root of the depot's host) is visible only on the depot's own host.
-The hosts are given by the caller (the live workers' hosts, or the ones asked about); this module knows nothing
-of worker presence."""
+that folder (``DEPOT_HOST_MOUNTS`` entry ``host:folder=``, see shared/store/comfyui_config.py). A model in a root
+outside the store (another ``extra_model_paths.yaml`` root of the depot's host) is visible only on the depot's own
+host. The hosts are given by the caller (the live workers' hosts, or the ones asked about); this module knows
+nothing of worker presence."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-from shared.comfyui_config import lacking_folders
 from shared.config import Settings
 from shared.errors import DepotError
+from shared.store.comfyui_config import lacking_folders
 from shared.store.index import split_id
 from shared.store.layout import StoreLayout
 from shared.workflows.refs import Reference

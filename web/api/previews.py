@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request, send_file
 from shared.errors import Conflict, DepotError, InvalidPath, InvalidRequest, NotFound
 from shared.downloads.publish import check_filename
 from shared.previews.job import SOURCES
-from shared.previews.targets import parse_ref
+from shared.store.targets import parse_ref
 from shared.media.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, Thumbnailer
 from shared.store.index import StoreIndex
 from shared.store.paths import MAX_RELPATH, normalise_relpath

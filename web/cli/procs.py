@@ -153,7 +153,7 @@ def ensure_store(s: Settings) -> None:
     """Create the store and its ComfyUI folder set (first start)."""
     s.store.mkdir(parents=True, exist_ok=True)
     s.var_dir.mkdir(parents=True, exist_ok=True)
-    from shared.comfyui_config import ensure_folders
+    from shared.store.comfyui_config import ensure_folders
     ensure_folders(s)
 
 

@@ -12,11 +12,11 @@ from typing import Any
 from shared.jobs import JobContext
 from shared.media.formats import validate_file
 from shared.media.hashing import ALL, SHA256_ONLY, hash_file
-from shared.previews.targets import Target, iter_targets
 from shared.services import Services
 from shared.store.index import StoreIndex
 from shared.store.layout import Folder, StoreLayout
 from shared.store.siblings import model_summary
+from shared.store.targets import Target, iter_targets
 
 STATUSES = ("ok", "mismatch", "invalid", "unknown")
 #: Index fields that may hold a SHA256 recorded by a download (Civitai file hash, Hugging Face LFS oid).
