@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from shared.store.sidecar_files import split_front_matter
+from shared.store.front_matter import split_front_matter
 
 #: the loader the store uses (libyaml when present; it differs from pure PyYAML on tabs, for one)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

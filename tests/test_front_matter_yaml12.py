@@ -19,10 +19,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 from ruamel.yaml import YAML
 
-from shared.downloads.plan import Plan
 from shared.downloads.describe import write_md
+from shared.downloads.plan import Plan
 from shared.metadata.job import describe
-from shared.store.sidecar_files import parse_markdown, split_front_matter
+from shared.store.front_matter import split_front_matter
+from shared.store.sidecar_files import parse_markdown
 
 #: Civitai's hash names and their hex lengths.
 HASH_LENGTHS = {"AutoV1": 8, "AutoV2": 10, "AutoV3": 12, "CRC32": 8, "SHA256": 64, "BLAKE3": 64}
