@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from shared.config import Settings
+from shared.downloads.job import run_download
 from shared.errors import Transient
 from shared.previews.job import run_previews
 from shared.store.layout import StoreLayout
 from shared.upstream.http import HttpClient
 from shared.upstream.images import fetch_civitai_preview
-from tests.download_support import jpeg_bytes, job_context, safetensors_bytes
+from tests.download_support import job_context, jpeg_bytes, safetensors_bytes
 from tests.test_download_previews import GREEN, _colour, _near, with_cover
 from tests.test_previews import _ctx
 from tests.test_scan import make_ctx
@@ -53,8 +54,8 @@ def _civitai_lora(upstream: Any, model_id: int, name: str, data: bytes, images: 
 
 
 def _download(settings: Settings, upstream: Any, model_id: int) -> tuple[dict[str, Any], list[str]]:
-    ctx, services = job_context(settings.replace(civitai_url=upstream.url), {"url": f"{upstream.url}/models/{model_id}"})
-    from shared.downloads.job import run_download
+    params = {"url": f"{upstream.url}/models/{model_id}"}
+    ctx, services = job_context(settings.replace(civitai_url=upstream.url), params)
     result = run_download(ctx, services)
     return result, [str(e) for e in services.records.events(ctx.task_id)]
 

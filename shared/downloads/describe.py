@@ -5,8 +5,8 @@ header. ``NAME.md`` is written in the ComfyUI-Model-Manager layout. Both are bes
 be had is logged and never fails a verified download."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from shared.downloads.plan import Plan
 from shared.errors import DepotError

@@ -22,7 +22,7 @@ def describe(path: Path, version: dict[str, Any], sha: str) -> None:
     """Write ``NAME.md`` for the model at ``path`` from Civitai's answer for its SHA256."""
     files = [f for f in version.get("files") or [] if isinstance(f, dict)]
     match = next((f for f in files if str((f.get("hashes") or {}).get("SHA256", "")).upper() == sha), {})
-    model = version.get("model") if isinstance(version.get("model"), dict) else {}
+    model: dict[str, Any] = version["model"] if isinstance(version.get("model"), dict) else {}
     images = [i for i in version.get("images") or [] if isinstance(i, dict) and i.get("url")]
     write_description(
         path, model_name=model.get("name"), author=(version.get("creator") or {}).get("username"),
@@ -54,7 +54,7 @@ def fetch_missing_metadata(ctx: JobContext, services: Services, index: StoreInde
     key = KeyStore.from_settings(services.settings).get("civitai")
     http = HttpClient(services.settings)
     nsfw_level = services.nsfw_level()
-    wanted = {}
+    wanted: dict[str, list[dict[str, Any]]] = {}
     for doc in index.models(folder):
         sha = (doc.get("hashes") or {}).get("SHA256")
         if sha and doc.get("hashed") and not doc.get("source") and not doc.get("dir"):

@@ -5,8 +5,8 @@ import re
 
 from flask import Blueprint, Response, request
 
-from shared.store.comfyui_config import extra_model_paths_yaml
 from shared.errors import InvalidRequest
+from shared.store.comfyui_config import extra_model_paths_yaml
 from web.api.params import choice_arg
 from web.context import depot
 

@@ -12,8 +12,8 @@ import orjson
 from flask import Blueprint, jsonify, request
 
 from shared.errors import InvalidRequest
-from shared.upstream.keystore import KeyStore
 from shared.store.lookup import ModelLookup
+from shared.upstream.keystore import KeyStore
 from shared.workflows import readiness
 from shared.workflows.check import check
 from shared.workflows.errors import FileTooLarge
