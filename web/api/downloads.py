@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from shared.downloads.http import HttpClient
-from shared.downloads.publish import check_filename, target_path
-from shared.downloads.resolve import describe, make_plan
+from shared.downloads.resolve import describe
+from shared.downloads.submit import DOWNLOAD_FIELDS, submit_download
 from shared.downloads.urls import parse_source
 from shared.errors import InvalidRequest
 from shared.keystore import KEY_NAMES, KeyStore
@@ -24,7 +24,6 @@ _MAX_URL = 4096
 _MAX_CIVITAI_ID = 2**31 - 1
 _MAX_REPO_PATH = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-DOWNLOAD_FIELDS = ("url", "folder", "path_index", "subfolder", "filename", "file_id", "sha256", "overwrite")
 
 
 def _url_arg(value: object, label: str = "Field 'url'") -> str:
@@ -77,17 +76,11 @@ def create_download():  # type: ignore[no-untyped-def]
         "subfolder": relpath_field(body, "subfolder"),
         "filename": field(body, "filename", str),
         "file_id": _file_id(body, url),
-        "sha256": field(body, "sha256", str),  # its form is checked by make_plan before anything is fetched
+        "sha256": field(body, "sha256", str),  # its form is checked by the plan before anything is fetched
         "overwrite": field(body, "overwrite", bool, default=False),
     }
-    if params["filename"] is not None:
-        named("filename", check_filename, params["filename"])
-    plan = make_plan(ctx.settings, HttpClient(ctx.settings), url, folder=folder, file_id=params["file_id"],
-                     sha256=params["sha256"])
-    # The folder and name upstream chose are checked too, before a task exists.
-    target_path(store_layout(), plan, params)
-    params["plan"] = plan.to_dict()
-    task, _created = ctx.dispatcher.submit("download", params, idem_key=f"download:{plan.idem_key}")
+    task, _created = submit_download(ctx.settings, store_layout(), params, ctx.dispatcher.submit,
+                                     http=HttpClient(ctx.settings))
     return jsonify(task), 202
 
 

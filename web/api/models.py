@@ -1,5 +1,6 @@
-"""The model store over HTTP: folders, listing/search, model detail, move/rename/description, delete,
-duplicates, and scan submission. Every path from a client is validated against its store root."""
+"""The model store over HTTP: folders, listing/search, model detail, move/rename/description, delete, repair
+(download it again from its recorded source, checked against its recorded hash), duplicates, and scan
+submission. Every path from a client is validated against its store root."""
 from __future__ import annotations
 
 import posixpath
@@ -7,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from shared.downloads.repair import submit_repair
 from shared.errors import InvalidPath, InvalidRequest
 from shared.store import ops, siblings, sidecars
 from shared.store.index import SORTS, StoreIndex, to_model
@@ -114,6 +116,16 @@ def model_delete(folder: str, path_index: str, relpath: str):  # type: ignore[no
     json_body(())
     ops.delete_model(store_index(), _ref(folder, path_index, relpath))
     return "", 204
+
+
+@bp.post("/models/<folder>/<int:path_index>/<path:relpath>/repair")
+def repair(folder: str, path_index: int, relpath: str) -> Any:
+    json_body(())  # the recorded source says everything; a body with fields is refused rather than ignored
+    ctx = depot()
+    index = store_index()
+    ref = ModelRef.resolve(index, folder, path_index, relpath)
+    task, _created = submit_repair(ctx.settings, index, ctx.services.records, ref, ctx.dispatcher.submit)
+    return jsonify(task), 202
 
 
 @bp.get("/duplicates")

@@ -1,26 +1,21 @@
-"""Thumbnails, preview regeneration, verification jobs and the repair action.
+"""Thumbnails, preview regeneration and verification jobs.
 
 ``GET /previews/<folder>/<path_index>/<relpath>?size=`` answers from the on-disk thumbnail cache (ETag = cache
 key, so ``If-None-Match`` is answered from a ``stat``), serves videos as they are and a placeholder when a model
 has no preview. ``POST /previews/regenerate`` and ``POST /verifications`` validate their model references and
-queue a job (202 Task). ``POST /models/<ref>/repair`` re-downloads a model from its recorded source through the
-download job, checked against the hash recorded for it."""
+queue a job (202 Task)."""
 from __future__ import annotations
 
 import os
-import posixpath
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from shared.errors import Conflict, DepotError, InvalidPath, InvalidRequest, NotFound
-from shared.downloads.publish import check_filename
+from shared.errors import DepotError, InvalidRequest, NotFound
 from shared.previews.job import SOURCES
 from shared.previews.targets import parse_ref
 from shared.previews.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, Thumbnailer
-from shared.store.index import StoreIndex
 from shared.store.paths import MAX_RELPATH, normalise_relpath
-from shared.store.siblings import model_summary
 from shared.store.sidecars import find_preview
 from web.api.params import (choice_field, field, folder_field, int_arg, json_body, json_type, named,
                             only_fields, path_index_field, store_layout, text_field)
@@ -116,51 +111,3 @@ def regenerate() -> Any:
 @bp.post("/verifications")
 def verifications() -> Any:
     return _submit_scoped("verify", "mode", VERIFY_MODES, "sha256")
-
-
-def _recorded_source(ref: dict[str, Any], model: Any) -> tuple[str | None, str | None]:
-    """The (source URL, expected SHA256) recorded for a model: index entry, sidecars, then download tasks."""
-    ctx = depot()
-    entry = StoreIndex(ctx.services.redis, ctx.settings, store_layout()).lookup(
-        ref["folder"], ref["path_index"], ref["relpath"]) or {}
-    # The sidecars' hashes may be another model's of the same stem; model_summary leaves them out then.
-    summary = model_summary(store_layout().folder(ref["folder"]), model, entry) if model.exists() else {}
-    url = entry.get("source_url") or summary.get("source_url")
-    sha = entry.get("sha256") or (entry.get("hashes") or {}).get("SHA256") or (summary.get("hashes") or {}).get("SHA256")
-    if url and sha:
-        return url, sha
-    items, _cursor = ctx.services.records.page(state="succeeded", kind="download", limit=500)
-    for task in items:
-        result = task.get("result") or {}
-        made = result.get("model") or {}
-        if all(made.get(k) == ref[k] for k in ("folder", "path_index", "relpath")):
-            url = url or (task.get("params") or {}).get("url")
-            sha = sha or (result.get("hashes") or {}).get("SHA256")
-            break
-    return url, sha
-
-
-@bp.post("/models/<folder>/<int:path_index>/<path:relpath>/repair")
-def repair(folder: str, path_index: int, relpath: str) -> Any:
-    json_body(())  # the recorded source says everything; a body with fields is refused rather than ignored
-    model = store_layout().resolve(folder, path_index, relpath)
-    relpath = normalise_relpath(relpath)
-    ref = {"folder": folder, "path_index": path_index, "relpath": relpath}
-    url, sha = _recorded_source(ref, model)
-    if not url:
-        raise Conflict(f"No download source is recorded for {folder}/{relpath}, so it cannot be repaired "
-                       "automatically. Download it again with POST /api/v1/downloads and its URL.",
-                       code="no_source_recorded")
-    subdir, name = posixpath.split(relpath)
-    try:
-        check_filename(name)  # the download job saves under it: refuse now what it would refuse later
-    except InvalidPath as exc:
-        raise Conflict(f"{folder}/{relpath} cannot be re-downloaded under its own name: {exc.message} Rename it "
-                       "first (PATCH with 'move_to').") from None
-    params = {"url": url, "folder": folder, "path_index": path_index, "filename": name, "overwrite": True}
-    if subdir:
-        params["subfolder"] = subdir
-    if sha:
-        params["sha256"] = sha
-    task, _created = depot().dispatcher.submit("download", params)
-    return jsonify(task), 202
