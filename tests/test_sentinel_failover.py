@@ -314,7 +314,7 @@ def test_a_planned_master_switch_resyncs_the_relay(tmp_path: Path) -> None:
         probe.connection_pool.release(held)
         wait_for(lambda: watchers[0].closed.is_set() or "resync" in watchers[0].types(), timeout=20,
                  what="the client to be resynced")
-        assert ctx.extras["relay"].stats["reconnects"] >= 1
+        assert ctx.relay.stats["reconnects"] >= 1
         # And a reconnected client hears events written on the new master
         watchers.append(wait_for(lambda: Watcher(url), timeout=20, what="a reconnect"))
         wait_for(lambda: "snapshot" in watchers[1].types(), what="a snapshot after the switch")
@@ -327,7 +327,7 @@ def test_a_planned_master_switch_resyncs_the_relay(tmp_path: Path) -> None:
             w.close()
         server.shutdown()
         thread.join(10)
-        relay = ctx.extras.get("relay")
+        relay = ctx.relay
         if relay is not None:
             relay.stop()
         probe.close()

@@ -15,7 +15,7 @@ from shared.errors import InvalidRequest
 from shared.keystore import KEY_NAMES, KeyStore
 from shared.store.paths import normalise_relpath
 from web.api.params import (field, folder_field, given, int_field, json_body, json_type, named, path_index_field,
-                            relpath_field, store_layout, text_field)
+                            relpath_field, text_field)
 from web.context import depot
 
 bp = Blueprint("downloads", __name__)
@@ -79,7 +79,7 @@ def create_download():  # type: ignore[no-untyped-def]
         "sha256": field(body, "sha256", str),  # its form is checked by the plan before anything is fetched
         "overwrite": field(body, "overwrite", bool, default=False),
     }
-    task, _created = submit_download(ctx.settings, store_layout(), params, ctx.dispatcher.submit,
+    task, _created = submit_download(ctx.settings, ctx.layout, params, ctx.dispatcher.submit,
                                      http=HttpClient(ctx.settings))
     return jsonify(task), 202
 

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from shared.downloads.repair import submit_repair
 from shared.errors import InvalidPath, InvalidRequest
 from shared.store import ops, siblings, sidecars
-from shared.store.index import SORTS, StoreIndex, to_model
+from shared.store.index import SORTS, to_model
 from shared.store.ops import ModelRef
 from shared.store.scan import MODES, idem_key, scan_roots, submit_params
 from web.api.params import (choice_arg, choice_field, field, folder_arg, folder_field, int_arg, json_body, named,
@@ -19,15 +19,6 @@ from web.api.params import (choice_arg, choice_field, field, folder_arg, folder_
 from web.context import depot
 
 bp = Blueprint("models", __name__)
-
-
-def store_index() -> StoreIndex:
-    """One index per web process (it caches search rows between requests)."""
-    ctx = depot()
-    index = ctx.extras.get("store_index")
-    if index is None:
-        index = ctx.extras["store_index"] = StoreIndex(ctx.services.redis, ctx.settings)
-    return index
 
 
 def _path_index(raw: str) -> int:
@@ -38,12 +29,12 @@ def _path_index(raw: str) -> int:
 
 
 def _ref(folder: str, path_index: str, relpath: str) -> ModelRef:
-    return ModelRef.resolve(store_index(), folder, _path_index(path_index), relpath)
+    return ModelRef.resolve(depot().index, folder, _path_index(path_index), relpath)
 
 
 @bp.get("/folders")
 def folders():  # type: ignore[no-untyped-def]
-    index = store_index()
+    index = depot().index
     down = index.unreachable()
     out = []
     for f in index.layout.folders():
@@ -54,7 +45,7 @@ def folders():  # type: ignore[no-untyped-def]
 
 @bp.get("/models")
 def list_models():  # type: ignore[no-untyped-def]
-    index = store_index()
+    index = depot().index
     folder = folder_arg()
     q = request.args.get("q") or None
     if q is not None and len(q) > 500:
@@ -70,16 +61,16 @@ def list_models():  # type: ignore[no-untyped-def]
 @bp.get("/models/<folder>/<path_index>/<path:relpath>")
 def model_detail(folder: str, path_index: str, relpath: str):  # type: ignore[no-untyped-def]
     ref = _ref(folder, path_index, relpath)
-    doc = ops.known_doc(store_index(), ref)
+    doc = ops.known_doc(depot().index, ref)
     folder, rel, path = ref.folder, ref.relpath, ref.path
     model = to_model(doc)
     model["hashes"] = doc.get("hashes") or {}
-    model["metadata"] = siblings.model_summary(store_index().layout.folder(folder), path, doc)
+    model["metadata"] = siblings.model_summary(depot().layout.folder(folder), path, doc)
     model["description"] = sidecars.read_description(path)
     model["safetensors_metadata"] = sidecars.read_safetensors_metadata(path) if path.is_file() else None
     model["verified_at"], model["verify_reason"] = doc.get("verified_at"), doc.get("verify_reason")
     # Other models of the same stem beside it show the same sidecars and preview (CONTRACT §4).
-    shares = siblings.sharing(store_index().layout.folder(folder), path)
+    shares = siblings.sharing(depot().layout.folder(folder), path)
     rel_dir = rel.rpartition("/")[0]
     model["siblings"] = [f"{rel_dir}/{n}" if rel_dir else n for n in shares["siblings"]]
     model["sidecars"] = shares["sidecars"]
@@ -95,7 +86,7 @@ def model_update(folder: str, path_index: str, relpath: str):  # type: ignore[no
     description = field(body, "description", str)
     if move_to is None and description is None:
         raise InvalidRequest("Nothing to change: send 'move_to' {folder, path_index, relpath} and/or 'description'.")
-    model = ops.update_model(store_index(), _ref(folder, path_index, relpath), move_to=move_to,
+    model = ops.update_model(depot().index, _ref(folder, path_index, relpath), move_to=move_to,
                              description=description)
     return jsonify(model)
 
@@ -114,7 +105,7 @@ def _move_target(move_to: dict[str, Any], folder: str, pi: int) -> tuple[str, in
 @bp.delete("/models/<folder>/<path_index>/<path:relpath>")
 def model_delete(folder: str, path_index: str, relpath: str):  # type: ignore[no-untyped-def]
     json_body(())
-    ops.delete_model(store_index(), _ref(folder, path_index, relpath))
+    ops.delete_model(depot().index, _ref(folder, path_index, relpath))
     return "", 204
 
 
@@ -122,15 +113,14 @@ def model_delete(folder: str, path_index: str, relpath: str):  # type: ignore[no
 def repair(folder: str, path_index: int, relpath: str) -> Any:
     json_body(())  # the recorded source says everything; a body with fields is refused rather than ignored
     ctx = depot()
-    index = store_index()
-    ref = ModelRef.resolve(index, folder, path_index, relpath)
-    task, _created = submit_repair(ctx.settings, index, ctx.services.records, ref, ctx.dispatcher.submit)
+    ref = ModelRef.resolve(ctx.index, folder, path_index, relpath)
+    task, _created = submit_repair(ctx.settings, ctx.index, ctx.services.records, ref, ctx.dispatcher.submit)
     return jsonify(task), 202
 
 
 @bp.get("/duplicates")
 def duplicates():  # type: ignore[no-untyped-def]
-    return jsonify(store_index().duplicates(folder_arg()))
+    return jsonify(depot().index.duplicates(folder_arg()))
 
 
 @bp.post("/scans")
@@ -140,6 +130,6 @@ def submit_scan():  # type: ignore[no-untyped-def]
     path_index = path_index_field(body, folder)
     params = submit_params(choice_field(body, "mode", MODES, "quick"), folder,
                            field(body, "fetch_metadata", bool, default=False), path_index)
-    scan_roots(store_index().layout, folder, path_index)
+    scan_roots(depot().layout, folder, path_index)
     task, _created = depot().dispatcher.submit("scan", params, idem_key=idem_key(folder, path_index))
     return jsonify(task), 202

@@ -14,11 +14,11 @@ from flask import Blueprint, Response, jsonify, request, send_file
 from shared.errors import DepotError, InvalidRequest, NotFound
 from shared.previews.job import SOURCES
 from shared.previews.targets import parse_ref
-from shared.previews.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, Thumbnailer
+from shared.previews.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
 from shared.store.paths import MAX_RELPATH, normalise_relpath
 from shared.store.sidecars import find_preview
 from web.api.params import (choice_field, field, folder_field, int_arg, json_body, json_type, named,
-                            only_fields, path_index_field, store_layout, text_field)
+                            only_fields, path_index_field, text_field)
 from web.context import depot
 
 bp = Blueprint("previews", __name__)
@@ -28,20 +28,13 @@ MAX_REFS = 10_000
 VERIFY_MODES = ("sha256", "all")
 
 
-def _thumbnailer() -> Thumbnailer:
-    ctx = depot()
-    if "thumbnailer" not in ctx.extras:
-        ctx.extras["thumbnailer"] = Thumbnailer(ctx.settings.thumbs_dir, ctx.settings.thumbs_max_bytes)
-    return ctx.extras["thumbnailer"]
-
-
 @bp.get("/previews/<folder>/<int:path_index>/<path:relpath>")
 def thumbnail(folder: str, path_index: int, relpath: str) -> Any:
     size = int_arg("size", DEFAULT_SIZE, lo=MIN_SIZE, hi=MAX_SIZE)
-    model = store_layout().resolve(folder, path_index, relpath)
+    model = depot().layout.resolve(folder, path_index, relpath)
     if not os.path.exists(model):  # False, not an error, for a name the file system cannot hold
         raise NotFound(f"No model {folder}/{path_index}/{relpath}; GET /api/v1/models lists the store.")
-    thumbs = _thumbnailer()
+    thumbs = depot().thumbnailer
     preview = find_preview(model)
     try:
         etag = thumbs.etag(preview, size)
@@ -71,7 +64,7 @@ def _ref(item: Any, label: str) -> dict[str, Any]:
     folder = folder_field(item, required=True, prefix=prefix)
     index = path_index_field(item, folder, default=0, prefix=prefix)
     rel = text_field(item, "relpath", max_len=MAX_RELPATH, required=True, prefix=prefix)
-    named(prefix + "relpath", store_layout().resolve, folder, index, rel)
+    named(prefix + "relpath", depot().layout.resolve, folder, index, rel)
     parse_ref(item)  # the worker's own check, which must agree
     return {"folder": folder, "path_index": index, "relpath": normalise_relpath(rel)}
 
