@@ -1,5 +1,6 @@
-"""Downloads: ``GET /resolve`` (what a URL offers), ``POST /downloads`` (one task per artifact: the same request
-from several hosts gets the live task back), and the upstream API keys under ``/settings/keys``."""
+"""Downloads: ``GET /resolve`` (what a URL offers) and ``POST /downloads`` (one task per artifact: the same request
+from several hosts gets the live task back). The fields are checked here; ``shared/downloads/submit.py`` plans
+and submits."""
 from __future__ import annotations
 
 import re
@@ -12,7 +13,6 @@ from shared.downloads.resolve import describe
 from shared.downloads.submit import DOWNLOAD_FIELDS, submit_download
 from shared.downloads.urls import parse_source
 from shared.errors import InvalidRequest
-from shared.keystore import KEY_NAMES, KeyStore
 from shared.store.paths import normalise_relpath
 from web.api.params import (field, folder_field, given, int_field, json_body, json_type, named, path_index_field,
                             relpath_field, text_field)
@@ -82,19 +82,3 @@ def create_download():  # type: ignore[no-untyped-def]
     task, _created = submit_download(ctx.settings, ctx.layout, params, ctx.dispatcher.submit,
                                      http=HttpClient(ctx.settings))
     return jsonify(task), 202
-
-
-@bp.get("/settings/keys")
-def get_keys():  # type: ignore[no-untyped-def]
-    return jsonify(KeyStore.from_settings(depot().settings).masked())
-
-
-@bp.put("/settings/keys/<name>")
-def put_key(name: str):  # type: ignore[no-untyped-def]
-    if name not in KEY_NAMES:
-        raise InvalidRequest(f"Unknown key {name!r}; use one of {', '.join(KEY_NAMES)}.")
-    body = json_body(("value",))
-    if "value" not in body:
-        raise InvalidRequest("Field 'value' is required: give {\"value\": \"...\"} (null clears the key).")
-    masked = named("value", KeyStore.from_settings(depot().settings).set, name, field(body, "value", str))
-    return jsonify({"name": name, "value": masked})

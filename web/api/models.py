@@ -1,6 +1,6 @@
 """The model store over HTTP: folders, listing/search, model detail, move/rename/description, delete, repair
-(download it again from its recorded source, checked against its recorded hash), duplicates, and scan
-submission. Every path from a client is validated against its store root."""
+(download it again from its recorded source, checked against its recorded hash) and duplicates. Every path
+from a client is validated against its store root; the changes themselves are ``shared/store/ops.py``'s."""
 from __future__ import annotations
 
 import posixpath
@@ -13,9 +13,8 @@ from shared.errors import InvalidPath, InvalidRequest
 from shared.store import ops, siblings, sidecars
 from shared.store.index import SORTS, to_model
 from shared.store.ops import ModelRef
-from shared.store.scan import MODES, idem_key, scan_roots, submit_params
-from web.api.params import (choice_arg, choice_field, field, folder_arg, folder_field, int_arg, json_body, named,
-                            only_fields, path_index_field, relpath_field)
+from web.api.params import (choice_arg, field, folder_arg, folder_field, int_arg, json_body, named, only_fields,
+                            path_index_field, relpath_field)
 from web.context import depot
 
 bp = Blueprint("models", __name__)
@@ -121,15 +120,3 @@ def repair(folder: str, path_index: int, relpath: str) -> Any:
 @bp.get("/duplicates")
 def duplicates():  # type: ignore[no-untyped-def]
     return jsonify(depot().index.duplicates(folder_arg()))
-
-
-@bp.post("/scans")
-def submit_scan():  # type: ignore[no-untyped-def]
-    body = json_body(("folder", "path_index", "mode", "fetch_metadata"))
-    folder = folder_field(body)
-    path_index = path_index_field(body, folder)
-    params = submit_params(choice_field(body, "mode", MODES, "quick"), folder,
-                           field(body, "fetch_metadata", bool, default=False), path_index)
-    scan_roots(depot().layout, folder, path_index)
-    task, _created = depot().dispatcher.submit("scan", params, idem_key=idem_key(folder, path_index))
-    return jsonify(task), 202
