@@ -20,13 +20,13 @@ import pytest
 import requests
 from simple_websocket import ConnectionClosed
 
+from cli.wsclient import connect as ws_connect
 from shared import keys
 from shared.redis_client import client_for
 from tests.download_support import safetensors_bytes
 from tests.fake_upstream import FakeUpstream
 from tests.sentinel_support import DepotProcess, SentinelCluster
 from tests.support import WorkerProcess, base_env, free_port, wait_for
-from web.cli.wsclient import connect as ws_connect
 from workers.queues import default_queues
 
 pytestmark = pytest.mark.failover
