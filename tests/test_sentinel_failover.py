@@ -136,7 +136,9 @@ class Submitter(threading.Thread):
 
     def run(self) -> None:
         for url in self.urls:
-            if self.stop_event.is_set():
+            # Asked to stop once the new master is up: still post until one answer is an acknowledgement (on a
+            # loaded machine every post during the outage may have waited out its retries and got a 503).
+            if self.stop_event.is_set() and self.acknowledged():
                 return
             try:
                 resp = self.stack.api("POST", "/downloads", json={"url": url, "folder": "loras"})
