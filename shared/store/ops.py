@@ -28,7 +28,7 @@ class ModelRef:
     path: Path
 
     @classmethod
-    def resolve(cls, index: StoreIndex, folder: str, path_index: int, relpath: str) -> "ModelRef":
+    def resolve(cls, index: StoreIndex, folder: str, path_index: int, relpath: str) -> ModelRef:
         """The model a client named, its path checked against its store root (``InvalidPath`` otherwise)."""
         path = index.layout.resolve(folder, path_index, relpath)
         return cls(folder, path_index, normalise_relpath(relpath), path)
