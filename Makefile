@@ -11,7 +11,7 @@ test:
 	@.venv/bin/python -m pytest -q $(PYTEST_ARGS)
 
 lint: bootstrap
-	@.venv/bin/python -m ruff check shared web workers tests bench
+	@.venv/bin/python -m ruff check shared web workers cli tests bench
 	@.venv/bin/python -m mypy shared
 
 bench: bootstrap

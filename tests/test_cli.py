@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from web.cli import main
+from cli import main
 
 
 def _weights(tmp_path) -> bytes:

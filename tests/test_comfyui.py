@@ -64,7 +64,7 @@ def test_cli_writes_the_same_yaml_over_http(mounted_app, tmp_path: Path, monkeyp
     thread.start()
     try:
         monkeypatch.setenv("DEPOT_URL", f"http://127.0.0.1:{server.server_port}")
-        from web.cli import main
+        from cli import main
         out = tmp_path / "extra_model_paths.yaml"
         # When `depot comfyui-config --host gpu1 -o FILE` runs
         assert main(["comfyui-config", "--host", "gpu1", "-o", str(out)]) == 0
@@ -128,7 +128,7 @@ def test_cli_default_flag(mounted_app, tmp_path: Path, monkeypatch):
     thread.start()
     try:
         monkeypatch.setenv("DEPOT_URL", f"http://127.0.0.1:{server.server_port}")
-        from web.cli import main
+        from cli import main
         out = tmp_path / "extra_model_paths.yaml"
         assert main(["comfyui-config", "--host", "gpu2", "--default", "-o", str(out)]) == 0
         table = _load_like_comfyui(out.read_text(), tmp_path, "/opt/ComfyUI")

@@ -49,7 +49,7 @@ class Site:
 
     def stop(self) -> None:
         self.server.shutdown()
-        relay = self.app.extensions["depot"].extras.get("relay")
+        relay = self.app.extensions["depot"].relay
         if relay is not None:
             relay.stop()
 

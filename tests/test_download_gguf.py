@@ -117,7 +117,7 @@ def test_cli_download_says_where_a_gguf_went(served, workers, settings, upstream
     # Given a T5 encoder GGUF behind a direct link
     url = upstream.add_direct("/files/umt5-xxl-Q8.gguf", _gguf(tmp_path, "t5"))
     workers(queues=["downloads"])
-    from web.cli import main
+    from cli import main
     # When the CLI downloads it and waits, Then it says where the file went and why
     assert main(["download", url, "--wait"]) == 0
     out, err = capsys.readouterr()

@@ -81,7 +81,7 @@ def test_a_plain_url_keeps_the_plain_broker() -> None:
 
 def test_depot_up_with_a_sentinel_url_starts_no_embedded_redis(monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from web.cli import procs
+    from cli import procs
     url = "sentinel://:pw@h1:26379,h2:26379,h3:26379/depot/0"
     for name, value in {"DEPOT_REDIS_URL": url, "DEPOT_STORE": str(tmp_path / "models"),
                         "DEPOT_VAR_DIR": str(tmp_path / "var")}.items():

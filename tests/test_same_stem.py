@@ -186,7 +186,7 @@ def test_pair_over_http(settings: Settings, served: str, app: Any) -> None:
     scan(settings, folder="loras")
     api = Api(served)
     assert api.rels() == PAIRED
-    listing = app.extensions["depot"].extras["store_index"]
+    listing = app.extensions["depot"].index
     reloads = listing.full_reloads
     # Then search finds both models of a pair by the shared trigger word, and each by its own name
     assert api.rels(q="xword") == ["pair/x.gguf", "pair/x.safetensors"]

@@ -20,13 +20,13 @@ import pytest
 import requests
 from simple_websocket import ConnectionClosed
 
+from cli.wsclient import connect as ws_connect
 from shared import keys
 from shared.redis_client import client_for
 from tests.download_support import safetensors_bytes
 from tests.fake_upstream import FakeUpstream
 from tests.sentinel_support import DepotProcess, SentinelCluster
 from tests.support import WorkerProcess, base_env, free_port, wait_for
-from web.cli.wsclient import connect as ws_connect
 from workers.queues import default_queues
 
 pytestmark = pytest.mark.failover
@@ -316,7 +316,7 @@ def test_a_planned_master_switch_resyncs_the_relay(tmp_path: Path) -> None:
         probe.connection_pool.release(held)
         wait_for(lambda: watchers[0].closed.is_set() or "resync" in watchers[0].types(), timeout=20,
                  what="the client to be resynced")
-        assert ctx.extras["relay"].stats["reconnects"] >= 1
+        assert ctx.relay.stats["reconnects"] >= 1
         # And a reconnected client hears events written on the new master
         watchers.append(wait_for(lambda: Watcher(url), timeout=20, what="a reconnect"))
         wait_for(lambda: "snapshot" in watchers[1].types(), what="a snapshot after the switch")
@@ -329,7 +329,7 @@ def test_a_planned_master_switch_resyncs_the_relay(tmp_path: Path) -> None:
             w.close()
         server.shutdown()
         thread.join(10)
-        relay = ctx.extras.get("relay")
+        relay = ctx.relay
         if relay is not None:
             relay.stop()
         probe.close()

@@ -110,7 +110,7 @@ def test_a_child_in_another_folder_reads_the_paths_its_parent_resolved(cwd: Path
 
 
 def test_depot_up_children_get_absolute_paths_and_state_files(cwd: Path) -> None:
-    from web.cli.procs import EmbeddedRedis, _child_env, beat_cmd, flower_cmd, web_cmd
+    from cli.procs import EmbeddedRedis, _child_env, beat_cmd, flower_cmd, web_cmd
     from workers.celery_app import celery_config
     s = load_settings({"DEPOT_STORE": "models", "DEPOT_VAR_DIR": "var"})
     env = _child_env(s)
@@ -166,8 +166,8 @@ def test_extra_model_paths_relative_to_the_cwd_then_to_their_yaml(cwd: Path, tmp
 
 def test_cli_takes_a_model_path_relative_to_its_working_directory(served: str, settings: Settings,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from web.cli.client import ApiClient
-    from web.cli.maintenance import model_ref
+    from cli.client import ApiClient
+    from cli.maintenance import model_ref
     loras = settings.store / "loras"
     (loras / "sub").mkdir(parents=True)
     (loras / "sub" / "a.safetensors").write_bytes(b"\0" * 64)

@@ -82,7 +82,7 @@ def test_procfile_runs_the_same_processes():
     check = subprocess.run([str(VENV_BIN / "honcho"), "-f", str(ROOT / "Procfile"), "check"], capture_output=True,
                            text=True)
     assert check.returncode == 0 and "web, worker, beat, flower" in check.stderr + check.stdout
-    from web.cli import build_parser
+    from cli import build_parser
     for cmd in procs.values():
         args = build_parser().parse_args(cmd.split()[1:])
         assert callable(args.func)
@@ -90,7 +90,7 @@ def test_procfile_runs_the_same_processes():
 
 def test_worker_nodes_split_downloads_and_name_nodes_per_host():
     from shared.config import load_settings
-    from web.cli.procs import worker_nodes
+    from cli.procs import worker_nodes
     s = load_settings({}, host="gpu1", download_concurrency=3, worker_concurrency=2)
     nodes = dict(worker_nodes(s, "gpu1", None, None))
     dl, main = nodes["dl"], nodes["main"]

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from cli import main
+from cli.client import ApiClient, ApiError
+from cli.maintenance import model_ref
 from shared.config import Settings
-from web.cli import main
-from web.cli.client import ApiClient, ApiError
-from web.cli.maintenance import model_ref
 
 
 def _model(settings: Settings, name: str) -> Path:

@@ -38,7 +38,8 @@ def test_flipped_byte_is_a_mismatch_and_repair_restores_the_exact_bytes(
     services = Services.build(settings)
     original = _safetensors_bytes()
     url = upstream.add_direct("/files/style.safetensors", original)
-    # Given a model downloaded through the real download job
+    # Given a model downloaded through the real download job (from a task queued without a plan, as an older
+    # version queued them: the job resolves its URL itself)
     task, _ = services.records.create("download", {"url": url, "folder": "loras"}, queue="downloads")
     model = _run(services, task, run_download)["model"]
     ref = {k: model[k] for k in ("folder", "path_index", "relpath")}
@@ -61,6 +62,7 @@ def test_flipped_byte_is_a_mismatch_and_repair_restores_the_exact_bytes(
     repair = resp.json
     assert repair["kind"] == "download" and repair["params"]["overwrite"] is True
     assert repair["params"]["url"] == url and repair["params"]["sha256"]
+    assert repair["params"]["plan"]["sha256"] == repair["params"]["sha256"].lower()  # planned before it was queued
     # And the download job it queued runs
     _run(services, repair, run_download)
     # Then the exact original bytes are back and verify says ok

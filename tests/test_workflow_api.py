@@ -77,7 +77,7 @@ def test_json_and_text_bodies_and_explicit_hosts(client, indexed):
 
 
 def test_cli_table_json_and_exit_codes(served, indexed, workers, tmp_path: Path, capsys):
-    from web.cli import main
+    from cli import main
     workers(host="gpu1")
     workers(host="gpu2")
     png = tmp_path / "castle.png"

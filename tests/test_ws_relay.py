@@ -37,7 +37,7 @@ class Live:
 
     def stop(self) -> None:
         self.server.shutdown()
-        relay = self.ctx.extras.get("relay")
+        relay = self.ctx.relay
         if relay is not None:
             relay.stop()
 
@@ -182,7 +182,7 @@ def test_slow_client_is_dropped_with_resync_without_slowing_others(settings: Any
         fast = Client.connect(live.ws_url())
         assert recv(fast)["type"] == "snapshot"
         slow = _raw_slow_client(live.port)
-        wait_for(lambda: live.ctx.extras["relay"].client_count() == 2, what="both clients registered")
+        wait_for(lambda: live.ctx.relay.client_count() == 2, what="both clients registered")
         # When 200 large events are published (far more than socket buffers plus the slow client's queue)
         pad = "x" * 48_000
         for seq in range(1, 201):
@@ -193,7 +193,7 @@ def test_slow_client_is_dropped_with_resync_without_slowing_others(settings: Any
         got = [recv(fast)["seq"] for _ in range(200)]
         assert got == list(range(1, 201))
         # And the slow one was dropped by the relay; once it reads, its last message is a resync, then close
-        relay = live.ctx.extras["relay"]
+        relay = live.ctx.relay
         assert relay.stats["dropped_clients"] == 1
         data = _read_to_eof(slow)
         text_frames = data.split(b'{"seq":')
@@ -227,7 +227,7 @@ def test_redis_restart_resyncs_clients_and_live_events_resume(live: Live, redis_
         task, _ = records.create("verify", {}, queue="verify")
         event = recv(ws)
         assert event["task_id"] == task["id"] and event["task"]["state"] == "queued"
-        assert live.ctx.extras["relay"].stats["reconnects"] >= 1
+        assert live.ctx.relay.stats["reconnects"] >= 1
     finally:
         ws.close()
 
@@ -262,7 +262,7 @@ def test_handlers_exit_when_clients_vanish(live: Live) -> None:
     ws = Client.connect(live.ws_url())
     recv(ws)
     ws.close()  # warm up: the relay thread now exists
-    relay = live.ctx.extras["relay"]
+    relay = live.ctx.relay
     wait_for(lambda: relay.client_count() == 0, what="first client gone")
     baseline = threading.active_count()
     # Given five clients whose sockets simply disappear

@@ -59,7 +59,7 @@ def test_watch_prints_live_state_changes_and_survives_a_resync(live: Live, setti
         claim = records.claim(task["id"], host="testhost", worker="w@testhost")
         _wait_line(lines, task["id"], "running")
         # When the relay tells every client to resync (as after a Redis restart)
-        relay = live.ctx.extras["relay"]
+        relay = live.ctx.relay
         relay.resync_all()
         # Then the watcher reconnects and still sees what happens next
         records.finish(task["id"], claim.attempt, "succeeded", result={})

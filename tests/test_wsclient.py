@@ -7,7 +7,7 @@ import hashlib
 import socket
 import threading
 
-from web.cli.wsclient import connect
+from cli.wsclient import connect
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     services = Services.build(settings)
     celery = make_celery(settings)
-    ctx = WebContext(settings, services, celery, Dispatcher(celery, services.records, host=settings.host), {})
+    ctx = WebContext(settings, services, celery, Dispatcher(celery, services.records, host=settings.host))
     app.extensions["depot"] = ctx
     if not settings.api_token:
         log.warning("event=open_api message=DEPOT_API_TOKEN is not set: anyone who can reach this server can "

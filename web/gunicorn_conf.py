@@ -1,5 +1,5 @@
 """gunicorn settings and hooks for ``depot web``, loaded with ``-c python:web.gunicorn_conf`` (the rest of the
-command line is built in ``web/cli/procs.py``).
+command line is built in ``cli/procs.py``).
 
 gunicorn refuses some requests itself, before Flask sees them: a request line over ``limit_request_line`` (414),
 headers over their limits (431), a malformed request line or header (400). It answers those with an HTML page,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from typing import Any
 
@@ -24,7 +23,7 @@ from shared.errors import InvalidRequest, NotFound
 from shared.records import TaskRecords
 from web.api.params import int_arg
 from web.context import WebContext, depot
-from web.relay import RESYNC, Relay, Subscription, subscriber_client
+from web.relay import RESYNC, Subscription
 
 #: How many recent tasks the snapshot carries besides every active one.
 RECENT_LIMIT = 50
@@ -35,7 +34,6 @@ LINGER_S = 0.03
 #: A client that accepts no bytes for this long is cut off.
 SEND_TIMEOUT_S = 20.0
 _ID_CHARS = set("0123456789abcdef")
-_relay_lock = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
@@ -52,17 +50,6 @@ def init_app(app: Flask) -> None:
 def _not_websocket():  # type: ignore[no-untyped-def]
     raise InvalidRequest("This endpoint speaks WebSocket only: connect with a WebSocket client "
                          "(ws://host/api/v1/ws).")
-
-
-def get_relay(ctx: WebContext) -> Relay:
-    """The process's relay, created on first use (after any fork, so its thread belongs to this process)."""
-    with _relay_lock:
-        relay = ctx.extras.get("relay")
-        if relay is None:
-            url = ctx.settings.effective_redis_url
-            relay = Relay(lambda: subscriber_client(url), queue_max=ctx.settings.ws_queue_max)
-            ctx.extras["relay"] = relay
-        return relay
 
 
 def snapshot(records: TaskRecords, task_id: str | None) -> list[dict[str, Any]]:
@@ -95,7 +82,7 @@ def _ws_route():  # type: ignore[no-untyped-def]
     task_id, since = _params()
     if task_id is not None:
         ctx.services.records.get(task_id)  # 404 before the relay is involved
-    relay = get_relay(ctx)
+    relay = ctx.start_relay()
     sub = relay.subscribe(task_id)
     try:
         tasks = snapshot(ctx.services.records, task_id)

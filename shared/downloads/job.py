@@ -1,8 +1,8 @@
-"""The download job: resolve (once; the plan is kept in the task so every attempt fetches the same artifact),
-take the lease on the target path, adopt this task's partial from an earlier attempt, transfer with inline
-hashing, verify (sha256, safetensors structure), choose a GGUF's folder from its header (``routing.py``), publish
-atomically, then preview, ``NAME.md`` sidecar and the store index entry. Pause keeps the partial; cancel removes
-it; a content error removes it."""
+"""The download job: follow the task's plan (made when it was submitted, ``submit.py``, so every attempt fetches
+the same artifact), take the lease on the target path, adopt this task's partial from an earlier attempt,
+transfer with inline hashing, verify (sha256, safetensors structure), choose a GGUF's folder from its header
+(``routing.py``), publish atomically, then preview, ``NAME.md`` sidecar and the store index entry. Pause keeps
+the partial; cancel removes it; a content error removes it."""
 from __future__ import annotations
 
 import os
@@ -13,8 +13,9 @@ from shared.downloads.describe import save_download_preview, write_md
 from shared.downloads.plan import Plan
 from shared.downloads.publish import (TargetLease, adopt_partial, check_free_space, partial_for, publish,
                                       relocate_partial, remove_partials, target_path)
-from shared.downloads.resolve import key_for, make_plan
+from shared.downloads.resolve import key_for
 from shared.downloads.routing import route
+from shared.downloads.submit import plan_for
 from shared.downloads.transfer import Transfer, sleep_checking
 from shared.errors import Conflict, DepotError, JobInterrupted
 from shared.jobs import JobContext
@@ -34,11 +35,9 @@ def run_download(ctx: JobContext, services: Services) -> dict[str, Any]:
     """Entry point called by the worker. Returns ``{"model", "already_present", "hashes"}``."""
     settings, params = services.settings, ctx.params
     http = HttpClient(settings)
-    if params.get("plan"):
-        plan = Plan.from_dict(params["plan"])
-    else:
-        plan = make_plan(settings, http, params["url"], folder=params.get("folder"), file_id=params.get("file_id"),
-                         sha256=params.get("sha256"))
+    # Every download is planned when it is submitted (``submit.py``); a task queued without a plan (by an older
+    # version, still in Redis) is resolved here, as it was then.
+    plan = Plan.from_dict(params["plan"]) if params.get("plan") else plan_for(settings, http, params)
     layout = StoreLayout.from_settings(settings)
     index = StoreIndex(services.redis, settings, layout)
     folder, path_index, relpath, target = target_path(layout, plan, params)

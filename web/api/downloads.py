@@ -1,5 +1,6 @@
-"""Downloads: ``GET /resolve`` (what a URL offers), ``POST /downloads`` (one task per artifact: the same request
-from several hosts gets the live task back), and the upstream API keys under ``/settings/keys``."""
+"""Downloads: ``GET /resolve`` (what a URL offers) and ``POST /downloads`` (one task per artifact: the same request
+from several hosts gets the live task back). The fields are checked here; ``shared/downloads/submit.py`` plans
+and submits."""
 from __future__ import annotations
 
 import re
@@ -8,14 +9,13 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from shared.upstream.http import HttpClient
-from shared.downloads.publish import check_filename, target_path
-from shared.downloads.resolve import describe, make_plan
+from shared.downloads.resolve import describe
+from shared.downloads.submit import DOWNLOAD_FIELDS, submit_download
 from shared.upstream.urls import parse_source
 from shared.errors import InvalidRequest
-from shared.upstream.keystore import KEY_NAMES, KeyStore
 from shared.store.paths import normalise_relpath
 from web.api.params import (field, folder_field, given, int_field, json_body, json_type, named, path_index_field,
-                            relpath_field, store_layout, text_field)
+                            relpath_field, text_field)
 from web.context import depot
 
 bp = Blueprint("downloads", __name__)
@@ -24,7 +24,6 @@ _MAX_URL = 4096
 _MAX_CIVITAI_ID = 2**31 - 1
 _MAX_REPO_PATH = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-DOWNLOAD_FIELDS = ("url", "folder", "path_index", "subfolder", "filename", "file_id", "sha256", "overwrite")
 
 
 def _url_arg(value: object, label: str = "Field 'url'") -> str:
@@ -77,31 +76,9 @@ def create_download():  # type: ignore[no-untyped-def]
         "subfolder": relpath_field(body, "subfolder"),
         "filename": field(body, "filename", str),
         "file_id": _file_id(body, url),
-        "sha256": field(body, "sha256", str),  # its form is checked by make_plan before anything is fetched
+        "sha256": field(body, "sha256", str),  # its form is checked by the plan before anything is fetched
         "overwrite": field(body, "overwrite", bool, default=False),
     }
-    if params["filename"] is not None:
-        named("filename", check_filename, params["filename"])
-    plan = make_plan(ctx.settings, HttpClient(ctx.settings), url, folder=folder, file_id=params["file_id"],
-                     sha256=params["sha256"])
-    # The folder and name upstream chose are checked too, before a task exists.
-    target_path(store_layout(), plan, params)
-    params["plan"] = plan.to_dict()
-    task, _created = ctx.dispatcher.submit("download", params, idem_key=f"download:{plan.idem_key}")
+    task, _created = submit_download(ctx.settings, ctx.layout, params, ctx.dispatcher.submit,
+                                     http=HttpClient(ctx.settings))
     return jsonify(task), 202
-
-
-@bp.get("/settings/keys")
-def get_keys():  # type: ignore[no-untyped-def]
-    return jsonify(KeyStore.from_settings(depot().settings).masked())
-
-
-@bp.put("/settings/keys/<name>")
-def put_key(name: str):  # type: ignore[no-untyped-def]
-    if name not in KEY_NAMES:
-        raise InvalidRequest(f"Unknown key {name!r}; use one of {', '.join(KEY_NAMES)}.")
-    body = json_body(("value",))
-    if "value" not in body:
-        raise InvalidRequest("Field 'value' is required: give {\"value\": \"...\"} (null clears the key).")
-    masked = named("value", KeyStore.from_settings(depot().settings).set, name, field(body, "value", str))
-    return jsonify({"name": name, "value": masked})

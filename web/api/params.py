@@ -14,7 +14,6 @@ import orjson
 from flask import request
 
 from shared.errors import InvalidPath, InvalidRequest, NotFound
-from shared.store.layout import StoreLayout
 from shared.store.paths import NAME_MAX, new_relpath
 from web.context import depot
 
@@ -25,14 +24,6 @@ MAX_PATH_INDEX = 10_000
 #: The longest relative path a client may create (characters): deep enough for any layout, far from PATH_MAX.
 MAX_NEW_RELPATH = 1024
 _WHOLE = re.compile(r"-?[0-9]{1,12}")
-
-
-def store_layout() -> StoreLayout:
-    """The store's folder layout, built once per web process."""
-    ctx = depot()
-    if "layout" not in ctx.extras:
-        ctx.extras["layout"] = StoreLayout.from_settings(ctx.settings)
-    return ctx.extras["layout"]
 
 
 def json_type(value: Any) -> str:
@@ -107,7 +98,7 @@ def folder_arg(name: str = "folder") -> str | None:
     if raw is None or raw == "":
         return None
     try:
-        store_layout().folder(raw)
+        depot().layout.folder(raw)
     except NotFound as exc:
         raise InvalidRequest(f"Query parameter {name!r}: {exc.message}") from None
     return raw
@@ -169,7 +160,7 @@ def folder_field(body: dict[str, Any], name: str = "folder", *, required: bool =
     value = text_field(body, name, max_len=MAX_FOLDER_NAME, required=required, default=default, prefix=prefix)
     if given(body, name):
         try:
-            store_layout().folder(value)
+            depot().layout.folder(value)
         except NotFound as exc:
             raise InvalidRequest(f"Field {prefix + name!r}: {exc.message}") from None
     return value
@@ -181,7 +172,7 @@ def path_index_field(body: dict[str, Any], folder: str | None, name: str = "path
     value = field(body, name, int, default=default, prefix=prefix)
     if not given(body, name):
         return value
-    roots = len(store_layout().folder(folder).paths) if folder is not None else MAX_PATH_INDEX + 1
+    roots = len(depot().layout.folder(folder).paths) if folder is not None else MAX_PATH_INDEX + 1
     if not 0 <= value < roots:
         if folder is None:
             raise InvalidPath(f"Field {prefix + name!r} must be between 0 and {MAX_PATH_INDEX}, got {value}.")

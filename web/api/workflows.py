@@ -12,14 +12,12 @@ import orjson
 from flask import Blueprint, jsonify, request
 
 from shared.errors import InvalidRequest
-from shared.store.lookup import ModelLookup
 from shared.upstream.keystore import KeyStore
 from shared.workflows import readiness
 from shared.workflows.check import check
 from shared.workflows.errors import FileTooLarge
 from shared.workflows.formats import MAX_BYTES, Payload, read_bytes, read_json_value, read_text
 from shared.workflows.sources import CivitaiSources
-from web.api.models import store_index
 from web.api.params import field
 from web.context import depot
 from workers.presence import live_workers
@@ -47,19 +45,9 @@ def resolve_workflow():  # type: ignore[no-untyped-def]
     finder = None
     if not offline:
         finder = CivitaiSources(ctx.services, KeyStore.from_settings(ctx.settings).get("civitai")).find
-    index = store_index()
-    result = check(payload, redis=ctx.services.redis, lookup=_lookup(), layout=index.layout,
+    result = check(payload, redis=ctx.services.redis, lookup=ctx.lookup, layout=ctx.layout,
                    hosts=readiness.hosts_for(ctx.settings, names), find=finder)
     return jsonify(result.to_json())
-
-
-def _lookup() -> ModelLookup:
-    """One set of lookup tables per web process (they are kept current from the index's change log)."""
-    ctx = depot()
-    lookup = ctx.extras.get("model_lookup")
-    if lookup is None:
-        lookup = ctx.extras["model_lookup"] = ModelLookup(ctx.services.redis)
-    return lookup
 
 
 def _from_form() -> tuple[Payload, list[str] | None, bool]:

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cli.client import ApiClient, ApiError
 from shared.workflows.formats import MAX_BYTES
-from web.cli.client import ApiClient, ApiError
 
 _STATE_MARK = {"present": "ok", "missing": "MISSING", "ambiguous": "AMBIGUOUS", "mismatch": "MISMATCH"}
 

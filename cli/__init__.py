@@ -7,13 +7,13 @@ import sys
 
 #: Modules that add subcommands; each has ``register(subparsers) -> None``.
 CLI_MODULES = [
-    "web.cli.procs",
-    "web.cli.tasks",
-    "web.cli.store",
-    "web.cli.comfyui",
-    "web.cli.maintenance",
-    "web.cli.downloads",
-    "web.cli.workflows",
+    "cli.procs",
+    "cli.tasks",
+    "cli.store",
+    "cli.comfyui",
+    "cli.maintenance",
+    "cli.downloads",
+    "cli.workflows",
 ]
 
 
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - a CLI prints the problem, not a traceback
-        from web.cli.client import ApiError
+        from cli.client import ApiError
         if isinstance(exc, ApiError):
             print(f"depot: {exc}", file=sys.stderr)
             return 1

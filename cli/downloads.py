@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from web.cli.client import ApiClient, wait_for_task
+from cli.client import ApiClient, wait_for_task
 
 
 def register(sub: Any) -> None:

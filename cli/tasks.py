@@ -10,7 +10,7 @@ import time
 from typing import Any, Callable
 from urllib.parse import quote
 
-from web.cli.client import ApiClient, ApiError, progress_bar
+from cli.client import ApiClient, ApiError, progress_bar
 
 
 def register(sub: Any) -> None:
@@ -68,7 +68,7 @@ class Watch:
                 backoff = min(backoff * 2, 10.0)
 
     def _open(self) -> Any:
-        from web.cli.wsclient import connect
+        from cli.wsclient import connect
         url = self.api.ws_url + (f"?token={quote(self.api.token)}" if self.api.token else "")
         return (self._connect or connect)(url)
 

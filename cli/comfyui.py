@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from web.cli.client import ApiClient, ApiError
+from cli.client import ApiClient, ApiError
 
 
 def register(sub: Any) -> None:

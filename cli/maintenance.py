@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from web.cli.client import ApiClient, ApiError, wait_for_task
+from cli.client import ApiClient, ApiError, wait_for_task
 
 
 def register(sub: Any) -> None:
