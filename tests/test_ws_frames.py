@@ -95,10 +95,10 @@ def test_a_client_that_stops_reading_is_cut_off_with_pings_off(settings: Any, re
     # Given keep-alive pings off, a queue large enough that the relay never drops the client, and a short
     # send bound
     monkeypatch.setattr("web.ws.SEND_TIMEOUT_S", 1.0)
-    live = _serve(settings, ws_ping_s=0.0, ws_queue_max=100_000)
+    server = _serve(settings, ws_ping_s=0.0, ws_queue_max=100_000)
     try:
-        slow = _raw_slow_client(live.port)
-        relay = wait_for(lambda: live.ctx.extras.get("relay"), what="the relay")
+        slow = _raw_slow_client(server.port)
+        relay = wait_for(lambda: server.ctx.extras.get("relay"), what="the relay")
         wait_for(lambda: relay.client_count() == 1, what="the client registered")
         # When far more is published than the socket buffers hold, and the client reads nothing
         pad = "x" * 48_000
@@ -114,4 +114,4 @@ def test_a_client_that_stops_reading_is_cut_off_with_pings_off(settings: Any, re
             pass
         slow.close()
     finally:
-        live.stop()
+        server.stop()
