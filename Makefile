@@ -1,4 +1,4 @@
-.PHONY: up test bench bootstrap clean
+.PHONY: up test lint bench bootstrap clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -9,6 +9,10 @@ up: bootstrap
 test:
 	@bash scripts/bootstrap.sh --browser
 	@.venv/bin/python -m pytest -q $(PYTEST_ARGS)
+
+lint: bootstrap
+	@.venv/bin/python -m ruff check shared web workers tests bench
+	@.venv/bin/python -m mypy shared
 
 bench: bootstrap
 	@.venv/bin/python -m bench $(BENCH_ARGS)

@@ -2,8 +2,11 @@
 and the ComfyUI folder set created under the store on first start.
 
 The store is mounted at a different path on each host (``DEPOT_HOST_MOUNTS="gpu1=/mnt/models,..."``); a host
-with no entry is assumed to mount it at the same path as this server. Only folders under the store are emitted:
-paths outside it (other ``extra_model_paths.yaml`` files the depot honours) are local to the depot's host."""
+with no entry is assumed to mount it at the same path as this server. A ``host:folder`` entry overrides one folder
+for one host: ``gpu2:loras=/fast/loras`` (that host sees the store's loras there) or ``gpu2:loras=`` (that host
+does not see the folder at all: it is left out of its YAML and its workflows needing it are not ready there).
+Only folders under the store are emitted: paths outside it (other ``extra_model_paths.yaml`` files the depot
+honours) are local to the depot's host."""
 from __future__ import annotations
 
 import os
@@ -26,6 +29,22 @@ def host_mount(settings: Settings, host: str | None) -> str:
     return os.path.abspath(settings.store)
 
 
+def folder_mount(settings: Settings, host: str | None, folder: str) -> str | None:
+    """A ``host:folder`` override: the absolute path ``host`` sees ``folder`` at, ``""`` when it does not see
+    it, None when the host mounts the folder with the rest of the store."""
+    if not host:
+        return None
+    value = settings.host_mounts.get(f"{host}:{folder}")
+    return None if value is None else value.strip()
+
+
+def lacking_folders(settings: Settings, host: str) -> frozenset[str]:
+    """The folders ``host``'s mount does not have (``host:folder=`` entries)."""
+    prefix = f"{host}:"
+    return frozenset(k[len(prefix):] for k, v in settings.host_mounts.items() if k.startswith(prefix)
+                     and not v.strip())
+
+
 def extra_model_paths_yaml(settings: Settings, host: str | None = None, *, default: bool = False) -> str:
     """The YAML text for ``host``'s ComfyUI: one ``model_depot`` section with ``base_path`` at the host's mount
     point and each folder's dirs relative to it (``|`` blocks for several).
@@ -41,6 +60,9 @@ def extra_model_paths_yaml(settings: Settings, host: str | None = None, *, defau
         name, dirs = folder["name"], folder["paths"]
         rel = [os.path.relpath(os.path.normpath(d), root) for d in dirs
                if os.path.normpath(d) == root or os.path.normpath(d).startswith(root + os.sep)]
+        override = folder_mount(settings, host, name)
+        if override is not None and rel:
+            rel = [override] if override else []  # an absolute path wins over base_path in ComfyUI's join
         if default:
             rel.reverse()
         if rel:

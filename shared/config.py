@@ -17,6 +17,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from shared.redis_url import RedisTarget, parse_redis_url
+
 
 class SettingsError(ValueError):
     """One or more settings are invalid; the message names each bad variable."""
@@ -103,6 +105,11 @@ class Settings:
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
+
+    @property
+    def redis_target(self) -> RedisTarget:
+        """``effective_redis_url`` read once: a plain Redis or a Sentinel deployment (``shared/redis_url.py``)."""
+        return parse_redis_url(self.effective_redis_url)
 
     @property
     def keys_file(self) -> Path:
@@ -265,8 +272,20 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     return settings
 
 
+def _redis_url_problem(s: Settings) -> str | None:
+    if s.redis_url is None:
+        return None
+    try:
+        parse_redis_url(s.redis_url)
+    except ValueError as exc:
+        return f"DEPOT_REDIS_URL: {exc}"  # not echoed: it may hold a password
+    return None
+
+
 def _validate(s: Settings) -> None:
     problems = []
+    if url_problem := _redis_url_problem(s):
+        problems.append(url_problem)
     longest_hard = max(hard for _soft, hard in s.time_limits_s.values())
     if s.visibility_timeout_s <= longest_hard:
         problems.append(
@@ -286,10 +305,13 @@ def _validate(s: Settings) -> None:
         problems.append("DEPOT_LEASE_S must be at least 1 second")
     if not 0 < s.web_port < 65536:
         problems.append(f"DEPOT_WEB_PORT={s.web_port} is not a port")
-    relative_mounts = [f"{h}={m}" for h, m in s.host_mounts.items() if not os.path.isabs(m)]
+    # ``host:folder=`` (empty) says the host lacks that folder; every path given must be absolute.
+    relative_mounts = [f"{h}={m}" for h, m in s.host_mounts.items()
+                       if not os.path.isabs(m) and not (":" in h and not m.strip())]
     if relative_mounts:
         problems.append(f"DEPOT_HOST_MOUNTS: {', '.join(relative_mounts)}: give the absolute path where each host "
-                        "mounts the store (it is a path on that host, not on this one)")
+                        "mounts the store (it is a path on that host, not on this one), or an empty value after "
+                        "host:folder= for a folder the host lacks")
     if s.flower_auth and ":" not in s.flower_auth:
         problems.append("DEPOT_FLOWER_AUTH must be user:password")
     if problems:

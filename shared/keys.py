@@ -12,6 +12,8 @@
 | depot:workers                       | HASH   | node name -> JSON {name, host, queues, pid, seen}              |
 | depot:store:*                       | *      | the model index (shared/store/index.py documents its keys)     |
 | depot:prefs                         | HASH   | store-wide preferences set at run time (shared/prefs.py)       |
+| depot:workflows:civitai:{what}      | STRING | Civitai's answer for a workflow reference (hash / version /    |
+|                                     |        | model), JSON; 1 day, 1 hour when unknown (workflows/sources.py)|
 | channel depot:events                | PUBSUB | every task event, JSON                                         |
 """
 from __future__ import annotations

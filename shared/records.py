@@ -17,6 +17,7 @@ import redis
 
 from shared import keys
 from shared.errors import IllegalTransition, InvalidRequest, NotFound, StaleAttempt
+from shared.replication import ReplicaFence
 from shared.states import CLAIMABLE, CONTROL_FROM, FINISH_TO, TERMINAL, TaskState
 
 _LUA_DIR = Path(__file__).with_name("lua")
@@ -60,6 +61,9 @@ class Flags:
     pause: bool = False
 
 
+#: Marks a send confirmed, unless the task was deleted meanwhile (HSET would bring back a bare hash).
+_MARK_SENT = "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'sent', ARGV[1]) end"
+
 _JSON_FIELDS = ("params", "result", "error", "progress")
 _FLOAT_FIELDS = ("created_at", "started_at", "updated_at", "finished_at")
 
@@ -90,16 +94,22 @@ def decode_task(raw: dict[str, str]) -> dict[str, Any]:
 class TaskRecords:
     """Task records on one Redis client. Thread-safe (redis-py clients are)."""
 
-    def __init__(self, client: redis.Redis, *, ttl_s: int, lease_s: float, events_maxlen: int = 500) -> None:
+    def __init__(self, client: redis.Redis, *, ttl_s: int, lease_s: float, events_maxlen: int = 500,
+                 replicated: bool = False) -> None:
         self.r = client
         self.ttl_s = int(ttl_s)
         self.lease_ms = int(lease_s * 1000)
         self.maxlen = int(events_maxlen)
+        # Script objects: a direct call that meets NOSCRIPT (a promoted replica has an empty script cache) loads
+        # the script and runs it again. None of them is ever queued on a pipeline.
         self._scripts = {name: client.register_script(script_source(name)) for name in _SCRIPT_NAMES}
+        #: WAIT for a replica (Sentinel deployments): ``fence()`` after what the API acknowledges
+        self.fence = ReplicaFence(client, enabled=replicated)
 
     @classmethod
     def from_settings(cls, client: redis.Redis, settings: Any) -> "TaskRecords":
-        return cls(client, ttl_s=settings.task_ttl_s, lease_s=settings.lease_s, events_maxlen=settings.events_maxlen)
+        return cls(client, ttl_s=settings.task_ttl_s, lease_s=settings.lease_s, events_maxlen=settings.events_maxlen,
+                   replicated=settings.redis_target.is_sentinel)
 
     def _run(self, name: str, task_id: str, *args: Any) -> Any:
         return self._scripts[name](keys=[keys.task(task_id)], args=[keys.PREFIX, task_id, *args])
@@ -173,8 +183,12 @@ class TaskRecords:
     def claim(self, task_id: str, *, host: str, worker: str) -> Claim | None:
         """Start a new attempt. Returns None when the task is not claimable now (already running elsewhere,
         finished, paused or gone): a duplicate delivery that must do nothing."""
+        since = self.fence.begin()
         res = self._run("claim", task_id, host, worker, self.lease_ms, self.maxlen)
-        return Claim(task_id, int(res[1])) if res[0] == 1 else None
+        if res[0] != 1:
+            return None
+        self.fence(since)  # the broker message is consumed: the replica must know the task is running
+        return Claim(task_id, int(res[1]))
 
     def heartbeat(self, task_id: str, attempt: int) -> Flags:
         res = self._run("heartbeat", task_id, attempt, self.lease_ms)
@@ -190,6 +204,7 @@ class TaskRecords:
     def finish(self, task_id: str, attempt: int, state: TaskState | str, *, result: Any = None,
                error: dict[str, Any] | None = None, progress: dict[str, Any] | None = None) -> None:
         """End the attempt in ``state``. Raises StaleAttempt when the attempt no longer owns the task."""
+        since = self.fence.begin()
         res = self._run("finish", task_id, attempt, str(state),
                         "" if result is None else json.dumps(result), "" if error is None else json.dumps(error),
                         "" if progress is None else json.dumps(progress), self.ttl_s, self.maxlen)
@@ -198,6 +213,7 @@ class TaskRecords:
         if res[0] != 1:
             raise StaleAttempt(f"Attempt {attempt} of task {task_id} no longer owns it (now {res[1]!r}, "
                                f"attempt {res[2]!r}).")
+        self.fence(since)  # a finished task lost in a failover would run again
 
     # --- user side: control actions -----------------------------------------------------------------
 
@@ -216,6 +232,29 @@ class TaskRecords:
             raise IllegalTransition(f"Cannot {action} a task that is {res[1]}; {action} is allowed when the task "
                                     f"is {allowed}.", details={"state": res[1]})
         return str(res[1])
+
+    # --- the broker messages of a task ----------------------------------------------------------------
+
+    def next_send(self, task_id: str) -> int:
+        """Number the task's next broker message (each run of a task is a fresh message)."""
+        return int(self.r.hincrby(keys.task(task_id), "sends", 1))
+
+    def mark_sent(self, task_id: str, n: int) -> None:
+        """Message ``n`` is on the broker. A task left queued (or lost) without this mark had its send cut off
+        (the web process or the master died in between) and is sent again by the reaper."""
+        self.r.eval(_MARK_SENT, 1, keys.task(task_id), n)
+
+    def unsent(self, older_than_s: float, limit: int = 1000) -> list[str]:
+        """Queued or lost tasks, unchanged for ``older_than_s``, whose last message was never confirmed sent."""
+        ids: list[str] = []
+        for state in ("queued", "lost"):
+            ids += self.r.zrangebylex(keys.state_index(state), "-", "+", start=0, num=limit)
+        pipe = self.r.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hmget(keys.task(task_id), "state", "sends", "sent", "updated_at")
+        cutoff = time.time() - older_than_s
+        return [task_id for task_id, (state, sends, sent, updated) in zip(ids, pipe.execute())
+                if state in ("queued", "lost") and (not sent or sent != sends) and float(updated or 0) < cutoff]
 
     # --- reaper --------------------------------------------------------------------------------------
 

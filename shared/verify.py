@@ -15,8 +15,8 @@ from shared.jobs import JobContext
 from shared.previews.targets import Target, iter_targets
 from shared.services import Services
 from shared.store.index import StoreIndex
-from shared.store.layout import StoreLayout
-from shared.store.sidecars import read_summary
+from shared.store.layout import Folder, StoreLayout
+from shared.store.siblings import model_summary
 
 STATUSES = ("ok", "mismatch", "invalid", "unknown")
 #: Index fields that may hold a SHA256 recorded by a download (Civitai file hash, Hugging Face LFS oid).
@@ -24,15 +24,17 @@ _SHA_FIELDS = ("sha256", "expected_sha256", "lfs_sha256")
 _AUTOV1_MIN_BYTES = 2 * 1024 * 1024
 
 
-def known_hashes(target: Target, entry: dict[str, Any] | None) -> dict[str, set[str]]:
-    """Every hash recorded for a file, by algorithm name (upper-case hex); several sources may disagree."""
+def known_hashes(target: Target, entry: dict[str, Any] | None, folder: Folder) -> dict[str, set[str]]:
+    """Every hash recorded for a file, by algorithm name (upper-case hex); several sources may disagree. The
+    sidecars' hashes count only for a file that never shared its stem with another model (they may be the
+    other's: ``siblings.model_summary``)."""
     known: dict[str, set[str]] = {}
 
     def add(name: str, value: Any) -> None:
         if isinstance(value, str) and value.strip():
             known.setdefault(name, set()).add(value.strip().upper().removeprefix("0X"))
 
-    for source in ((entry or {}).get("hashes") or {}, read_summary(target.path).get("hashes") or {}):
+    for source in ((entry or {}).get("hashes") or {}, model_summary(folder, target.path, entry).get("hashes") or {}):
         for name, value in source.items():
             add({"SHA-256": "SHA256", "SHA256": "SHA256"}.get(str(name).upper(), str(name)), value)
     for field in _SHA_FIELDS:
@@ -77,7 +79,7 @@ def verify_one(ctx: JobContext, index: StoreIndex, target: Target, mode: str, ba
         status = "invalid"
     else:
         digests = _hash(ctx, target, ALL if mode == "all" else SHA256_ONLY, base, total)
-        status, reason = compare(digests, known_hashes(target, entry))
+        status, reason = compare(digests, known_hashes(target, entry, index.layout.folder(ref["folder"])))
     if entry is None:  # added by hand and never scanned: index it now so the listing shows the verdict
         index.record_file(target.path, hashes=digests if status == "unknown" else None)
     elif status == "unknown":

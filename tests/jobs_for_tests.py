@@ -25,6 +25,9 @@ def _count(ctx: JobContext, services: Services) -> Any:
         ctx.fence()
         with open(Path(ctx.params["marker"]), "a") as fh:
             fh.write(f"attempt={ctx.attempt}\n")
+    if ctx.params.get("redis_lost_on_attempt") == ctx.attempt:
+        import redis
+        raise redis.ConnectionError("Error 111 connecting to the master (as while Sentinel is still failing over)")
     if ctx.params.get("fail"):
         from shared.errors import DepotError
         raise DepotError("asked to fail", code="test_failure", http_status=400)

@@ -175,6 +175,34 @@ def test_library_scan_search_and_detail(page: Any, site: Site, workers: Any, set
     assert page.locator("#detail").is_hidden()
 
 
+def test_detail_shows_what_a_model_shares_with_its_same_stem_sibling(page: Any, site: Site, settings: Any,
+                                                                    tmp_path: Path) -> None:
+    # Given x.safetensors and x.gguf sharing x.md and a preview, scanned
+    from tests.test_same_stem import build_pairs
+    from tests.test_scan import scan
+    build_pairs(Path(settings.store) / "loras")
+    scan(settings, folder="loras")
+    # When the user opens the GGUF's detail
+    open_view(page, site, "library")
+    page.click(".folder-tab[data-folder=loras]")
+    page.fill("#search", "xword")
+    wait_for(lambda: page.locator("#models .model").count() == 2, timeout=10, what="the pair")
+    metas = sorted(page.locator("#models .model .meta").all_inner_texts())
+    assert [m.split(" · ")[1] for m in metas] == ["GGUF", "SAFETENSORS"], metas
+    page.click("#models .model[data-relpath='pair/x.gguf']")
+    page.wait_for_selector("#detail .shares")
+    # Then it says what it shares, with whom, and shows the shared metadata
+    assert page.locator("#detail .shares").inner_text() == \
+        "Shares x.civitai.info, x.md and x.webp with x.safetensors."
+    assert "SDXL 1.0" in page.locator("#detail dl").inner_text()
+    page.screenshot(path=str(Path(os.environ.get("DEPOT_SCREENSHOTS", str(tmp_path))) / "detail-same-stem.png"))
+    # And the sibling's name opens the sibling's detail
+    page.click("#detail .shares a.sibling")
+    wait_for(lambda: "loras/pair/x.safetensors" in page.locator("#detail dl").inner_text(), timeout=10,
+             what="the sibling's detail")
+    assert page.locator("#detail .shares").inner_text().endswith("with x.gguf.")
+
+
 def test_settings_show_masked_keys_and_set_the_nsfw_level(page: Any, site: Site) -> None:
     secret = "civitai-abcdef0123456789-secret"
     site.api("PUT", "/settings/keys/civitai", json={"value": secret})
@@ -285,3 +313,25 @@ def test_queue_recovers_after_redis_restart_without_reload(page: Any, site: Site
     task = wait_for(lambda: records.create("scan", {"mode": "quick"}, queue="scan")[0], timeout=10,
                     what="Redis to accept writes")
     page.wait_for_selector(f"#tasks li[data-task-id='{task['id']}'][data-state=queued]", timeout=15000)
+
+
+def test_live_indicator_says_reconnecting_while_redis_is_away(page: Any, site: Site, redis_server: Any) -> None:
+    records = site.app.extensions["depot"].services.records
+    task, _ = records.create("scan", {"mode": "quick"}, queue="scan")
+    # Given the queue open and live, showing a task
+    open_view(page, site, "queue")
+    page.wait_for_selector("#live[data-state=live]")
+    task_row(page, task["id"]).wait_for()
+    # When Redis goes away (a restart, or a Sentinel failover still choosing a new master)
+    redis_server.stop()
+    try:
+        # Then the indicator says it is reconnecting, and the page keeps showing what it had
+        page.wait_for_selector("#live[data-state=down]", timeout=20000)
+        assert page.inner_text("#live") == "reconnecting…"
+        assert task_row(page, task["id"]).is_visible()
+        out = Path(os.environ.get("DEPOT_SCREENSHOTS", str(site.app.extensions["depot"].settings.var_dir)))
+        page.screenshot(path=str(out / "queue-redis-away.png"))
+    finally:
+        redis_server.start()
+    # And once Redis is back it is live again without a reload
+    page.wait_for_selector("#live[data-state=live]", timeout=20000)

@@ -146,12 +146,14 @@ def test_make_up_defaults_show_every_preview(tmp_path: Path, upstream: Any) -> N
                 pg.wait_for_selector("#add-start")
                 pg.click("#add-start")
                 pg.wait_for_url("**/#queue")
-                row = pg.locator("#tasks li").first
+                # (the download's row: the scan's is there already)
+                row = pg.locator("#tasks li", has_text="green_ink").first
                 row.wait_for()
                 # Then its progress moves live, and it finishes
                 wait_for(lambda: float(row.locator("progress").get_attribute("value") or 0) > 0, timeout=30,
                          what="the download's progress bar to move")
-                pg.wait_for_selector("#tasks li[data-state=succeeded]", timeout=60000)
+                task_id = row.get_attribute("data-task-id")
+                pg.wait_for_selector(f"#tasks li[data-task-id='{task_id}'][data-state=succeeded]", timeout=60000)
                 # And the library (reloaded: it does not refresh itself on a finished download) shows it with
                 # the picture Civitai has for it
                 pg.goto(f"{web}/#library")

@@ -32,8 +32,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.before_request
     def _limit_body() -> None:
-        # Reject oversized bodies up front, even on routes that never read them.
-        if (request.content_length or 0) > settings.max_body_bytes:
+        # Reject oversized bodies up front, even on routes that never read them; a route may allow more
+        # (``BODY_LIMITS`` of its API module), and the limit also caps a body sent without a length.
+        limit = app.config.get("DEPOT_BODY_LIMITS", {}).get(request.endpoint, settings.max_body_bytes)
+        request.max_content_length = limit
+        if (request.content_length or 0) > limit:
             abort(413)
 
     auth.register(app, settings.api_token, settings.read_token_required)

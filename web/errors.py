@@ -49,7 +49,7 @@ def register(app: Flask) -> None:
         code = HTTP_CODES.get(status, "http_error")
         message = exc.description or exc.name
         if status == 413:
-            message = (f"The request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes.")
+            message = f"The request body is larger than the limit of {request.max_content_length} bytes."
         headers: dict[str, str] = {}
         path = request.path if len(request.path) <= 200 else request.path[:200] + "..."
         if status == 404 and request.url_rule is None:

@@ -6,7 +6,8 @@ runs a single daemon thread (started lazily on the first WebSocket, so it is cre
 reads the channel and ``put_nowait``s each event into the queue of every interested client. The relay never
 blocks on a client: a client whose queue is full is dropped and told to ``resync``. When Redis goes away the
 thread backs off, resubscribes, and tells every client to resync, because pub/sub loses what was published
-meanwhile.
+meanwhile; with Sentinel it does the same when the sentinels name a new master (a planned switch may leave its
+connection open on the demoted one).
 """
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from shared import keys
+from shared.redis_client import client_for, on_current_master
 
 log = logging.getLogger(__name__)
+
+#: How often the subscriber asks the sentinels whether its connection is still on the master (Sentinel URLs).
+MASTER_CHECK_S = 1.0
 
 #: Queue item telling a client handler to send ``{"type":"resync"}`` and close.
 RESYNC = {"type": "resync"}
@@ -81,11 +84,10 @@ class Subscription:
 
 
 def subscriber_client(url: str) -> redis.Redis:
-    """The relay's own client, with retries off: redis-py's PubSub otherwise reconnects and resubscribes
-    silently, and the relay would never learn that events were lost while Redis was away."""
-    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=10.0, socket_connect_timeout=5.0,
-                                socket_keepalive=True, health_check_interval=25, retry=Retry(NoBackoff(), 0),
-                                client_name="depot-relay")
+    """The relay's own client (plain or Sentinel URL), with retries off: redis-py's PubSub otherwise reconnects
+    and resubscribes silently, and the relay would never learn that events were lost while Redis was away or
+    while Sentinel moved the master."""
+    return client_for(url, retries=0, client_name="depot-relay")
 
 
 class Relay:
@@ -151,6 +153,7 @@ class Relay:
                 self.subscribed.clear()
                 if lost:
                     self.stats["reconnects"] += 1
+                    backoff = 0.1
                     log.warning("event=relay_redis_lost error=%s", exc)
                 # Whatever was published while we were away is gone: every client must refetch state.
                 self.resync_all()
@@ -174,10 +177,17 @@ class Relay:
             if not pubsub.subscribed:
                 raise redis.ConnectionError("subscribe was not confirmed")
             self.subscribed.set()
+            next_check = time.monotonic() + MASTER_CHECK_S
             while not self._stop.is_set():
                 msg = pubsub.get_message(timeout=self.poll_s)
                 if msg and msg.get("type") == "message":
                     self._fan_out(msg["data"])
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + MASTER_CHECK_S
+                    # A planned Sentinel switch can leave this connection open on the demoted master for a
+                    # while, hearing nothing that is published on the new one.
+                    if not on_current_master(client, pubsub.connection):
+                        raise redis.ConnectionError("Sentinel moved the master")
         finally:
             try:
                 pubsub.close()

@@ -10,6 +10,7 @@ import os
 import threading
 from typing import Any, Callable
 
+import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -69,6 +70,11 @@ class DepotTask(Task):
             records.finish(task_id, claim.attempt, stop_req.state, progress=ctx.snapshot())
         except StaleAttempt:
             log.warning("event=fenced_out task_id=%s attempt=%s", task_id, claim.attempt)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Redis (or the master, mid-failover) stayed away longer than the client's retries: not the job's
+            # fault, and a failure written once it is back would end a task that only needs to resume. The
+            # lease runs out and the reaper requeues it; the next attempt resumes from its progress.
+            log.warning("event=job_redis_lost task_id=%s attempt=%s error=%s", task_id, claim.attempt, exc)
         except SoftTimeLimitExceeded:
             self._fail(records, ctx, {"code": "time_limit", "message": "The job ran past its time limit; "
                                       "retry it, or raise DEPOT_TIME_LIMITS_S for this kind."})

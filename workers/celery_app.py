@@ -4,13 +4,32 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from celery import Celery
 
 from shared.config import Settings, load_settings
+from shared.redis_client import sentinel_options
+from shared.redis_url import RedisTarget
 from workers import queues
 
 TASK_MODULES = ["workers.tasks", "workers.maintenance", "workers.presence"]
+
+
+def broker_urls(target: RedisTarget) -> tuple[str, dict[str, Any]]:
+    """The broker/result-backend URL and the transport options that go with it. A Sentinel target becomes
+    kombu's form, one ``sentinel://`` URL per sentinel joined by ``;`` with the master's credentials and db on
+    each, plus ``master_name`` and the sentinels' own connection arguments (``sentinel_kwargs``: kombu, the
+    result backend and Flower read the same options)."""
+    if not target.is_sentinel:
+        return target.url, {}
+    cred = ""
+    if target.username or target.password:
+        cred = quote(target.username or "", safe="") + (f":{quote(target.password, safe='')}" if target.password
+                                                         else "") + "@"
+    hosts = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in target.sentinels]
+    url = ";".join(f"sentinel://{cred}{host}/{target.db}" for host in hosts)
+    return url, {"master_name": target.master_name, "sentinel_kwargs": sentinel_options(target)}
 
 
 def celery_config(s: Settings) -> dict[str, Any]:
@@ -39,11 +58,19 @@ def celery_config(s: Settings) -> dict[str, Any]:
     if s.scan_interval_s > 0:
         beat["periodic-quick-scan"] = {"task": "depot.maintenance.periodic_scan",
                                        "schedule": timedelta(seconds=s.scan_interval_s)}
+    broker_url, sentinel_transport = broker_urls(s.redis_target)
     return {
-        "broker_url": s.effective_redis_url,
-        "result_backend": s.effective_redis_url,
-        "broker_transport_options": transport,
-        "result_backend_transport_options": {"visibility_timeout": vt},
+        "broker_url": broker_url,
+        "result_backend": broker_url,
+        "broker_transport_options": {**transport, **sentinel_transport},
+        "result_backend_transport_options": {"visibility_timeout": vt, **sentinel_transport},
+        # a message sent while the master is away (a restart, a Sentinel failover) is retried for ~10 s
+        "task_publish_retry_policy": {"max_retries": 12, "interval_start": 0, "interval_step": 0.5,
+                                      "interval_max": 1.0},
+        # a result written while the master is failing over is retried rather than logged as lost
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 10,
+        "redis_socket_connect_timeout": 5,
         "visibility_timeout": vt,
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",

@@ -18,13 +18,15 @@ def _services() -> Any:
 
 @shared_task(name="depot.maintenance.reap")
 def reap() -> list[str]:
-    """Running tasks whose lease expired become lost and are requeued under the same id."""
+    """Running tasks whose lease expired become lost and are requeued under the same id; queued tasks whose
+    message was never confirmed sent are sent again."""
     services = _services()
     lost = services.records.reap()
     dispatcher = Dispatcher(current_app, services.records, host=services.settings.host)
     for task_id in lost:
         log.warning("event=task_lost task_id=%s action=requeue", task_id)
         dispatcher.enqueue(services.records.get(task_id))
+    dispatcher.resend_unsent()
     return lost
 
 

@@ -15,7 +15,7 @@ from shared.downloads.publish import (TargetLease, adopt_partial, check_free_spa
                                       relocate_partial, remove_partials, target_path)
 from shared.downloads.resolve import key_for, make_plan
 from shared.downloads.routing import route
-from shared.downloads.sidecar import fetch_preview, write_sidecar
+from shared.downloads.sidecar import save_download_preview, write_sidecar
 from shared.downloads.transfer import Transfer, sleep_checking
 from shared.errors import Conflict, DepotError, JobInterrupted
 from shared.formats import validate_safetensors
@@ -81,7 +81,7 @@ def _publish(ctx: JobContext, services: Services, http: HttpClient, plan: Plan, 
             return present
     publish(part, target, ctx.fence)
     nsfw_level = services.nsfw_level()
-    fetch_preview(http, nsfw_level, plan, target, ctx.log)
+    save_download_preview(http, nsfw_level, plan, target, ctx.log)
     write_sidecar(target, plan, hashes, nsfw_level)
     model = index.record_file(target, hashes=hashes)
     return {"model": model, "already_present": False, "hashes": hashes}

@@ -1,6 +1,7 @@
 """After publishing: the preview (the first upstream image within the NSFW ceiling, fetched through the
-same guarded client and saved as ``NAME.webp`` or a kept video) and the ``NAME.md`` description sidecar in the
-ComfyUI-Model-Manager layout. Both are best effort: a missing preview never fails a verified download."""
+same guarded client and saved as ``NAME.webp`` or a kept video; when the source gives none, as Hugging Face and
+direct links never do, the cover embedded in the safetensors header) and the ``NAME.md`` description sidecar in
+the ComfyUI-Model-Manager layout. Both are best effort: a missing preview never fails a verified download."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any, Callable
 from shared.downloads.http import HttpClient
 from shared.downloads.plan import Plan
 from shared.errors import DepotError
+from shared.previews.embedded import embedded_cover
 from shared.previews.imaging import save_preview
 from shared.store.sidecars import write_description
 
@@ -53,6 +55,28 @@ def fetch_preview(http: HttpClient, nsfw_level: int, plan: Plan, target: Path,
     except Exception as exc:  # noqa: BLE001 - network errors of any kind must not fail a verified download
         log(f"preview not saved: {type(exc).__name__}")
         return None
+
+
+def embedded_preview(target: Path, log: Callable[[str], None]) -> str | None:
+    """Save the cover embedded in the model's safetensors header (``ssmd_cover_images``,
+    ``modelspec.thumbnail``) as its preview; the file name saved, or None when it has none."""
+    data = embedded_cover(target)
+    if data is None:
+        return None
+    try:
+        return save_preview(data, target).name
+    except (DepotError, OSError, ValueError) as exc:
+        log(f"embedded preview not saved: {getattr(exc, 'message', exc)}")
+        return None
+    except Exception as exc:  # noqa: BLE001 - a cover that breaks the encoder must not fail a verified download
+        log(f"embedded preview not saved: {type(exc).__name__}")
+        return None
+
+
+def save_download_preview(http: HttpClient, nsfw_level: int, plan: Plan, target: Path,
+                          log: Callable[[str], None]) -> str | None:
+    """The source's preview, else the embedded cover; the file name saved, or None."""
+    return fetch_preview(http, nsfw_level, plan, target, log) or embedded_preview(target, log)
 
 
 def write_sidecar(target: Path, plan: Plan, hashes: dict[str, str], nsfw_level: int) -> None:

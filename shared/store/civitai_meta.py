@@ -47,6 +47,13 @@ def lookup_one(ctx: JobContext, services: Services, http: HttpClient, sha: str,
     return data if isinstance(data, dict) else None
 
 
+def gated_get(ctx: JobContext, services: Services, http: HttpClient, path: str, key: str | None, *,
+              timeout: float = 60.0) -> Any:
+    """A GET on Civitai's API (``path`` from ``/api/v1/``) through the shared gate; None for a 404."""
+    return _gated_json(ctx, services, http, path, key, unknown_ok=True, timeout=timeout,
+                       headers={"Accept": "application/json"})
+
+
 def lookup_batch(ctx: JobContext, services: Services, http: HttpClient, shas: list[str],
                  key: str | None) -> list[dict[str, Any]]:
     """One by-hash call for up to BATCH SHA256s (``POST …/by-hash``)."""
@@ -61,9 +68,10 @@ def _gated_json(ctx: JobContext, services: Services, http: HttpClient, path: str
     """A Civitai API call through the shared gate: each 429 closes the gate for every worker (for the
     server's Retry-After) and the call is tried again, up to 5 times. With ``unknown_ok`` a 404 gives None."""
     url = services.settings.civitai_url.rstrip("/") + path
+    timeout = request.pop("timeout", 60.0)
     for _attempt in range(5):
         wait_for_gate(ctx, services.redis)
-        resp = http.open(url, key=key, stream=False, timeout=60.0, **request)
+        resp = http.open(url, key=key, stream=False, timeout=timeout, **request)
         if resp.status_code == 429:
             pause = max(1.0, retry_after(resp) or _DEFAULT_RETRY_AFTER_S)
             close_gate(services.redis, pause)

@@ -1,5 +1,7 @@
 """The model index in Redis. Listing and search never walk the disk; the scan job and the publishers
-(downloads, moves) keep it current. A model's id is ``<folder>/<path_index>/<relpath>`` (relpath with ``/``).
+(downloads, moves) keep it current. A model's id is ``<folder>/<path_index>/<relpath>`` (relpath with ``/``), so
+``x.safetensors`` and ``x.gguf`` in one directory are two models; they share the sidecars of their stem
+(``shared.store.siblings``), which their documents mark ``stem_shared`` and their directory lines end ``+2``.
 
 | key                                      | type   | content                                                       |
 |------------------------------------------|--------|---------------------------------------------------------------|
@@ -36,6 +38,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+from urllib.parse import quote
 
 import orjson
 import redis as redis_lib
@@ -47,6 +50,7 @@ from shared.gguf import misplacement
 from shared.store import sidecars
 from shared.store.layout import StoreLayout
 from shared.store.paths import normalise_relpath
+from shared.store.siblings import sibling_names
 
 P = "depot:store:"
 DOC, Q, SHA_OF, GEN, UNREACHABLE = P + "doc", P + "q", P + "sha256", P + "gen", P + "unreachable"
@@ -111,11 +115,19 @@ def to_model(doc: dict[str, Any]) -> dict[str, Any]:
     return _to_model(doc, display_name(doc))
 
 
+def preview_url(folder: str, path_index: int, relpath: str) -> str:
+    """The thumbnail route of a model, every path segment percent-encoded: a file name may hold ``%``, ``#``,
+    ``?``, spaces or any Unicode, which a browser would otherwise read as an escape, a fragment or a query.
+    (Quoting the whole path with ``/`` kept gives exactly the per-segment encoding: no segment holds a ``/``;
+    a name's undecodable bytes, kept as lone surrogates, are sent as their own bytes.)"""
+    return "/api/v1/previews/" + quote(f"{folder}/{path_index}/{relpath}", safe="/", errors="surrogateescape")
+
+
 def _to_model(doc: dict[str, Any], name: str) -> dict[str, Any]:
     folder, pi, rel = doc["folder"], doc["path_index"], doc["relpath"]
     return {"folder": folder, "path_index": pi, "relpath": rel, "name": name,
             "size": doc["size"], "created_at": doc["ctime_ns"] / 1e9, "modified_at": doc["mtime_ns"] / 1e9,
-            "preview_url": f"/api/v1/previews/{folder}/{pi}/{rel}",
+            "preview_url": preview_url(folder, pi, rel),
             "sha256": (doc.get("hashes") or {}).get("SHA256"), "base_model": doc.get("base_model"),
             "trigger_words": list(doc.get("trigger_words") or []), "source": doc.get("source"),
             "source_url": doc.get("source_url"), "verify_status": doc.get("verify_status"),
@@ -124,30 +136,46 @@ def _to_model(doc: dict[str, Any], name: str) -> dict[str, Any]:
 
 def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, summary: dict[str, Any],
               preview: str | None, hashes: dict[str, str] | None, *, size: int | None = None,
-              is_dir: bool = False) -> dict[str, Any]:
-    """An index document from a stat and the sidecar summary (the description text is not kept)."""
-    known = dict(summary.get("hashes") or {})
+              is_dir: bool = False, shared: bool = False) -> dict[str, Any]:
+    """An index document from a stat and the sidecar summary (the description text is not kept). ``shared``:
+    other models share the stem's sidecars, so the hashes they record are not taken as this file's."""
+    known = {} if shared else dict(summary.get("hashes") or {})
     known.update(hashes or {})
     return {"folder": folder, "path_index": path_index, "relpath": relpath, "title": summary.get("name"),
             "size": st.st_size if size is None else size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
             "ino": st.st_ino, "hashes": known, "hashed": bool(hashes), "base_model": summary.get("base_model"),
             "trigger_words": summary.get("trigger_words") or [], "source": summary.get("source"),
             "source_url": summary.get("source_url"), "preview": preview, "dir": is_dir,
-            "verify_status": None, "verified_at": None, "verify_reason": None}
+            "verify_status": None, "verified_at": None, "verify_reason": None,
+            **({"stem_shared": True} if shared else {})}
 
 
 _VERIFY_FIELDS = ("verify_status", "verified_at", "verify_reason")
 
 
+def same_file(doc: dict[str, Any], old: dict[str, Any] | None, *, inode: bool = True) -> bool:
+    """Whether ``old`` (the indexed document) describes the very file ``doc`` was just built from: the same
+    size, mtime_ns and inode, as a quick scan judges files (``inode=False``: a move across file systems)."""
+    return bool(old and (old["size"], old["mtime_ns"]) == (doc["size"], doc["mtime_ns"])
+                and (not inode or old.get("ino") == doc["ino"]))
+
+
 def same_hashed_file(doc: dict[str, Any], old: dict[str, Any] | None) -> bool:
-    """Whether ``old`` (the indexed document) was hashed from the very file ``doc`` was just built from: the
-    same size, mtime_ns and inode, as a quick scan judges files."""
-    return bool(old and old.get("hashed")
-                and (old["size"], old["mtime_ns"], old.get("ino")) == (doc["size"], doc["mtime_ns"], doc["ino"]))
+    """Whether ``old`` was hashed from the very file ``doc`` was just built from."""
+    return bool(old and old.get("hashed")) and same_file(doc, old)
+
+
+def keep_shared(doc: dict[str, Any], old: dict[str, Any] | None, *, inode: bool = True) -> None:
+    """A file that has shared its stem's sidecars with another model keeps that mark (``stem_shared``) while
+    its bytes are the same, even once it is alone with them (the other was moved or deleted): the hashes they
+    record may be the other file's. ``doc`` must not hold hashes of its own yet."""
+    if old and old.get("stem_shared") and not doc.get("stem_shared") and same_file(doc, old, inode=inode):
+        doc["stem_shared"], doc["hashes"] = True, {}
 
 
 def keep_known(doc: dict[str, Any], old: dict[str, Any]) -> None:
     """Carry ``old``'s hashes and verification over to ``doc``, rebuilt for the same bytes (new sidecars)."""
+    keep_shared(doc, old, inode=False)
     doc["hashes"], doc["hashed"] = {**doc["hashes"], **(old.get("hashes") or {})}, old.get("hashed")
     for k in _VERIFY_FIELDS:
         doc[k] = old.get(k)
@@ -294,28 +322,68 @@ class StoreIndex:
                 except redis_lib.WatchError:
                     continue
 
-    def record_file(self, path: Path, *, hashes: dict[str, str] | None = None) -> dict[str, Any]:
-        """Index one file (after a download or move publishes it) and return its ``Model``."""
+    def record_file(self, path: Path, *, hashes: dict[str, str] | None = None,
+                    moved_from: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Index one file (after a download or move publishes it) and return its ``Model``; ``moved_from``: the
+        document of the model it was before a move, whose hashes and verification it keeps. The indexed models
+        that share its stem are brought up to date too."""
         ref = self.layout.locate(path)
         if ref is None:
             raise NotFound(f"{path} is not inside any model folder of the store.")
         path = Path(path)
-        st = path.stat()
         names = set(os.listdir(path.parent))
+        doc = self._record(ref, path, names, hashes, moved_from=moved_from)
+        assert doc is not None
+        self._refresh(ref, path, names)
+        return to_model(doc)
+
+    def refresh_siblings(self, path: Path) -> None:
+        """Re-index the indexed models that share ``path``'s stem in its directory, after ``path`` was moved away
+        or deleted (their sidecar signature counts the models of the stem)."""
+        ref = self.layout.locate(path)
+        try:
+            names = set(os.listdir(Path(path).parent))
+        except OSError:
+            return  # its directory went too: so did every sibling
+        if ref is not None:
+            self._refresh(ref, Path(path), names)
+
+    def _refresh(self, ref: dict[str, Any], path: Path, names: set[str]) -> None:
+        rel_dir = ref["relpath"].rpartition("/")[0]
+        for name in sibling_names(self.layout.folder(ref["folder"]), path.name, names):
+            sib = {**ref, "relpath": f"{rel_dir}/{name}" if rel_dir else name}
+            self._record(sib, path.parent / name, names, None, only_known=True)
+
+    def _record(self, ref: dict[str, Any], path: Path, names: set[str], hashes: dict[str, str] | None, *,
+                only_known: bool = False, moved_from: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Index one file from its directory's listing ``names``. ``only_known``: only a model the index holds
+        whose file is unchanged since (another is left to the next scan, which hashes it); None otherwise."""
+        old = moved_from or (None if hashes else self.lookup(ref["folder"], ref["path_index"], ref["relpath"]))
+        if only_known and old is None:
+            return None
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            if only_known:
+                return None
+            raise
         stem = sidecars.stem_of(path.name)
-        summary = sidecars.read_summary(path, names)
-        doc = build_doc(ref["folder"], ref["path_index"], ref["relpath"], st, summary,
-                        sidecars.preview_from_names(stem, names), hashes)
+        models = 1 + len(sibling_names(self.layout.folder(ref["folder"]), path.name, names))
+        doc = build_doc(ref["folder"], ref["path_index"], ref["relpath"], st, sidecars.read_summary(path, names),
+                        sidecars.preview_from_names(stem, names), hashes, shared=models > 1)
         if misplaced := misplacement(ref["folder"], path):
             doc["misplaced"] = misplaced
-        if not hashes:
-            old = self.lookup(ref["folder"], ref["path_index"], ref["relpath"])
-            if old is not None and same_hashed_file(doc, old):
-                keep_known(doc, old)  # e.g. only a sidecar was written
+        if old is not None and (same_file(doc, old, inode=False) if moved_from is not None
+                                else same_hashed_file(doc, old) or only_known and same_file(doc, old)):
+            keep_known(doc, old)  # the same bytes: e.g. only a sidecar was written, or the file was moved
+        elif only_known:
+            return None
+        elif not hashes:
+            keep_shared(doc, old)
         self.put_docs([doc])
         self.edit_dir_line(ref["folder"], ref["path_index"], ref["relpath"],
-                           stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, _side_sig(stem, path.parent, names)))
-        return to_model(doc)
+                           stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, _side_sig(stem, path.parent, names, models)))
+        return doc
 
     def set_hashes(self, folder: str, path_index: int, relpath: str, hashes: dict[str, str]) -> None:
         doc = self._require(folder, path_index, relpath)
@@ -566,7 +634,7 @@ def _reordered(order: list[tuple[str, str]], folder: str | None, sort: str, old:
     return out
 
 
-def _side_sig(stem: str, directory: Path, names: set[str]) -> str:
+def _side_sig(stem: str, directory: Path, names: set[str], models: int = 1) -> str:
     """The sidecar signature of one model, computed from the disk and the directory's ``names`` (the scan
     computes it from its listing)."""
     parts: list[tuple[str, int | None, int | None]] = []
@@ -578,12 +646,14 @@ def _side_sig(stem: str, directory: Path, names: set[str]) -> str:
                 continue
             parts.append((stem + suffix, st.st_size, st.st_mtime_ns))
     parts.extend((n, None, None) for n in sidecars.preview_candidates(stem) if n in names)
-    return side_sig(stem, parts)
+    return side_sig(stem, parts, models)
 
 
-def side_sig(stem: str, parts: list[tuple[str, int | None, int | None]]) -> str:
+def side_sig(stem: str, parts: list[tuple[str, int | None, int | None]], models: int = 1) -> str:
     """Count, total size and newest mtime of a model's sidecars, then the suffixes of its previews (entries
-    without a size): a preview counts by name only, as nothing in the index depends on its bytes."""
+    without a size): a preview counts by name only, as nothing in the index depends on its bytes. When
+    ``models`` (of the stem, in the directory) share them, ``+models`` ends it, so a model whose sibling comes
+    or goes is indexed again (the sidecars' hashes are its own only when it is alone)."""
     count = total = 0
     newest: int | None = None
     previews: list[str] = []
@@ -594,6 +664,6 @@ def side_sig(stem: str, parts: list[tuple[str, int | None, int | None]]) -> str:
             count, total = count + 1, total + size
             newest = mtime if newest is None or mtime > newest else newest  # type: ignore[operator]
     head = f"{count}-{total}-{newest}" if count else "0"
-    if not previews:
-        return head
-    return head + "".join(sorted(previews)) if len(previews) > 1 else head + previews[0]
+    if previews:
+        head += "".join(sorted(previews)) if len(previews) > 1 else previews[0]
+    return head if models == 1 else f"{head}+{models}"

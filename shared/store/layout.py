@@ -14,6 +14,7 @@ from shared.config import Settings
 from shared.errors import InvalidPath, NotFound
 from shared.store.extra_paths import add_folder_path, read_entries
 from shared.store.paths import inside, normalise_relpath
+from shared.store.sidecars import is_sidecar_name
 
 PT_EXTENSIONS = frozenset({".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft", ".gguf"})
 DIRECTORY_MODELS = frozenset({"diffusers"})
@@ -35,11 +36,17 @@ DEFAULT_FOLDERS: tuple[tuple[str, tuple[str, ...], frozenset[str]], ...] = (
     ("controlnet", ("controlnet", "t2i_adapter"), PT_EXTENSIONS),
     ("gligen", ("gligen",), PT_EXTENSIONS),
     ("upscale_models", ("upscale_models",), PT_EXTENSIONS),
+    ("latent_upscale_models", ("latent_upscale_models",), PT_EXTENSIONS),
     ("hypernetworks", ("hypernetworks",), PT_EXTENSIONS),
     ("photomaker", ("photomaker",), PT_EXTENSIONS),
     ("classifiers", ("classifiers",), frozenset({""})),
     ("model_patches", ("model_patches",), PT_EXTENSIONS),
     ("audio_encoders", ("audio_encoders",), PT_EXTENSIONS),
+    ("background_removal", ("background_removal",), PT_EXTENSIONS),
+    ("frame_interpolation", ("frame_interpolation",), PT_EXTENSIONS),
+    ("geometry_estimation", ("geometry_estimation",), PT_EXTENSIONS),
+    ("optical_flow", ("optical_flow",), PT_EXTENSIONS),
+    ("detection", ("detection",), PT_EXTENSIONS),
 )
 
 
@@ -54,6 +61,15 @@ class Folder:
         if not self.extensions:
             return True
         return os.path.splitext(filename)[1].lower() in self.extensions
+
+    def holds(self, name: str) -> bool:
+        """Whether the scan lists the file ``name`` of this folder as a model: ComfyUI's filter, without hidden
+        files; in a folder that takes other extensions than the model ones (an ``extra_model_paths.yaml``
+        category takes every file), sidecars and previews (``x.md``, ``x.webp``) are not models. The scan
+        applies the same rule inline."""
+        if name[:1] == "." or not self.accepts(name):
+            return False
+        return self.extensions == PT_EXTENSIONS or not is_sidecar_name(name)
 
 
 class StoreLayout:

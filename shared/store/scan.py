@@ -33,8 +33,8 @@ from shared.gguf import CHECKPOINTS, is_gguf_name, misplacement
 from shared.hashing import ALL, hash_file
 from shared.jobs import JobContext
 from shared.services import Services
-from shared.store import sidecars
-from shared.store.index import (StoreIndex, build_doc, keep_known, model_id, pack_dir, same_hashed_file,
+from shared.store import base_models, sidecars
+from shared.store.index import (StoreIndex, build_doc, keep_known, keep_shared, model_id, pack_dir, same_hashed_file,
                                 side_sig, split_id, stat_sig, unpack_dir)
 from shared.store.layout import DIRECTORY_MODELS, PT_EXTENSIONS, Folder, StoreLayout
 
@@ -355,48 +355,56 @@ class _RootScan:
         files, fp = listed
         self.fps[rel_dir] = f"{self._classify(rel_dir, rel_dir + '/' if rel_dir else '', files)}|{fp}"
 
-    def _split(self, files: list[tuple[str, os.stat_result]]) -> tuple[dict[str, tuple[str, os.stat_result]],
-                                                                       list[tuple[str, os.stat_result]]]:
-        models: dict[str, tuple[str, os.stat_result]] = {}
+    def _split(self, files: list[tuple[str, os.stat_result]]
+               ) -> tuple[list[tuple[str, str, os.stat_result]], dict[str, int], list[tuple[str, os.stat_result]]]:
+        """``([(name, stem, stat)] of the models, {stem: its models}, [(name, stat)] of the other files)``, by
+        ``Folder.holds``'s rule. Models are told apart by their whole name: ``x.safetensors`` and ``x.gguf`` are
+        two, and share the sidecars of their stem."""
+        models: list[tuple[str, str, os.stat_result]] = []
+        per_stem: dict[str, int] = {}
         others: list[tuple[str, os.stat_result]] = []
         exts = self.exts
         for name, st in files:
             dot = name.rfind(".")
             ext = name[dot:].lower() if dot > 0 else ""
-            if (ext in exts or not exts) and not (len(exts) != len(PT_EXTENSIONS) and _is_sidecar_name(name)):
-                models[name[:dot] if dot > 0 else name] = (name, st)
+            if (ext in exts or not exts) and not (len(exts) != len(PT_EXTENSIONS) and sidecars.is_sidecar_name(name)):
+                stem = name[:dot] if dot > 0 else name
+                models.append((name, stem, st))
+                per_stem[stem] = per_stem.get(stem, 0) + 1
             else:
                 others.append((name, st))
-        return models, others
+        return models, per_stem, others
 
     def _classify(self, rel_dir: str, prefix: str, files: list[tuple[str, os.stat_result]]) -> int:
         """Index what changed in one directory; returns its number of models."""
-        models, others = self._split(files)
+        models, per_stem, others = self._split(files)
         attached: dict[str, list[tuple[str, int | None, int | None]]] = {}
         if models:
             for name, st in others:
                 dot = name.find(".")
                 while dot > 0:
-                    if name[:dot] in models and name[dot:] in _SIDECAR_SET:
+                    if name[:dot] in per_stem and name[dot:] in _SIDECAR_SET:
                         attached.setdefault(name[:dot], []).append(
                             (name, st.st_size, st.st_mtime_ns) if st else (name, None, None))
                         break
                     dot = name.find(".", dot + 1)
-        lines = {name: stat_sig(st.st_size, st.st_mtime_ns, st.st_ino, side_sig(stem, attached.get(stem, [])))
-                 for stem, (name, st) in models.items()}
+        lines = {name: stat_sig(st.st_size, st.st_mtime_ns, st.st_ino,
+                                side_sig(stem, attached.get(stem, []), per_stem[stem]))
+                 for name, stem, st in models}
         self.totals.files += len(lines)
         packed = pack_dir(lines)
         old_packed = self._old_lines(rel_dir)
         if packed == (old_packed or "") and not self.full:
             return len(lines)
         old = unpack_dir(old_packed)
-        for stem, (name, st) in models.items():
+        for name, stem, st in models:
             sig = lines[name]
             if old.get(name) == sig and not self.full:
                 continue
             was = old.get(name)
             stat_changed = was is None or was.rsplit(":", 1)[0] != sig.rsplit(":", 1)[0]
-            self._index_file(prefix + name, name, stem, st, attached.get(stem, ()), was is None, stat_changed)
+            self._index_file(prefix + name, name, stem, st, attached.get(stem, ()), per_stem[stem] > 1,
+                             was is None, stat_changed)
         self._drop(rel_dir, [n for n in old if n not in lines], keep=bool(lines))
         if lines:
             self.packed[rel_dir] = packed
@@ -421,13 +429,15 @@ class _RootScan:
         if not keep and self._known(rel_dir):
             self.gone.append(rel_dir)
 
-    def _index_file(self, rel: str, name: str, stem: str, st: os.stat_result, side: Any, new: bool,
+    def _index_file(self, rel: str, name: str, stem: str, st: os.stat_result, side: Any, shared: bool, new: bool,
                     stat_changed: bool) -> None:
         sizes = {n: size for n, size, _ in side}
         directory = self.root + "/" + rel[:-len(name) - 1] if len(rel) > len(name) else self.root
-        summary = sidecars.summary_in(directory, name, stem, sizes, sizes) if sizes else sidecars.EMPTY_SUMMARY
+        # A safetensors file without sidecars may still state its base model in its header.
+        summary = (sidecars.summary_in(directory, name, stem, sizes, sizes)
+                   if sizes or base_models.reads_header(name) else sidecars.EMPTY_SUMMARY)
         doc = build_doc(self.folder.name, self.pi, rel, st, summary, sidecars.preview_from_names(stem, sizes),
-                        None)
+                        None, shared=shared)
         if self.folder.name == CHECKPOINTS and (misplaced := misplacement(CHECKPOINTS, self.root + "/" + rel)):
             doc["misplaced"] = misplaced
         if new:
@@ -478,6 +488,8 @@ class _RootScan:
                     rehash = False
                 if old and not rehash:
                     keep_known(doc, old)  # only sidecars changed
+                else:
+                    keep_shared(doc, old)  # a full scan's rebuild of the same bytes
                 if rehash and not doc["dir"]:
                     if self.full or doc["size"] <= self.lazy_limit:
                         self.totals.to_hash.append((doc, mid, os.path.join(self.root, doc["relpath"])))
@@ -569,15 +581,6 @@ def _fingerprint(names: list[str], size: int, mtime: int, ino: int) -> str:
     with a CRC of the sorted names)."""
     joined = "\0".join(sorted(names))
     return f"{len(names)}:{size}:{mtime}:{ino}:{zlib.crc32(joined.encode('utf-8', 'surrogateescape'))}"
-
-
-def _is_sidecar_name(name: str) -> bool:
-    dot = name.find(".")
-    while dot > 0:
-        if name[dot:] in _SIDECAR_SET:
-            return True
-        dot = name.find(".", dot + 1)
-    return False
 
 
 def _flag_indexed_ggufs(index: StoreIndex) -> None:

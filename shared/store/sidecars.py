@@ -19,6 +19,7 @@ import yaml
 
 from shared.errors import InvalidPath
 from shared.files import read_capped, write_atomic
+from shared.store import base_models
 from shared.store.description import html_to_markdown
 from shared.store.paths import NAME_MAX, check_name
 
@@ -31,6 +32,7 @@ JSON_SUFFIXES = (".civitai.info", ".metadata.json", ".cm-info.json", ".json")
 TRAVELLING_SUFFIXES = DESCRIPTION_SUFFIXES + JSON_SUFFIXES + (".api_info.json", ".html")
 #: Names a scan recognises as belonging to a model rather than being one.
 SIDECAR_SUFFIXES = TRAVELLING_SUFFIXES + PREVIEW_EXTS + tuple(".preview" + e for e in PREVIEW_EXTS)
+_SIDECAR_SET = frozenset(SIDECAR_SUFFIXES)
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 MAX_METADATA_VALUE = 4096
@@ -99,6 +101,16 @@ def find_preview(model_path: str | Path) -> Path | None:
         if (path.parent / cand).is_file():
             return path.parent / cand
     return None
+
+
+def is_sidecar_name(name: str) -> bool:
+    """Whether ``name`` ends in a sidecar or preview suffix after some stem (``x.civitai.info``, ``x.v2.md``)."""
+    dot = name.find(".")
+    while dot > 0:
+        if name[dot:] in _SIDECAR_SET:
+            return True
+        dot = name.find(".", dot + 1)
+    return False
 
 
 def sidecar_paths(model_path: str | Path) -> list[Path]:
@@ -251,20 +263,24 @@ def _stability_matrix(data: dict[str, Any]) -> dict[str, Any]:
 
 def _a1111(data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"trigger_words": _words(data.get("activation text"), (",", "||")),
-                           "description": data.get("description") or data.get("notes")}
+                           "description": data.get("description") or data.get("notes"),
+                           _COARSE_BASE: base_models.from_a1111(data.get("sd version"))}
     if data.get("sha256"):
         out["hashes"] = {"SHA256": str(data["sha256"]).upper()}
     return out
 
 
+#: A base model known only roughly (A1111's "sd version"): used when no sidecar and no header names one.
+_COARSE_BASE = "coarse_base_model"
 _JSON_READERS = {".civitai.info": _civitai_version, ".metadata.json": _lora_manager,
                  ".cm-info.json": _stability_matrix, ".json": _a1111}
 SUMMARY_KEYS = ("name", "base_model", "trigger_words", "source", "source_url", "description", "hashes")
 
 
 def read_summary(model_path: str | Path, names: set[str] | None = None) -> dict[str, Any]:
-    """One summary from every sidecar present, the first source to know a field winning (ours first).
-    ``names`` (the directory listing) avoids probing for absent files."""
+    """One summary from every sidecar present, the first source to know a field winning (ours first); the base
+    model falls back on the safetensors header, then on A1111's ``"sd version"``. ``names`` (the directory
+    listing) avoids probing for absent files."""
     path = Path(model_path)
     return summary_in(str(path.parent), path.name, stem_of(path.name), names)
 
@@ -298,6 +314,11 @@ def summary_in(directory: str, name: str, stem: str, names: Any = None,
         for key, value in part.items():
             if value and not summary.get(key, True):
                 summary[key] = value
+    if not summary["base_model"]:
+        # The file's own header is read only now, when no sidecar named the base model (one read per file).
+        coarse = next((part[_COARSE_BASE] for part in parts if part.get(_COARSE_BASE)), None)
+        summary["base_model"] = (base_models.from_header(f"{directory}/{name}")
+                                 if base_models.reads_header(name) else None) or coarse
     return summary
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from shared.errors import Conflict, InvalidPath, InvalidRequest, NotFound
-from shared.store import sidecars
+from shared.store import siblings, sidecars
 from shared.store.index import SORTS, StoreIndex, to_model
 from shared.store.paths import normalise_relpath
 from shared.store.scan import MODES, idem_key, scan_roots, submit_params
@@ -88,10 +88,15 @@ def model_detail(folder: str, path_index: str, relpath: str):  # type: ignore[no
     doc = _doc_or_index(folder, pi, rel, path)
     model = to_model(doc)
     model["hashes"] = doc.get("hashes") or {}
-    model["metadata"] = sidecars.read_summary(path)
+    model["metadata"] = siblings.model_summary(store_index().layout.folder(folder), path, doc)
     model["description"] = sidecars.read_description(path)
     model["safetensors_metadata"] = sidecars.read_safetensors_metadata(path) if path.is_file() else None
     model["verified_at"], model["verify_reason"] = doc.get("verified_at"), doc.get("verify_reason")
+    # Other models of the same stem beside it show the same sidecars and preview (CONTRACT §4).
+    shares = siblings.sharing(store_index().layout.folder(folder), path)
+    rel_dir = rel.rpartition("/")[0]
+    model["siblings"] = [f"{rel_dir}/{n}" if rel_dir else n for n in shares["siblings"]]
+    model["sidecars"] = shares["sidecars"]
     return jsonify(model)
 
 
@@ -105,12 +110,17 @@ def model_update(folder: str, path_index: str, relpath: str):  # type: ignore[no
     if move_to is None and description is None:
         raise InvalidRequest("Nothing to change: send 'move_to' {folder, path_index, relpath} and/or 'description'.")
     folder, pi, rel, path = _ref(folder, path_index, relpath)
-    _doc_or_index(folder, pi, rel, path)
+    doc = _doc_or_index(folder, pi, rel, path)
+    before = path
     if move_to is not None:
         path = _move(path, folder, pi, rel, *move_to)
     if description is not None:
         sidecars.write_raw_description(path, description)
-    return jsonify(store_index().record_file(path))
+    # A moved file keeps what the index knew of its bytes (hashes, verification).
+    model = store_index().record_file(path, moved_from=doc if path != before else None)
+    if path != before:
+        store_index().refresh_siblings(before)  # the models of its stem it left behind
+    return jsonify(model)
 
 
 def _move_target(move_to: dict[str, Any], folder: str, pi: int) -> tuple[str, int, str]:
@@ -132,18 +142,21 @@ def _move(path: Path, folder: str, pi: int, rel: str, t_folder: str, t_pi: int, 
     if not index.layout.folder(t_folder).accepts(target.name) and not path.is_dir():
         raise InvalidRequest(f"Field 'move_to.relpath': folder {t_folder!r} does not hold "
                              f"{os.path.splitext(target.name)[1]!r} files.")
-    moves = [(path, target)] + [(s, target.parent / (sidecars.stem_of(target.name) + s.name[len(sidecars.stem_of(path.name)):]))
-                                for s in sidecars.sidecar_paths(path)]
+    # Sidecars shared with a model of the same stem that stays are copied, not taken from it.
+    moves = [(path, target, False)] + siblings.sidecar_moves(index.layout.folder(folder), path, target)
     # Every destination is checked before the first file moves, so a refusal leaves the model whole.
     root = index.layout.root(t_folder, t_pi)
-    for _src, dst in moves:
+    for _src, dst, _copy in moves:
         index.layout.resolve(t_folder, t_pi, os.path.relpath(dst, root))
-    clash = [str(dst) for _src, dst in moves if os.path.lexists(dst)]
+    clash = [str(dst) for _src, dst, _copy in moves if os.path.lexists(dst)]
     if clash:
         raise Conflict(f"Refusing to overwrite {', '.join(clash)}; delete or rename it first.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    for src, dst in moves:
-        shutil.move(str(src), str(dst))
+    for src, dst, copy in moves:
+        if copy:
+            shutil.copy2(src, dst)
+        else:
+            shutil.move(str(src), str(dst))
     index.remove(folder, pi, rel)
     return target
 
@@ -155,13 +168,14 @@ def model_delete(folder: str, path_index: str, relpath: str):  # type: ignore[no
     doc = store_index().lookup(folder, pi, rel)
     if doc is None and not os.path.lexists(path):
         raise NotFound(f"No model {folder}/{pi}/{rel}.")
-    for side in sidecars.sidecar_paths(path):
-        side.unlink(missing_ok=True)
+    for side in siblings.sidecars_to_delete(store_index().layout.folder(folder), path):
+        side.unlink(missing_ok=True)  # none while a model of the same stem remains: they are its too
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif os.path.lexists(path):
         path.unlink()
     store_index().remove(folder, pi, rel)
+    store_index().refresh_siblings(path)
     return "", 204
 
 

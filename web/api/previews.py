@@ -20,7 +20,8 @@ from shared.previews.targets import parse_ref
 from shared.previews.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, Thumbnailer
 from shared.store.index import StoreIndex
 from shared.store.paths import MAX_RELPATH, normalise_relpath
-from shared.store.sidecars import find_preview, read_summary
+from shared.store.siblings import model_summary
+from shared.store.sidecars import find_preview
 from web.api.params import (choice_field, field, folder_field, int_arg, json_body, json_type, named,
                             only_fields, path_index_field, store_layout, text_field)
 from web.context import depot
@@ -122,7 +123,8 @@ def _recorded_source(ref: dict[str, Any], model: Any) -> tuple[str | None, str |
     ctx = depot()
     entry = StoreIndex(ctx.services.redis, ctx.settings, store_layout()).lookup(
         ref["folder"], ref["path_index"], ref["relpath"]) or {}
-    summary = read_summary(model) if model.exists() else {}
+    # The sidecars' hashes may be another model's of the same stem; model_summary leaves them out then.
+    summary = model_summary(store_layout().folder(ref["folder"]), model, entry) if model.exists() else {}
     url = entry.get("source_url") or summary.get("source_url")
     sha = entry.get("sha256") or (entry.get("hashes") or {}).get("SHA256") or (summary.get("hashes") or {}).get("SHA256")
     if url and sha:

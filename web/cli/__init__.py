@@ -13,6 +13,7 @@ CLI_MODULES = [
     "web.cli.comfyui",
     "web.cli.maintenance",
     "web.cli.downloads",
+    "web.cli.workflows",
 ]
 
 

@@ -173,7 +173,7 @@ def up(args: argparse.Namespace) -> int:
              ("beat", beat_cmd(s), {}),
              ("flower", flower_cmd(s), flower_env(s))]
     print(f"depot: web http://{s.web_bind}:{s.web_port}  flower http://127.0.0.1:{s.flower_port}  "
-          f"redis {s.effective_redis_url}", file=sys.stderr, flush=True)
+          f"redis {s.redis_target.redacted()}", file=sys.stderr, flush=True)
     try:
         return supervise(s, procs)
     finally:

@@ -68,9 +68,9 @@ class Watch:
                 backoff = min(backoff * 2, 10.0)
 
     def _open(self) -> Any:
-        from simple_websocket import Client
+        from web.cli.wsclient import connect
         url = self.api.ws_url + (f"?token={quote(self.api.token)}" if self.api.token else "")
-        return (self._connect or Client.connect)(url)
+        return (self._connect or connect)(url)
 
     def session(self) -> None:
         """One connection: until the server resyncs us or the socket closes."""

@@ -7,6 +7,7 @@ import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, post, showErr
 import { waitForTask } from "./live.js";
 
 const PAGE = 100;
+const fileName = (rel) => rel.slice(rel.lastIndexOf("/") + 1);
 const state = { folder: "", q: "", sort: "name", order: "asc", offset: 0, total: 0, request: 0, folders: [] };
 
 export function folders() {
@@ -82,7 +83,8 @@ function card(m) {
     onclick: () => openDetail(m) },
     img,
     h("span", { class: "name" }, m.name || m.relpath),
-    h("span", { class: "meta muted" }, [m.folder, fmtBytes(m.size), m.base_model].filter(Boolean).join(" · ")),
+    // The format tells apart models of one name (x.safetensors and x.gguf share their sidecars and preview).
+    h("span", { class: "meta muted" }, [m.folder, fileFormat(m.relpath), fmtBytes(m.size), m.base_model].filter(Boolean).join(" · ")),
     m.verify_status && m.verify_status !== "ok" ? h("span", { class: `verify verify-${m.verify_status}` }, m.verify_status) : null,
     m.misplaced ? h("span", { class: "misplaced", title: m.misplaced.reason }, `⚠ belongs in ${m.misplaced.suggested_folder}`) : null);
 }
@@ -105,6 +107,12 @@ function misplacedNote(m) {
         showError(err, "Move failed");
       }
     } }, `Move to ${to}`));
+}
+
+function fileFormat(relpath) {
+  const name = fileName(relpath);
+  const dot = name.lastIndexOf(".");
+  return dot > 0 ? name.slice(dot + 1).toUpperCase() : "";
 }
 
 function copyButton(text, label) {
@@ -142,6 +150,7 @@ async function openDetail(summary) {
     m.misplaced ? misplacedNote(m) : null,
     m.preview_url ? h("img", { src: withToken(m.preview_url), alt: `Preview of ${m.name}`, class: "detail-img" }) : null,
     h("dl", {}, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { class: k === "SHA-256" ? "hash" : "" }, v)])),
+    shares(m),
     h("h3", {}, "Trigger words"),
     words.length
       ? h("div", { class: "words" }, words.map((w) => h("code", {}, w)), copyButton(words.join(", "), "trigger words"))
@@ -157,6 +166,22 @@ async function openDetail(summary) {
   panel.querySelector(".detail-head button").focus();
 }
 
+function listText(items) {
+  return items.length < 2 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}
+
+// Models of the same stem beside this one (x.safetensors and x.gguf) show the same sidecars and preview.
+function shares(m) {
+  const siblings = m.siblings || [];
+  if (!siblings.length) return null;
+  const links = siblings.map((rel) => h("a", { href: "#library", class: "sibling",
+    onclick: (e) => { e.preventDefault(); openDetail({ folder: m.folder, path_index: m.path_index, relpath: rel }); } },
+  fileName(rel)));
+  const parts = links.flatMap((a, i) => (i === 0 ? [a] : [i === links.length - 1 ? " and " : ", ", a]));
+  const what = (m.sidecars || []).length ? `Shares ${listText(m.sidecars)} with ` : "Shares its name with ";
+  return h("p", { class: "shares muted" }, what, ...parts, ".");
+}
+
 function closeButton() {
   return h("button", { type: "button", class: "small secondary", "aria-label": "Close details",
     onclick: () => { document.getElementById("detail").hidden = true; } }, "Close");
@@ -167,6 +192,9 @@ async function moveModel(m) {
     state.folders.map((f) => h("option", { value: f.name, selected: f.name === m.folder }, f.name)));
   const rel = h("input", { type: "text", value: m.relpath, "aria-label": "New relative path", size: 40 });
   const form = h("div", { class: "stack" }, h("label", {}, "Folder ", folderSel), h("label", {}, "Path ", rel));
+  if ((m.siblings || []).length && (m.sidecars || []).length) {
+    form.append(h("p", { class: "muted" }, `Its sidecars are copied: ${listText(m.siblings.map(fileName))} keeps them.`));
+  }
   if (!(await confirmDialog(`Rename or move ${m.name}?`, form, "Move"))) return;
   const target = { folder: folderSel.value, path_index: folderSel.value === m.folder ? m.path_index : 0, relpath: rel.value.trim() };
   try {
@@ -180,7 +208,11 @@ async function moveModel(m) {
 }
 
 async function deleteModel(m) {
-  if (!(await confirmDialog(`Delete ${m.folder}/${m.relpath} with its previews and sidecars? This cannot be undone.`, null, "Delete"))) return;
+  const others = (m.siblings || []).map(fileName);
+  const text = others.length && (m.sidecars || []).length
+    ? `Delete ${m.folder}/${m.relpath}? Its previews and sidecars stay: ${listText(others)} shares them. This cannot be undone.`
+    : `Delete ${m.folder}/${m.relpath} with its previews and sidecars? This cannot be undone.`;
+  if (!(await confirmDialog(text, null, "Delete"))) return;
   try {
     await api("DELETE", `/models/${modelPath(m)}`);
     toast(`Deleted ${m.name}.`);

@@ -170,7 +170,9 @@ export function connect() {
   ws.onclose = () => {
     if (socket !== ws) return;
     if (!opened) probeRefusal();
-    setLive("down", "offline – retrying");
+    // The server, or the Redis behind it (a restart, a Sentinel failover), is away: the page keeps what it shows
+    // and refetches everything once the socket is back.
+    setLive("down", "reconnecting…");
     reconnectTimer = setTimeout(connect, backoff);
     backoff = Math.min(backoff * 2, 5000);
   };
