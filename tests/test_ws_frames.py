@@ -15,9 +15,14 @@ from wsproto.extensions import PerMessageDeflate
 
 from shared import keys
 from tests.support import wait_for
-from tests.test_ws_relay import _raw_slow_client, _run_task, _serve, recv
-from tests.test_ws_relay import live  # noqa: F401 - fixture
-from tests.test_ws_relay import Live
+from tests.test_ws_relay import (
+    Live,
+    _raw_slow_client,
+    _run_task,
+    _serve,
+    live,  # noqa: F401 - fixture
+    recv,
+)
 
 
 class DeflateClient:
