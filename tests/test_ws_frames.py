@@ -8,7 +8,6 @@ import socket
 import time
 from typing import Any
 
-from simple_websocket import Client
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
@@ -23,6 +22,7 @@ from tests.test_ws_relay import (
     live,  # noqa: F401 - fixture
     recv,
 )
+from web.cli.wsclient import Client
 
 
 class DeflateClient:
