@@ -10,12 +10,13 @@ import time
 from typing import Any, Iterator
 
 import pytest
-from simple_websocket import Client, ConnectionClosed
+from simple_websocket import ConnectionClosed
 from simple_websocket import ConnectionError as HandshakeRefused
 from werkzeug.serving import make_server
 
 from shared import keys
 from tests.support import free_port, wait_for
+from cli.wsclient import Client  # delivers a first message that came with the handshake answer
 
 
 class Live:

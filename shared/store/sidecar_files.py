@@ -19,6 +19,7 @@ from shared.errors import InvalidPath
 from shared.files import read_capped, write_atomic
 from shared.media.imaging import preview_file
 from shared.store import base_models
+from shared.store.description import html_to_markdown
 from shared.store.front_matter import Quoted, dump_front_matter, split_front_matter
 from shared.store.paths import NAME_MAX, check_name
 
@@ -341,7 +342,9 @@ def write_description(model_path: str | Path, *, model_name: str | None = None, 
                       description: str | None = None) -> Path:
     """Write ``NAME.md`` in the upstream ComfyUI-Model-Manager layout: alphabetical YAML front matter
     (``author, baseModel, hashes, metadata, modelPage, preview, website``) then ``# Trigger Words``,
-    ``# About this version`` and ``# <model name>``."""
+    ``# About this version`` and ``# <model name>``. ``about`` and ``description`` are the upstream's HTML
+    (Civitai's); they are written as Markdown."""
+    about, description = html_to_markdown(about), html_to_markdown(description)
     hashes = {k: Quoted(v) if isinstance(v, str) else v for k, v in hashes.items()} if hashes else hashes
     front = {"author": author, "baseModel": base_model, "hashes": hashes, "metadata": metadata,
              "modelPage": model_page, "preview": preview, "website": website}
