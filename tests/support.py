@@ -62,6 +62,9 @@ class RedisServer:
              "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction",
              "--logfile", str(self.dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from tests.leakcheck import outlives_test  # imported late: conftest registers it as a plugin first
+        # the session's server: a test that restarts it has not leaked it
+        outlives_test(self.proc.pid, "the session's redis-server")
         client = redis.Redis(port=self.port)
         wait_for(lambda: client.ping(), timeout=10, what="redis-server to accept connections")
         client.close()

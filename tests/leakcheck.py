@@ -1,0 +1,445 @@
+"""A pytest plugin that makes every test close what it opens, fails a test that logged a 500, and gives the run
+a hard ceiling, so ``make test`` ends with a verdict instead of hanging.
+
+Per test (autouse fixtures, torn down after every other function-scoped fixture):
+  - non-daemon threads started during the test and still alive after a grace period;
+  - child processes (any descendant of this process) started during the test and still running; this process
+    is made a child subreaper, so an orphaned grandchild (a worker whose parent died) is still ours to see;
+  - WebSocket connections (simple-websocket) opened during the test and still connected;
+  - listening sockets opened during the test and still open (a server stopped without ``server_close``);
+  - ``event=unhandled`` (the app's 500 handler, ``web/errors.py``) logged in this process, or found in a
+    subprocess server's log registered with :func:`watch_server_log`. A test that means to cause a 500 says so
+    with ``@pytest.mark.allow_500("why")``.
+A leak fails the test at teardown with a message naming what was left; leaked processes and sockets are then
+killed or closed so one leak does not spill into the next test.
+
+Per run: at session end (after every fixture's teardown) anything still running -- non-daemon threads, child
+processes -- fails the run; the processes are killed and, once pytest printed its summary, the interpreter
+leaves with ``os._exit`` so a stuck thread cannot hold it at exit. A watchdog thread dumps every thread's stack
+and ends the run if it exceeds ``session_timeout``. Per test, pytest-timeout's signal method fails a hung test
+and lets the run go on; should the signal not land (a hang inside C code that never returns to Python),
+faulthandler dumps every stack and exits ``test_hard_timeout_grace`` seconds later.
+"""
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+#: What a 500 leaves in a log: the app's own handler (``web/errors.py``), and gunicorn's and werkzeug's lines
+#: for an exception that escaped the app altogether.
+UNHANDLED_RE = re.compile(r"event=unhandled|Error handling request|Error on request")
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+# --- what this process has open ------------------------------------------------------------------------------
+
+def _proc_table() -> dict[int, tuple[int, str, str]]:
+    """pid -> (ppid, state, command line) for every process we can read."""
+    table: dict[int, tuple[int, str, str]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        head, _, rest = stat.rpartition(")")
+        fields = rest.split()
+        table[int(entry.name)] = (int(fields[1]), fields[0], cmd or head.partition("(")[2])
+    return table
+
+
+def descendants(root: int | None = None) -> dict[int, str]:
+    """Live (not zombie) descendants of ``root`` (this process): pid -> command line."""
+    root = os.getpid() if root is None else root
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out: dict[int, str] = {}
+    todo = [root]
+    while todo:
+        for pid in children.get(todo.pop(), []):
+            todo.append(pid)
+            if table[pid][1] not in "ZX":
+                out[pid] = table[pid][2]
+    return out
+
+
+def _listening_inodes() -> dict[int, str]:
+    """Socket inode -> "address:port" for every listening TCP socket of the machine."""
+    out: dict[int, str] = {}
+    for name in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/net/{name}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 9 and parts[3] == "0A":
+                port = int(parts[1].rsplit(":", 1)[1], 16)
+                out[int(parts[9])] = f"port {port}"
+    return out
+
+
+def listening_sockets() -> dict[int, str]:
+    """fd -> description for every listening TCP socket this process holds."""
+    inodes: dict[int, int] = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes[int(target[8:-1])] = int(fd)
+    if not inodes:
+        return {}
+    return {inodes[i]: where for i, where in _listening_inodes().items() if i in inodes}
+
+
+#: Every simple-websocket connection (client or server side) made in this process.
+_websockets: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _track_websockets() -> None:
+    try:
+        from simple_websocket import ws as sws
+    except ImportError:  # pragma: no cover - the project depends on it
+        return
+    if getattr(sws.Base.__init__, "_leakcheck", False):
+        return
+    original = sws.Base.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        _websockets.add(self)
+
+    init._leakcheck = True  # type: ignore[attr-defined]
+    sws.Base.__init__ = init
+
+
+def _describe_websocket(ws: Any) -> str:
+    if getattr(ws, "is_server", False):
+        try:
+            peer = "%s:%s" % ws.sock.getpeername()[:2]
+        except OSError:
+            peer = "?"
+        return f"server-side WebSocket (a handler's) with peer {peer}"
+    return f"WebSocket client to ws://{getattr(ws, 'host', '?')}:{getattr(ws, 'port', '?')}{getattr(ws, 'path', '')}"
+
+
+def _close_websocket(ws: Any) -> None:
+    try:
+        ws.close()
+    except Exception:  # noqa: BLE001 - it may be half closed already; the socket is what matters
+        pass
+    try:
+        ws.sock.close()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _thread_name(t: threading.Thread) -> str:
+    target = getattr(t, "_target", None)
+    where = f" running {getattr(target, '__qualname__', target)!s}" if target is not None else ""
+    return f"thread {t.name!r}{where}"
+
+
+def _kill(pids: dict[int, str]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _reap_adopted() -> None:
+    """Reap zombies that became ours only as a subreaper (orphans); our own subprocesses are left to Popen."""
+    own = {pid for pid, (ppid, state, _) in _proc_table().items() if ppid == os.getpid() and state == "Z"}
+    for pid in own & _State.adopted_candidates:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        _State.adopted_candidates.discard(pid)
+
+
+# --- 500s in logs ----------------------------------------------------------------------------------------------
+
+class _UnhandledRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if UNHANDLED_RE.search(str(record.msg)):
+            self.records.append(record)
+
+
+_watched_logs: list[tuple[Path, int]] = []
+
+
+def watch_server_log(path: Path | str) -> None:
+    """Have the current test fail at teardown if a subprocess web server logs a 500 (``event=unhandled``) to
+    ``path`` from now on. Call it where the server is started, with the file its output goes to."""
+    p = Path(path)
+    _watched_logs.append((p, p.stat().st_size if p.exists() else 0))
+
+
+def unhandled_in_log(path: Path, start: int = 0) -> list[str]:
+    """The lines at or after byte ``start`` of a server log that show a 500, each with a little context."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            lines = f.read().decode(errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    return ["\n".join(lines[i:i + 12]) for i, line in enumerate(lines) if UNHANDLED_RE.search(line)]
+
+
+@pytest.fixture(autouse=True)
+def _no_unhandled_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A 500 is a bug: fail the test if the app (in process or a watched server subprocess) logged one."""
+    handler = _UnhandledRecords()
+    loggers = [logging.getLogger(name) for name in ("web.errors", "werkzeug")]
+    for lg in loggers:
+        lg.addHandler(handler)
+    del _watched_logs[:]
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+    found = [f"in this process: {r.getMessage()}\n{logging.Formatter().formatException(r.exc_info) if r.exc_info else ''}"
+             for r in handler.records]
+    for path, start in _watched_logs:
+        found += [f"in {path}:\n{hit}" for hit in unhandled_in_log(path, start)]
+    del _watched_logs[:]
+    if found and request.node.get_closest_marker("allow_500") is None:
+        pytest.fail("the server answered 500 (event=unhandled); a 500 is a bug. Mark a test that means to "
+                    "cause one with @pytest.mark.allow_500(reason).\n" + "\n".join(found), pytrace=False)
+
+
+# --- leaks per test --------------------------------------------------------------------------------------------
+
+class _State:
+    #: descendants seen with another parent than us: once they are our zombies, they are orphans we adopted
+    adopted_candidates: set[int] = set()
+    #: processes that outlive tests by design (the session's redis-server): pid -> why
+    lasting: dict[int, str] = {}
+    leftovers: list[str] = []
+    session: Any = None
+    exit_hard = False
+    #: the real stderr, dup'ed before any test captures fd 2, for what must be seen even as we exit hard
+    stderr: Any = sys.__stderr__
+
+
+def outlives_test(pid: int, why: str) -> None:
+    """Declare a child process that a session- or module-scoped fixture owns (e.g. a restarted redis-server),
+    so a test that (re)starts it is not blamed for leaking it."""
+    _State.lasting[pid] = why
+
+
+@dataclass
+class _Snapshot:
+    threads: set[threading.Thread] = field(default_factory=set)
+    pids: set[int] = field(default_factory=set)
+    websockets: set[int] = field(default_factory=set)
+    listening: set[int] = field(default_factory=set)
+
+    @classmethod
+    def take(cls) -> "_Snapshot":
+        procs = descendants()
+        me = os.getpid()
+        table = _proc_table()
+        _State.adopted_candidates |= {p for p in procs if table.get(p, (me,))[0] != me}
+        return cls(set(threading.enumerate()), set(procs), {id(w) for w in list(_websockets)},
+                   set(listening_sockets()))
+
+
+def _grace(config: pytest.Config) -> float:
+    return float(config.getini("leakcheck_grace"))
+
+
+def _new_threads(before: _Snapshot, deadline: float) -> list[threading.Thread]:
+    new = [t for t in threading.enumerate() if t not in before.threads and not t.daemon and t.is_alive()]
+    for t in new:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return [t for t in new if t.is_alive()]
+
+
+def _new_processes(before: _Snapshot, deadline: float) -> dict[int, str]:
+    while True:
+        left = {p: c for p, c in descendants().items() if p not in before.pids and p not in _State.lasting}
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.1)
+
+
+def _open_websockets(before: _Snapshot, deadline: float) -> list[Any]:
+    while True:
+        left = [w for w in list(_websockets) if id(w) not in before.websockets and w.connected]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.05)
+
+
+def _open_listeners(before: _Snapshot) -> dict[int, str]:
+    left = {fd: w for fd, w in listening_sockets().items() if fd not in before.listening}
+    if left:
+        import gc
+        gc.collect()  # an unreachable server object is closed by the collector, not leaked by the test
+        left = {fd: w for fd, w in listening_sockets().items() if fd not in before.listening}
+    return left
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves running what it started: threads, processes, WebSockets, listening sockets."""
+    before = _Snapshot.take()
+    yield
+    deadline = time.monotonic() + _grace(request.config)
+    problems: list[str] = []
+    sockets = _open_websockets(before, deadline)
+    problems += [f"{_describe_websocket(w)} still connected" for w in sockets]
+    for w in sockets:
+        _close_websocket(w)
+    if sockets:  # their reader threads end once closed: give them a moment even if the grace is spent
+        deadline = max(deadline, time.monotonic() + 2.0)
+    threads = _new_threads(before, deadline)
+    problems += [f"non-daemon {_thread_name(t)} still alive" for t in threads]
+    procs = _new_processes(before, deadline)
+    problems += [f"child process {pid} still running: {cmd[:300]}" for pid, cmd in procs.items()]
+    _kill(procs)
+    listeners = _open_listeners(before)
+    problems += [f"listening socket (fd {fd}, {where}) still open" for fd, where in listeners.items()]
+    for fd in listeners:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _reap_adopted()
+    if problems:
+        pytest.fail("the test left behind what it opened (close it in the test or its fixture):\n  - "
+                    + "\n  - ".join(problems), pytrace=False)
+
+
+# --- the run's ceiling and its end -----------------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("leakcheck_grace", "seconds a test's leftover threads/processes get to end before they count "
+                  "as leaked", default="10")
+    parser.addini("session_timeout", "seconds the whole run may take before every stack is dumped and it is "
+                  "ended (0: no limit)", default="1500")
+    parser.addini("test_hard_timeout_grace", "seconds after a test's timeout that faulthandler dumps every "
+                  "stack and exits, should pytest-timeout's signal not end the test", default="60")
+
+
+def _set_subreaper() -> None:
+    """Orphans of our subprocesses are reparented to us rather than to init, so we see (and end) them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def _watchdog(limit: float) -> None:
+    time.sleep(limit)
+    out = _State.stderr
+    out.write(f"\n\n+++ the test run exceeded session_timeout={limit:.0f}s: every thread's stack, then exit "
+              "+++\n")
+    out.flush()
+    faulthandler.dump_traceback(file=out, all_threads=True)
+    _kill(descendants())
+    os._exit(3)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "allow_500(reason): the test means to make the server answer 500")
+    _set_subreaper()
+    _track_websockets()
+    # pytest captures fd 2 during each test; a hard exit must still reach the terminal or CI log
+    _State.stderr = os.fdopen(os.dup(sys.__stderr__.fileno()), "w", buffering=1)
+    limit = float(config.getini("session_timeout"))
+    if limit > 0:
+        threading.Thread(target=_watchdog, args=(limit,), name="leakcheck-watchdog", daemon=True).start()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    marker = item.get_closest_marker("timeout")
+    timeout = float(marker.args[0] if marker and marker.args else item.config.getini("timeout") or 0)
+    if timeout > 0:
+        faulthandler.dump_traceback_later(timeout + float(item.config.getini("test_hard_timeout_grace")),
+                                          exit=True, file=_State.stderr)
+    try:
+        yield
+    finally:
+        if timeout > 0:
+            faulthandler.cancel_dump_traceback_later()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _State.session = session
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Everything is torn down now: whatever still runs was leaked, and would keep the interpreter alive."""
+    deadline = time.monotonic() + _grace(session.config)
+    threads = [t for t in threading.enumerate()
+               if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    threads = [t for t in threads if t.is_alive()]
+    while (procs := descendants()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not threads and not procs:
+        return
+    left = [f"non-daemon {_thread_name(t)} still alive" for t in threads]
+    left += [f"child process {pid} still running (killed now): {cmd[:300]}" for pid, cmd in procs.items()]
+    _kill(procs)
+    _State.leftovers = left
+    _State.exit_hard = True
+    text = ("at the end of the run these were still running; each would keep the run from exiting or outlive "
+            "it:\n  - " + "\n  - ".join(left))
+    if threads:
+        frames = sys._current_frames()
+        for t in threads:
+            frame = frames.get(t.ident or -1)
+            if frame is not None:
+                text += f"\n\n{_thread_name(t)}:\n" + "".join(traceback.format_stack(frame))
+    report = pytest.TestReport(nodeid="tests/leakcheck.py::<session end>", location=("tests/leakcheck.py", 0,
+                               "<session end>"), keywords={}, outcome="failed", longrepr=text, when="teardown")
+    session.config.hook.pytest_runtest_logreport(report=report)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After the summary: leave now if something was left running, rather than wait for it at exit."""
+    if not _State.exit_hard:
+        return
+    status = int(_State.session.exitstatus) if _State.session is not None else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status or 1)
