@@ -16,9 +16,9 @@ killed or closed so one leak does not spill into the next test.
 Per run: at session end (after every fixture's teardown) anything still running -- non-daemon threads, child
 processes -- fails the run; the processes are killed and, once pytest printed its summary, the interpreter
 leaves with ``os._exit`` so a stuck thread cannot hold it at exit. A watchdog thread dumps every thread's stack
-and ends the run if it exceeds ``session_timeout``. Per test, pytest-timeout's signal method fails a hung test
+and ends the run if it exceeds ``run_timeout``. Per test, pytest-timeout's signal method fails a hung test
 and lets the run go on; should the signal not land (a hang inside C code that never returns to Python),
-faulthandler dumps every stack and exits ``test_hard_timeout_grace`` seconds later.
+faulthandler dumps every stack and exits ``hard_timeout_grace`` seconds later.
 """
 from __future__ import annotations
 
@@ -278,16 +278,42 @@ def _grace(config: pytest.Config) -> float:
     return float(config.getini("leakcheck_grace"))
 
 
+def _loop_executor_thread(t: threading.Thread) -> bool:
+    """A worker of an asyncio loop's default executor: the loop adds them as it needs them (Playwright's loop,
+    owned by the module's browser fixture, does so mid-module) and shuts them down when its owner closes it."""
+    return re.fullmatch(r"asyncio_\d+", t.name) is not None and getattr(getattr(t, "_target", None), "__module__",
+                                                                        "") == "concurrent.futures.thread"
+
+
 def _new_threads(before: _Snapshot, deadline: float) -> list[threading.Thread]:
-    new = [t for t in threading.enumerate() if t not in before.threads and not t.daemon and t.is_alive()]
+    new = [t for t in threading.enumerate()
+           if t not in before.threads and not t.daemon and t.is_alive() and not _loop_executor_thread(t)]
     for t in new:
         t.join(max(0.0, deadline - time.monotonic()))
     return [t for t in new if t.is_alive()]
 
 
+def _started_by_test(before: _Snapshot) -> dict[int, str]:
+    """Processes that the test started: new ones whose nearest older ancestor is this process. What an older
+    child spawns (a renderer of the module's browser, a pool process of a module's worker) is that child's
+    owner's business."""
+    me = os.getpid()
+    table = _proc_table()
+    out: dict[int, str] = {}
+    for pid, cmd in descendants().items():
+        if pid in before.pids or pid in _State.lasting:
+            continue
+        ancestor = table.get(pid, (me,))[0]
+        while ancestor != me and ancestor not in before.pids and ancestor in table:
+            ancestor = table[ancestor][0]
+        if ancestor == me:
+            out[pid] = cmd
+    return out
+
+
 def _new_processes(before: _Snapshot, deadline: float) -> dict[int, str]:
     while True:
-        left = {p: c for p, c in descendants().items() if p not in before.pids and p not in _State.lasting}
+        left = _started_by_test(before)
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.1)
@@ -346,9 +372,9 @@ def _no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("leakcheck_grace", "seconds a test's leftover threads/processes get to end before they count "
                   "as leaked", default="10")
-    parser.addini("session_timeout", "seconds the whole run may take before every stack is dumped and it is "
+    parser.addini("run_timeout", "seconds the whole run may take before every stack is dumped and it is "
                   "ended (0: no limit)", default="1500")
-    parser.addini("test_hard_timeout_grace", "seconds after a test's timeout that faulthandler dumps every "
+    parser.addini("hard_timeout_grace", "seconds after a test's timeout that faulthandler dumps every "
                   "stack and exits, should pytest-timeout's signal not end the test", default="60")
 
 
@@ -364,7 +390,7 @@ def _set_subreaper() -> None:
 def _watchdog(limit: float) -> None:
     time.sleep(limit)
     out = _State.stderr
-    out.write(f"\n\n+++ the test run exceeded session_timeout={limit:.0f}s: every thread's stack, then exit "
+    out.write(f"\n\n+++ the test run exceeded run_timeout={limit:.0f}s: every thread's stack, then exit "
               "+++\n")
     out.flush()
     faulthandler.dump_traceback(file=out, all_threads=True)
@@ -373,12 +399,15 @@ def _watchdog(limit: float) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "allow_500(reason): the test means to make the server answer 500")
+    config.addinivalue_line("markers", "allow_500(reason): the test means to make the server answer 500 (any "
+                            "other 500 fails the test)")
     _set_subreaper()
     _track_websockets()
     # pytest captures fd 2 during each test; a hard exit must still reach the terminal or CI log
     _State.stderr = os.fdopen(os.dup(sys.__stderr__.fileno()), "w", buffering=1)
-    limit = float(config.getini("session_timeout"))
+    # `make test` ends a run that overran its ceiling with SIGTERM: say where every thread was, then go
+    faulthandler.register(signal.SIGTERM, file=_State.stderr, all_threads=True, chain=True)
+    limit = float(config.getini("run_timeout"))
     if limit > 0:
         threading.Thread(target=_watchdog, args=(limit,), name="leakcheck-watchdog", daemon=True).start()
 
@@ -386,9 +415,12 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     marker = item.get_closest_marker("timeout")
-    timeout = float(marker.args[0] if marker and marker.args else item.config.getini("timeout") or 0)
+    try:
+        timeout = float(marker.args[0] if marker and marker.args else item.config.getini("timeout") or 0)
+    except ValueError:  # pytest-timeout is not loaded
+        timeout = 0.0
     if timeout > 0:
-        faulthandler.dump_traceback_later(timeout + float(item.config.getini("test_hard_timeout_grace")),
+        faulthandler.dump_traceback_later(timeout + float(item.config.getini("hard_timeout_grace")),
                                           exit=True, file=_State.stderr)
     try:
         yield
