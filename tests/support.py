@@ -104,9 +104,9 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, client: redis.Redis | None = None, timeout: float = 30.0) -> "WorkerProcess":
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        with open(self.log_path, "ab") as log:  # the child has its own copy of the descriptor
+            self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         if client is not None:
             wait_for(lambda: self.node in client.hgetall("depot:workers") or self._dead(), timeout=timeout,
                      what=f"worker {self.node} to be ready")
