@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 from shared.config import Settings, load_settings
 from tests.support import RedisServer, WorkerProcess, base_env
 
-pytest_plugins = ("tests.leakcheck", "tests.fake_upstream_fixture")
+pytest_plugins = ("tests.leakcheck", "tests.no_500", "tests.run_limits", "tests.fake_upstream_fixture")
 
 
 @pytest.fixture(scope="session")

@@ -1,30 +1,22 @@
-"""A pytest plugin that makes every test close what it opens, fails a test that logged a 500, and gives the run
-a hard ceiling, so ``make test`` ends with a verdict instead of hanging.
+"""A pytest plugin that makes every test close what it opens, and a run that leaves something running end all
+the same, with a failure that names it.
 
-Per test (autouse fixtures, torn down after every other function-scoped fixture):
-  - non-daemon threads started during the test and still alive after a grace period;
-  - child processes (any descendant of this process) started during the test and still running; this process
-    is made a child subreaper, so an orphaned grandchild (a worker whose parent died) is still ours to see;
-  - WebSocket connections (simple-websocket) opened during the test and still connected;
-  - listening sockets opened during the test and still open (a server stopped without ``server_close``);
-  - ``event=unhandled`` (the app's 500 handler, ``web/errors.py``) logged in this process, or found in a
-    subprocess server's log registered with :func:`watch_server_log`. A test that means to cause a 500 says so
-    with ``@pytest.mark.allow_500("why")``.
-A leak fails the test at teardown with a message naming what was left; leaked processes and sockets are then
-killed or closed so one leak does not spill into the next test.
+Per test (an autouse fixture, torn down after every other function-scoped fixture), what the test started and
+left behind fails it at teardown, after a grace period (``leakcheck_grace``) for things already ending:
+  - non-daemon threads (each one keeps the interpreter from exiting);
+  - child processes; this process is made a child subreaper, so an orphaned grandchild (a process whose parent
+    died) is still ours to see;
+  - WebSocket connections (simple-websocket, either side) still connected;
+  - listening sockets still open (a server stopped without ``server_close``).
+Leaked processes are then killed and WebSockets closed, so one leak does not spill into the next test.
 
-Per run: at session end (after every fixture's teardown) anything still running -- non-daemon threads, child
-processes -- fails the run; the processes are killed and, once pytest printed its summary, the interpreter
-leaves with ``os._exit`` so a stuck thread cannot hold it at exit. A watchdog thread dumps every thread's stack
-and ends the run if it exceeds ``run_timeout``. Per test, pytest-timeout's signal method fails a hung test
-and lets the run go on; should the signal not land (a hang inside C code that never returns to Python),
-faulthandler dumps every stack and exits ``hard_timeout_grace`` seconds later.
+Per run: at session end, once every fixture is torn down, non-daemon threads or child processes still running
+fail the run; the processes are killed and, once pytest printed its summary, the interpreter leaves with
+``os._exit`` so that a stuck thread cannot hold it at exit.
 """
 from __future__ import annotations
 
 import ctypes
-import faulthandler
-import logging
 import os
 import re
 import signal
@@ -39,9 +31,6 @@ from typing import Any, Iterator
 
 import pytest
 
-#: What a 500 leaves in a log: the app's own handler (``web/errors.py``), and gunicorn's and werkzeug's lines
-#: for an exception that escaped the app altogether.
-UNHANDLED_RE = re.compile(r"event=unhandled|Error handling request|Error on request")
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -66,10 +55,10 @@ def _proc_table() -> dict[int, tuple[int, str, str]]:
     return table
 
 
-def descendants(root: int | None = None) -> dict[int, str]:
-    """Live (not zombie) descendants of ``root`` (this process): pid -> command line."""
-    root = os.getpid() if root is None else root
-    table = _proc_table()
+def descendants(table: dict[int, tuple[int, str, str]] | None = None) -> dict[int, str]:
+    """Live (not zombie) descendants of this process: pid -> command line."""
+    root = os.getpid()
+    table = _proc_table() if table is None else table
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in table.items():
         children.setdefault(ppid, []).append(pid)
@@ -84,7 +73,7 @@ def descendants(root: int | None = None) -> dict[int, str]:
 
 
 def _listening_inodes() -> dict[int, str]:
-    """Socket inode -> "address:port" for every listening TCP socket of the machine."""
+    """Socket inode -> "port N" for every listening TCP socket of the machine."""
     out: dict[int, str] = {}
     for name in ("tcp", "tcp6"):
         try:
@@ -162,7 +151,8 @@ def _thread_name(t: threading.Thread) -> str:
     return f"thread {t.name!r}{where}"
 
 
-def _kill(pids: dict[int, str]) -> None:
+def kill_processes(pids: dict[int, str]) -> None:
+    """SIGKILL each of these processes (ours: a leak found or a run given up on)."""
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -181,62 +171,6 @@ def _reap_adopted() -> None:
         _State.adopted_candidates.discard(pid)
 
 
-# --- 500s in logs ----------------------------------------------------------------------------------------------
-
-class _UnhandledRecords(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if UNHANDLED_RE.search(str(record.msg)):
-            self.records.append(record)
-
-
-_watched_logs: list[tuple[Path, int]] = []
-
-
-def watch_server_log(path: Path | str) -> None:
-    """Have the current test fail at teardown if a subprocess web server logs a 500 (``event=unhandled``) to
-    ``path`` from now on. Call it where the server is started, with the file its output goes to."""
-    p = Path(path)
-    _watched_logs.append((p, p.stat().st_size if p.exists() else 0))
-
-
-def unhandled_in_log(path: Path, start: int = 0) -> list[str]:
-    """The lines at or after byte ``start`` of a server log that show a 500, each with a little context."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(start)
-            lines = f.read().decode(errors="replace").splitlines()
-    except FileNotFoundError:
-        return []
-    return ["\n".join(lines[i:i + 12]) for i, line in enumerate(lines) if UNHANDLED_RE.search(line)]
-
-
-@pytest.fixture(autouse=True)
-def _no_unhandled_errors(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A 500 is a bug: fail the test if the app (in process or a watched server subprocess) logged one."""
-    handler = _UnhandledRecords()
-    loggers = [logging.getLogger(name) for name in ("web.errors", "werkzeug")]
-    for lg in loggers:
-        lg.addHandler(handler)
-    del _watched_logs[:]
-    try:
-        yield
-    finally:
-        for lg in loggers:
-            lg.removeHandler(handler)
-    found = [f"in this process: {r.getMessage()}\n{logging.Formatter().formatException(r.exc_info) if r.exc_info else ''}"
-             for r in handler.records]
-    for path, start in _watched_logs:
-        found += [f"in {path}:\n{hit}" for hit in unhandled_in_log(path, start)]
-    del _watched_logs[:]
-    if found and request.node.get_closest_marker("allow_500") is None:
-        pytest.fail("the server answered 500 (event=unhandled); a 500 is a bug. Mark a test that means to "
-                    "cause one with @pytest.mark.allow_500(reason).\n" + "\n".join(found), pytrace=False)
-
-
 # --- leaks per test --------------------------------------------------------------------------------------------
 
 class _State:
@@ -244,11 +178,8 @@ class _State:
     adopted_candidates: set[int] = set()
     #: processes that outlive tests by design (the session's redis-server): pid -> why
     lasting: dict[int, str] = {}
-    leftovers: list[str] = []
     session: Any = None
     exit_hard = False
-    #: the real stderr, dup'ed before any test captures fd 2, for what must be seen even as we exit hard
-    stderr: Any = sys.__stderr__
 
 
 def outlives_test(pid: int, why: str) -> None:
@@ -266,10 +197,11 @@ class _Snapshot:
 
     @classmethod
     def take(cls) -> "_Snapshot":
-        procs = descendants()
         me = os.getpid()
         table = _proc_table()
-        _State.adopted_candidates |= {p for p in procs if table.get(p, (me,))[0] != me}
+        procs = descendants(table)
+        _State.adopted_candidates &= set(table)
+        _State.adopted_candidates |= {p for p in procs if table[p][0] != me}
         return cls(set(threading.enumerate()), set(procs), {id(w) for w in list(_websockets)},
                    set(listening_sockets()))
 
@@ -300,7 +232,7 @@ def _started_by_test(before: _Snapshot) -> dict[int, str]:
     me = os.getpid()
     table = _proc_table()
     out: dict[int, str] = {}
-    for pid, cmd in descendants().items():
+    for pid, cmd in descendants(table).items():
         if pid in before.pids or pid in _State.lasting:
             continue
         ancestor = table.get(pid, (me,))[0]
@@ -353,14 +285,9 @@ def _no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     problems += [f"non-daemon {_thread_name(t)} still alive" for t in threads]
     procs = _new_processes(before, deadline)
     problems += [f"child process {pid} still running: {cmd[:300]}" for pid, cmd in procs.items()]
-    _kill(procs)
+    kill_processes(procs)
     listeners = _open_listeners(before)
     problems += [f"listening socket (fd {fd}, {where}) still open" for fd, where in listeners.items()]
-    for fd in listeners:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
     _reap_adopted()
     if problems:
         pytest.fail("the test left behind what it opened (close it in the test or its fixture):\n  - "
@@ -372,10 +299,6 @@ def _no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("leakcheck_grace", "seconds a test's leftover threads/processes get to end before they count "
                   "as leaked", default="10")
-    parser.addini("run_timeout", "seconds the whole run may take before every stack is dumped and it is "
-                  "ended (0: no limit)", default="1500")
-    parser.addini("hard_timeout_grace", "seconds after a test's timeout that faulthandler dumps every "
-                  "stack and exits, should pytest-timeout's signal not end the test", default="60")
 
 
 def _set_subreaper() -> None:
@@ -387,55 +310,20 @@ def _set_subreaper() -> None:
         pass
 
 
-def _watchdog(limit: float) -> None:
-    time.sleep(limit)
-    out = _State.stderr
-    out.write(f"\n\n+++ the test run exceeded run_timeout={limit:.0f}s: every thread's stack, then exit "
-              "+++\n")
-    out.flush()
-    faulthandler.dump_traceback(file=out, all_threads=True)
-    _kill(descendants())
-    os._exit(3)
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "allow_500(reason): the test means to make the server answer 500 (any "
-                            "other 500 fails the test)")
     _set_subreaper()
     _track_websockets()
-    # pytest captures fd 2 during each test; a hard exit must still reach the terminal or CI log
-    _State.stderr = os.fdopen(os.dup(sys.__stderr__.fileno()), "w", buffering=1)
-    # `make test` ends a run that overran its ceiling with SIGTERM: say where every thread was, then go
-    faulthandler.register(signal.SIGTERM, file=_State.stderr, all_threads=True, chain=True)
-    limit = float(config.getini("run_timeout"))
-    if limit > 0:
-        threading.Thread(target=_watchdog, args=(limit,), name="leakcheck-watchdog", daemon=True).start()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
-    marker = item.get_closest_marker("timeout")
-    try:
-        timeout = float(marker.args[0] if marker and marker.args else item.config.getini("timeout") or 0)
-    except ValueError:  # pytest-timeout is not loaded
-        timeout = 0.0
-    if timeout > 0:
-        faulthandler.dump_traceback_later(timeout + float(item.config.getini("hard_timeout_grace")),
-                                          exit=True, file=_State.stderr)
-    try:
-        yield
-    finally:
-        if timeout > 0:
-            faulthandler.cancel_dump_traceback_later()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     _State.session = session
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Everything is torn down now: whatever still runs was leaked, and would keep the interpreter alive."""
+    """Everything is torn down now (trylast: after the runner's own sessionfinish, which tears down what an
+    interrupted run left set up), and the summary is still to be printed: whatever still runs was leaked, and
+    would keep the interpreter alive."""
     deadline = time.monotonic() + _grace(session.config)
     threads = [t for t in threading.enumerate()
                if t is not threading.main_thread() and not t.daemon and t.is_alive()]
@@ -448,8 +336,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     left = [f"non-daemon {_thread_name(t)} still alive" for t in threads]
     left += [f"child process {pid} still running (killed now): {cmd[:300]}" for pid, cmd in procs.items()]
-    _kill(procs)
-    _State.leftovers = left
+    kill_processes(procs)
     _State.exit_hard = True
     text = ("at the end of the run these were still running; each would keep the run from exiting or outlive "
             "it:\n  - " + "\n  - ".join(left))

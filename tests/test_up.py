@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from tests.leakcheck import watch_server_log
+from tests.no_500 import watch_server_log
 from tests.proc_tree import descendants, interrupt_tree, kill_tree
 from tests.support import ROOT, VENV_BIN, base_env, free_port, wait_for
 
