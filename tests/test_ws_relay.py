@@ -196,7 +196,7 @@ def test_a_message_sent_with_the_handshake_reply_is_delivered(sockets: Sockets) 
         server.join(10)
 
 
-def test_since_zero_replays_every_stored_event_of_the_task(live: Live) -> None:
+def test_since_zero_replays_every_stored_event_of_the_task(live: Live, sockets: Sockets) -> None:
     # Given a task that has run to its end while nobody watched
     records = live.ctx.services.records
     task, _ = records.create("scan", {}, queue="scan")
@@ -204,15 +204,12 @@ def test_since_zero_replays_every_stored_event_of_the_task(live: Live) -> None:
     stored = records.events(task["id"])
     assert [e["seq"] for e in stored] == list(range(1, len(stored) + 1)) and len(stored) >= 5
     # When a client asks for the task's events after seq 0 (before the first)
-    ws = Client.connect(live.ws_url(f"task={task['id']}&since=0"))
-    try:
-        # Then the snapshot is followed by every stored event, the queued one first, in order
-        assert recv(ws)["type"] == "snapshot"
-        replayed = [recv(ws) for _ in stored]
-        assert replayed == stored
-        assert replayed[0]["task"]["state"] == "queued" and replayed[-1]["task"]["state"] == "succeeded"
-    finally:
-        ws.close()
+    ws = sockets.ws(live.ws_url(f"task={task['id']}&since=0"))
+    # Then the snapshot is followed by every stored event, the queued one first, in order
+    assert recv(ws)["type"] == "snapshot"
+    replayed = [recv(ws) for _ in stored]
+    assert replayed == stored
+    assert replayed[0]["task"]["state"] == "queued" and replayed[-1]["task"]["state"] == "succeeded"
 
 
 def _raw_slow_client(port: int) -> socket.socket:
