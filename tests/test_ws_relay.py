@@ -4,8 +4,6 @@ Redis restart → resync and live events resume, the token, bad parameters, and 
 socket a test opens is closed by the ``sockets`` fixture, and stopping a server ends its sessions."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import socket
 import threading
@@ -162,38 +160,6 @@ def test_since_replays_what_a_reconnecting_client_missed(live: Live, sockets: So
     # And live events follow without a gap
     records.progress(task["id"], claim.attempt, {"done": 6, "total": 10})
     assert recv(ws)["seq"] == last_seen + 5
-
-
-def test_a_message_sent_with_the_handshake_reply_is_delivered(sockets: Sockets) -> None:
-    """The server's first frame can reach the client in the same read as the 101 (our server sends the snapshot
-    right after it); it must not wait in the client's buffer for more bytes."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-
-    def serve() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += conn.recv(4096)
-            key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"sec-websocket-key:"))
-            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-            message = b'{"type":"snapshot","tasks":[]}'
-            # the reply and the first frame in one write, so they arrive together
-            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + bytes((0x81, len(message))) + message)
-            conn.recv(4096)  # the client's close frame, or EOF
-
-    server = threading.Thread(target=serve, name="one-shot-ws-server")
-    server.start()
-    try:
-        ws = sockets.ws(f"ws://127.0.0.1:{port}/")
-        assert ws.receive(timeout=10) == '{"type":"snapshot","tasks":[]}'
-        ws.close()
-    finally:
-        listener.close()
-        server.join(10)
 
 
 def test_since_zero_replays_every_stored_event_of_the_task(live: Live, sockets: Sockets) -> None:
