@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 from shared.config import Settings, load_settings
 from tests.support import RedisServer, WorkerProcess, base_env
 
-pytest_plugins = ("tests.fake_upstream_fixture",)
+pytest_plugins = ("tests.leakcheck", "tests.no_500", "tests.run_limits", "tests.fake_upstream_fixture")
 
 
 @pytest.fixture(scope="session")
@@ -102,3 +102,7 @@ def served(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.delenv("DEPOT_API_TOKEN", raising=False)
     yield url
     server.shutdown()
+    relay = app.extensions["depot"].extras.get("relay")
+    if relay is not None:  # a WebSocket was opened: end its sessions and the subscriber thread
+        relay.stop()
+    server.server_close()

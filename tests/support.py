@@ -62,6 +62,9 @@ class RedisServer:
              "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction",
              "--logfile", str(self.dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from tests.leakcheck import outlives_test  # imported late: conftest registers it as a plugin first
+        # the session's server: a test that restarts it has not leaked it
+        outlives_test(self.proc.pid, "the session's redis-server")
         client = redis.Redis(port=self.port)
         wait_for(lambda: client.ping(), timeout=10, what="redis-server to accept connections")
         client.close()
@@ -101,9 +104,9 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, client: redis.Redis | None = None, timeout: float = 30.0) -> "WorkerProcess":
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        with open(self.log_path, "ab") as log:  # the child has its own copy of the descriptor
+            self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         if client is not None:
             wait_for(lambda: self.node in client.hgetall("depot:workers") or self._dead(), timeout=timeout,
                      what=f"worker {self.node} to be ready")

@@ -75,6 +75,7 @@ def test_cli_writes_the_same_yaml_over_http(mounted_app, tmp_path: Path, monkeyp
         assert "invalid_request" in capsys.readouterr().err
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def _comfyui_own_table(comfy: str) -> dict[str, list[str]]:
@@ -135,3 +136,4 @@ def test_cli_default_flag(mounted_app, tmp_path: Path, monkeypatch):
         assert table["text_encoders"][:2] == ["/data/depot/text_encoders", "/data/depot/clip"]
     finally:
         server.shutdown()
+        server.server_close()

@@ -52,6 +52,7 @@ class Site:
         relay = self.app.extensions["depot"].relay
         if relay is not None:
             relay.stop()
+        self.server.server_close()
 
 
 @pytest.fixture

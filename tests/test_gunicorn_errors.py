@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
+from tests.no_500 import watch_server_log
 from tests.support import VENV_BIN, base_env, free_port, wait_for
 
 
@@ -23,6 +24,7 @@ def web_server(settings_env: dict[str, str], settings: Any, tmp_path: Path) -> I
     port = free_port()
     env = base_env({**settings_env, "DEPOT_WEB_PORT": str(port), "DEPOT_WEB_BIND": "127.0.0.1"})
     log_path = tmp_path / "web.log"
+    watch_server_log(log_path)  # a 500 from gunicorn's app fails the test
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(VENV_BIN / "depot"), "web"], env=env, cwd=tmp_path, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)

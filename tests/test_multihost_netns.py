@@ -108,6 +108,7 @@ def head(lan: dict, tmp_path: Path) -> Iterator[dict]:
         os.killpg(beat.pid, signal.SIGKILL)
         beat.wait(10)
         httpd.shutdown()
+        httpd.server_close()
         server.terminate()
         server.wait(10)
 

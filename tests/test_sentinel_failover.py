@@ -207,7 +207,9 @@ def test_master_killed_mid_downloads_and_scan(stack: Stack, upstream: FakeUpstre
     new = stack.cluster.wait_failover(old)
     timings["promoted_after_s"] = time.monotonic() - killed
     old.start()  # it comes back as a master of stale data; Sentinel turns it into a replica of the new one
-    time.sleep(1.0)
+    # the submitter goes on until the new master acknowledged one (however slow the machine made the failover)
+    wait_for(lambda: submitter.acknowledged() or not submitter.is_alive(), timeout=60, interval=0.1,
+             what="a download acknowledged after the failover")
     submitter.stop_event.set()
     submitter.join(30)
     extra = submitter.acknowledged()

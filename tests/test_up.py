@@ -9,6 +9,7 @@ from pathlib import Path
 import requests
 import yaml
 
+from tests.no_500 import watch_server_log
 from tests.proc_tree import descendants, interrupt_tree, kill_tree
 from tests.support import ROOT, VENV_BIN, base_env, free_port, wait_for
 
@@ -24,6 +25,7 @@ def test_depot_up_runs_the_stack_and_sigint_stops_everything(tmp_path: Path):
     env.update({"DEPOT_CONFIG": "conf/depot.yaml", "DEPOT_VAR_DIR": "var", "DEPOT_HOST": "uphost",
                 "DEPOT_SOFT_SHUTDOWN_S": "2"})
     log = open(tmp_path / "up.log", "wb")
+    watch_server_log(tmp_path / "up.log")  # a 500 from its web process fails this test
     proc = subprocess.Popen([str(VENV_BIN / "depot"), "up"], env=env, cwd=tmp_path, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     tree: set[int] = set()

@@ -138,9 +138,12 @@ class Relay:
                 self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the subscriber thread and end every client's session with a resync: nothing would feed their
+        queues any more, and their handlers would wait on them for as long as the clients stay connected."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.resync_all()
 
     def _run(self) -> None:
         backoff = 0.1
