@@ -102,7 +102,7 @@ def served(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.delenv("DEPOT_API_TOKEN", raising=False)
     yield url
     server.shutdown()
-    relay = app.extensions["depot"].extras.get("relay")
+    relay = app.extensions["depot"].relay
     if relay is not None:  # a WebSocket was opened: end its sessions and the subscriber thread
         relay.stop()
     server.server_close()

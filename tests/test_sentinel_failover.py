@@ -360,9 +360,15 @@ def test_flower_reads_workers_and_queues_through_sentinel(tmp_path: Path) -> Non
                                                 timeout=10).json(), timeout=60, interval=0.5,
                            what="flower to list the worker")
         assert list(workers) == ["w@fl"]
-        lengths = requests.get(f"{base}/queues/length", auth=auth, timeout=10)
-        assert lengths.status_code == 200, flower.log()[-2000:]
-        assert {q["name"] for q in lengths.json()["active_queues"]} == {"downloads", "maintenance"}
+
+        def queue_names() -> set[str] | None:
+            lengths = requests.get(f"{base}/queues/length", auth=auth, timeout=10)
+            assert lengths.status_code == 200, flower.log()[-2000:]
+            names = {q["name"] for q in lengths.json()["active_queues"]}
+            # Until Flower has stored the worker's inspect answer it lists only the default queue
+            return names if names == {"downloads", "maintenance"} else None
+
+        wait_for(queue_names, timeout=60, interval=0.5, what="flower to list both queues with their lengths")
     finally:
         worker.kill()
         flower.stop()
