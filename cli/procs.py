@@ -42,9 +42,18 @@ def web_cmd(s: Settings) -> list[str]:
             "web:create_app()"]
 
 
-def worker_cmd(s: Settings, host: str, queue_names: list[str], concurrency: int, role: str) -> list[str]:
-    return [*CELERY, "worker", "-P", "prefork", "-c", str(concurrency), "-n", f"{role}@{host}",
+def worker_cmd(s: Settings, host: str, queue_names: list[str], concurrency: int, role: str,
+               pool: str = "prefork") -> list[str]:
+    return [*CELERY, "worker", "-P", pool, "-c", str(concurrency), "-n", f"{role}@{host}",
             "-Q", ",".join(queue_names), "-E", "-l", "INFO"]
+
+
+#: Workflow tasks only wait on their downloads (a Redis read twice a second): threads, not processes.
+WORKFLOW_THREADS = 8
+
+
+def workflow_cmd(s: Settings, host: str) -> list[str]:
+    return worker_cmd(s, host, [queues.WORKFLOWS], WORKFLOW_THREADS, "wf", pool="threads")
 
 
 def worker_nodes(s: Settings, host: str, queue_names: list[str] | None,
@@ -55,7 +64,8 @@ def worker_nodes(s: Settings, host: str, queue_names: list[str] | None,
         return [("worker", worker_cmd(s, host, queue_names, concurrency or s.worker_concurrency, "worker"))]
     rest = [q for q in queues.default_queues(host) if q != queues.DOWNLOADS]
     return [("dl", worker_cmd(s, host, [queues.DOWNLOADS], concurrency or s.download_concurrency, "dl")),
-            ("main", worker_cmd(s, host, rest, concurrency or s.worker_concurrency, "main"))]
+            ("main", worker_cmd(s, host, rest, concurrency or s.worker_concurrency, "main")),
+            ("wf", workflow_cmd(s, host))]
 
 
 def beat_cmd(s: Settings) -> list[str]:
@@ -170,6 +180,7 @@ def up(args: argparse.Namespace) -> int:
               "and delete models", file=sys.stderr)
     procs = [("web", web_cmd(s), {}),
              ("worker", worker_cmd(s, s.host, queues.default_queues(s.host), s.worker_concurrency, "all"), {}),
+             ("workflows", workflow_cmd(s, s.host), {}),
              ("beat", beat_cmd(s), {}),
              ("flower", flower_cmd(s), flower_env(s))]
     print(f"depot: web http://{s.web_bind}:{s.web_port}  flower http://127.0.0.1:{s.flower_port}  "

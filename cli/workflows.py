@@ -1,7 +1,9 @@
 """``depot workflow check FILE [--host H ...] [--offline] [--json]``: which models a workflow (ComfyUI .json, a
 PNG/WebP ComfyUI saved, A1111 image or text, AIR URNs) needs, what the store has, and whether it can run on each
-GPU host. Exit status: 0 when every needed model is present and the workflow is ready on every live host (or on
-each ``--host``), 1 when it is not, 2 when the file could not be checked."""
+GPU host. ``depot workflow fetch FILE [--wait]``: download what is missing (once for every host), with one
+progress bar for the set, then the check again. Exit status: 0 when every needed model is present and the
+workflow is ready on every live host (or on each ``--host``), 1 when it is not, 2 when the file could not be
+checked."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.client import ApiClient, ApiError
+from cli.client import ApiClient, ApiError, wait_for_task
 from shared.workflows.formats import MAX_BYTES
 
 _STATE_MARK = {"present": "ok", "missing": "MISSING", "ambiguous": "AMBIGUOUS", "mismatch": "MISMATCH"}
@@ -26,34 +28,83 @@ def register(sub: Any) -> None:
     c.add_argument("--offline", action="store_true", help="do not ask Civitai where missing models are")
     c.add_argument("--json", action="store_true", help="print the API answer as JSON (for scripts)")
     c.set_defaults(func=run)
+    f = inner.add_parser("fetch", help="download the models a workflow is missing, once for every GPU host")
+    f.add_argument("file", help="a ComfyUI workflow .json, a PNG/WebP with the workflow inside, or A1111 text")
+    f.add_argument("--host", action="append", metavar="H", help="judge readiness on this host (repeatable)")
+    f.add_argument("--offline", action="store_true", help="use only the URLs the workflow gives")
+    f.add_argument("--wait", action="store_true", help="follow the downloads with one progress bar, then check")
+    f.add_argument("--json", action="store_true", help="print the API answer as JSON (for scripts)")
+    f.set_defaults(func=run_fetch)
 
 
-def run(args: argparse.Namespace) -> int:
-    path = Path(args.file)
+def _read(path: Path) -> bytes | None:
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
+        if path.stat().st_size > MAX_BYTES:
             print(f"depot: {path} is larger than {MAX_BYTES // (1024 * 1024)} MiB; no workflow is that big.",
                   file=sys.stderr)
-            return 2
-        data = path.read_bytes()
+            return None
+        return path.read_bytes()
     except OSError as exc:
         print(f"depot: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return None
+
+
+def _post(route: str, args: argparse.Namespace, path: Path, data: bytes) -> dict[str, Any] | None:
     form = {"offline": "true" if args.offline else "false"}
     if args.host:
         form["hosts"] = ",".join(args.host)
     try:
-        answer = ApiClient().request("POST", "/workflows/resolve", files={"file": (path.name, data)}, data=form,
-                                     timeout=120)
+        answer: dict[str, Any] = ApiClient().request("POST", route, files={"file": (path.name, data)}, data=form,
+                                                     timeout=120)
     except ApiError as exc:
         print(f"depot: {exc}", file=sys.stderr)
+        return None
+    return answer
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    data = _read(path)
+    answer = None if data is None else _post("/workflows/resolve", args, path, data)
+    if answer is None:
         return 2
-    if args.json:
-        print(json.dumps(answer, indent=2))
-    else:
-        print(render(answer))
+    print(json.dumps(answer, indent=2) if args.json else render(answer))
     return 0 if runnable(answer) else 1
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    data = _read(path)
+    started = None if data is None else _post("/workflows/fetch", args, path, data)
+    if started is None or data is None:
+        return 2
+    if args.json and not args.wait:
+        print(json.dumps(started, indent=2))
+        return 0 if started["task"] is not None or runnable(started) else 1
+    for skip in started["skipped"]:
+        print(f"not fetched: {skip['folder'] or '?'}/{skip['name']}: {skip['message']}", file=sys.stderr)
+    task = started["task"]
+    if task is None:
+        print("Nothing to fetch." if runnable(started) else "Nothing this fetch can download.")
+        print(render(started))
+        return 0 if runnable(started) else 1
+    children = started["children"]
+    shared = sum(1 for c in children if not c["created"])
+    print(f"task {task['id']}: fetching {len(children)} model(s)"
+          + (f", {shared} already being downloaded by another request" if shared else ""))
+    for c in children:
+        print(f"  {c['folder'] or '?'}/{c['relpath'] or c['name']}  (download {c['task_id']})")
+    if not args.wait:
+        return 0
+    final = wait_for_task(ApiClient(), task["id"])
+    if final["state"] != "succeeded":
+        err = final.get("error") or {}
+        print(f"workflow fetch {final['state']}: {err.get('message', '')}", file=sys.stderr)
+    after = _post("/workflows/resolve", args, path, data)
+    if after is None:
+        return 2
+    print(json.dumps(after, indent=2) if args.json else render(after))
+    return 0 if final["state"] == "succeeded" and runnable(after) else 1
 
 
 def runnable(answer: dict[str, Any]) -> bool:

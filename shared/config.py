@@ -33,6 +33,7 @@ DEFAULT_TIME_LIMITS_S: dict[str, tuple[int, int]] = {
     "scan": (2 * 3600, 2 * 3600 + 300),
     "verify": (4 * 3600, 4 * 3600 + 300),
     "preview": (1800, 1900),
+    "workflow": (4 * 3600, 4 * 3600 + 300),  # it waits on its downloads
     "maintenance": (300, 330),
 }
 

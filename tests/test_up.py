@@ -32,10 +32,12 @@ def test_depot_up_runs_the_stack_and_sigint_stops_everything(tmp_path: Path):
     try:
         # When it is up, Then health lists a live worker consuming every queue, including host.uphost
         api = f"http://127.0.0.1:{ports['DEPOT_WEB_PORT']}/api/v1"
-        body = wait_for(lambda: (r := requests.get(f"{api}/health", timeout=2).json())["workers"] and r, timeout=60,
-                        what=f"a live worker in health; log: {tmp_path / 'up.log'}")
+        body = wait_for(lambda: len((r := requests.get(f"{api}/health", timeout=2).json())["workers"]) == 2 and r,
+                        timeout=60, what=f"two live worker nodes in health; log: {tmp_path / 'up.log'}")
         assert body["redis"] == "ok"
-        assert {"downloads", "scan", "verify", "previews", "maintenance", "host.uphost"} <= set(body["workers"][0]["queues"])
+        queues = {w["name"].split("@")[0]: set(w["queues"]) for w in body["workers"]}
+        assert {"downloads", "scan", "verify", "previews", "maintenance", "host.uphost"} <= queues["all"]
+        assert queues["wf"] == {"workflows"}  # workflow tasks wait on a thread pool of their own
         # And the store has the ComfyUI folder set, and Redis keeps its data under var/redis with AOF
         assert (tmp_path / "models" / "checkpoints").is_dir() and (tmp_path / "models" / "loras").is_dir()
         assert (tmp_path / "var" / "redis").is_dir()
@@ -101,3 +103,5 @@ def test_worker_nodes_split_downloads_and_name_nodes_per_host():
     assert "host.gpu1" in main[main.index("-Q") + 1].split(",") and "-E" in main
     only = worker_nodes(s, "gpu1", ["previews", "host.gpu1"], 1)
     assert len(only) == 1 and only[0][1][only[0][1].index("-Q") + 1] == "previews,host.gpu1"
+    wf = nodes["wf"]
+    assert wf[wf.index("-Q") + 1] == "workflows" and wf[wf.index("-P") + 1] == "threads"

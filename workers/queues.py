@@ -3,7 +3,11 @@ from __future__ import annotations
 
 DOWNLOADS, SCAN, VERIFY, PREVIEWS, MAINTENANCE = "downloads", "scan", "verify", "previews", "maintenance"
 SHARED_QUEUES: tuple[str, ...] = (DOWNLOADS, SCAN, VERIFY, PREVIEWS, MAINTENANCE)
-KIND_QUEUE: dict[str, str] = {"download": DOWNLOADS, "scan": SCAN, "verify": VERIFY, "preview": PREVIEWS}
+#: Workflow tasks only wait on their downloads: they run on a node of their own with a thread pool
+#: (``workflow_node``), so a waiting workflow never holds the process slot one of its downloads needs.
+WORKFLOWS = "workflows"
+KIND_QUEUE: dict[str, str] = {"download": DOWNLOADS, "scan": SCAN, "verify": VERIFY, "preview": PREVIEWS,
+                              "workflow": WORKFLOWS}
 
 
 def host_queue(host: str) -> str:

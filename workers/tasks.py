@@ -1,4 +1,4 @@
-"""The four job kinds as Celery tasks: each is an adapter from a task id to one service in shared/."""
+"""The job kinds as Celery tasks: each is an adapter from a task id to one service in shared/."""
 from __future__ import annotations
 
 from typing import Any
@@ -30,6 +30,11 @@ def _preview(ctx: JobContext, services: Services) -> Any:
     return run_previews(ctx, services)
 
 
+def _workflow(ctx: JobContext, services: Services) -> Any:
+    from shared.workflows.job import run_workflow
+    return run_workflow(ctx, services)
+
+
 @shared_task(name="depot.download", bind=True, base=DepotTask)
 def download(self: DepotTask, task_id: str) -> dict[str, Any]:
     return self.run_job(task_id, _download)
@@ -48,3 +53,8 @@ def verify(self: DepotTask, task_id: str) -> dict[str, Any]:
 @shared_task(name="depot.preview", bind=True, base=DepotTask)
 def preview(self: DepotTask, task_id: str) -> dict[str, Any]:
     return self.run_job(task_id, _preview)
+
+
+@shared_task(name="depot.workflow", bind=True, base=DepotTask)
+def workflow(self: DepotTask, task_id: str) -> dict[str, Any]:
+    return self.run_job(task_id, _workflow)

@@ -24,7 +24,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "previews":      ("GET /previews/<folder>/<path_index>/<relpath>", "POST /previews/regenerate"),
     "downloads":     ("GET /resolve", "POST /downloads"),
     "comfyui":       ("GET /comfyui/extra_model_paths.yaml",),
-    "workflows":     ("POST /workflows/resolve",),
+    "workflows":     ("POST /workflows/resolve", "POST /workflows/fetch"),
 }
 # Besides these: the WebSocket GET /api/v1/ws (web/ws.py) and the dashboard under / (web/dashboard/).
 

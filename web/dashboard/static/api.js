@@ -69,10 +69,12 @@ export async function api(method, path, body, { retried = false } = {}) {
   const headers = { Accept: "application/json" };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // A FormData body (a file upload) goes as multipart: the browser writes its Content-Type with the boundary.
+  const form = typeof FormData !== "undefined" && body instanceof FormData;
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   let resp;
   try {
-    resp = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    resp = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : form ? body : JSON.stringify(body) });
   } catch (err) {
     throw new ApiError(0, "unreachable", "The server cannot be reached; check that Model Depot is running.");
   }

@@ -6,8 +6,9 @@ import { initLibrary, loadFolders } from "./library.js";
 import { connect, refreshTasks } from "./live.js";
 import { initHosts, initMaintenance, initSettings, loadHosts, loadKeys } from "./panels.js";
 import { initQueue, renderAll, setVocabulary } from "./queue.js";
+import { initWorkflows } from "./workflows.js";
 
-const VIEWS = ["library", "add", "queue", "maintenance", "settings", "hosts"];
+const VIEWS = ["library", "add", "workflows", "queue", "maintenance", "settings", "hosts"];
 const loaders = { settings: loadKeys, hosts: loadHosts, queue: renderAll };
 
 function route() {
@@ -44,6 +45,7 @@ async function start() {
   initAdd();
   initMaintenance();
   initHosts();
+  initWorkflows();
   window.addEventListener("hashchange", route);
   try {
     setVocabulary(await get("/vocabulary"));
