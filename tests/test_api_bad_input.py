@@ -280,13 +280,14 @@ def test_junk_everywhere_is_a_json_4xx(client, app, settings):
 @pytest.mark.parametrize("body", JUNK_BODIES, ids=lambda b: repr(b[:30]))
 def test_junk_submissions_create_no_task(client, app, body):
     records = app.extensions["depot"].services.records
-    for path in ("/api/v1/downloads", "/api/v1/scans", "/api/v1/verifications", "/api/v1/previews/regenerate"):
+    for path in ("/api/v1/downloads", "/api/v1/scans", "/api/v1/verifications", "/api/v1/previews/regenerate",
+                 "/api/v1/workflows/fetch"):
         resp = client.post(path, data=body, content_type="application/json")
         _assert_clean(resp, f"POST {path}")
         if resp.status_code < 300:  # a valid default (e.g. scan everything) may be accepted; junk never is
-            assert path != "/api/v1/downloads", resp.get_json()
+            assert path not in ("/api/v1/downloads", "/api/v1/workflows/fetch"), resp.get_json()
     downloads, _ = records.page(kind="download")
-    assert downloads == []
+    assert downloads == [] and records.page(kind="workflow")[0] == []
 
 
 def test_each_bad_field_is_refused_by_name_and_changes_nothing(client, app, settings, redis, store):
