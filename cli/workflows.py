@@ -80,18 +80,18 @@ def run_fetch(args: argparse.Namespace) -> int:
         return 2
     if args.json and not args.wait:
         print(json.dumps(started, indent=2))
-        return 0 if started["task"] is not None or runnable(started) else 1
-    for skip in started["skipped"]:
-        print(f"not fetched: {skip['folder'] or '?'}/{skip['name']}: {skip['message']}", file=sys.stderr)
-    task = started["task"]
-    if task is None:
+        return 0 if started.get("kind") == "workflow" or runnable(started) else 1
+    if started.get("kind") != "workflow":  # nothing started: the answer is the check's
+        for skip in started.get("skipped") or []:
+            print(f"not fetched: {skip['folder'] or '?'}/{skip['name']}: {skip['message']}", file=sys.stderr)
         print("Nothing to fetch." if runnable(started) else "Nothing this fetch can download.")
         print(render(started))
         return 0 if runnable(started) else 1
-    children = started["children"]
-    shared = sum(1 for c in children if not c["created"])
-    print(f"task {task['id']}: fetching {len(children)} model(s)"
-          + (f", {shared} already being downloaded by another request" if shared else ""))
+    task = started
+    for skip in task["params"].get("skipped") or []:
+        print(f"not fetched: {skip['folder'] or '?'}/{skip['name']}: {skip['message']}", file=sys.stderr)
+    children = task["params"]["children"]
+    print(f"task {task['id']}: fetching {len(children)} model(s)")
     for c in children:
         print(f"  {c['folder'] or '?'}/{c['relpath'] or c['name']}  (download {c['task_id']})")
     if not args.wait:

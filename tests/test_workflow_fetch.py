@@ -84,17 +84,16 @@ def test_fetch_puts_each_file_where_the_workflow_looks_and_readiness_follows_the
     # When the user fetches it
     resp = fetch(client, workflow(files))
     assert resp.status_code == 202, resp.get_json()
-    started = resp.get_json()
-    wf_task = started["task"]
+    wf_task = resp.get_json()
     assert wf_task["kind"] == "workflow" and wf_task["queue"] == "workflows"
-    assert wf_task["params"]["title"] == "portrait.json" and len(started["children"]) == 2
-    assert started["skipped"] == []
+    assert wf_task["params"]["title"] == "portrait.json" and len(wf_task["params"]["children"]) == 2
+    assert wf_task["params"]["skipped"] == []
     # Then the workflow task ends with both downloads, its progress the bytes of both
     done = ended(client, wf_task["id"])
     assert done["state"] == "succeeded", done["error"]
     assert done["progress"]["total"] == sum(len(f["data"]) for f in files.values())
     assert done["progress"]["done"] == done["progress"]["total"]
-    assert {(f["folder"], f["relpath"]) for f in done["result"]["fetched"]} == {
+    assert {(f["folder"], f["relpath"]) for f in done["result"]["children"]} == {
         ("checkpoints", "base.safetensors"), ("loras", "style/ink.safetensors")}
     # And each file sits where the workflow names it, with the bytes the workflow's hash names
     for name, f in files.items():
@@ -106,7 +105,7 @@ def test_fetch_puts_each_file_where_the_workflow_looks_and_readiness_follows_the
     assert after["ready"] == {"gpu1": True, "gpu2": False}
     # And a second fetch finds nothing to do
     again = fetch(client, workflow(files))
-    assert again.status_code == 200 and again.get_json()["task"] is None
+    assert again.status_code == 200 and again.get_json()["ready"] == {"gpu1": True}
 
 
 def test_a_hash_mismatch_fails_that_download_and_the_workflow_and_saves_nothing(client, workers, settings,
@@ -114,7 +113,7 @@ def test_a_hash_mismatch_fails_that_download_and_the_workflow_and_saves_nothing(
     files = served_files(upstream, seed=5)
     fleet(workers)
     started = fetch(client, workflow(files, wrong_hash_for="style/ink.safetensors")).get_json()
-    done = ended(client, started["task"]["id"])
+    done = ended(client, started["id"])
     # Then the workflow task fails with the download's reason, naming the model
     assert done["state"] == "failed"
     assert done["error"]["code"] == "download_failed"
@@ -144,9 +143,8 @@ def test_three_concurrent_fetches_make_one_transfer_per_file(app, client, worker
         t.join()
     # Then the three requests share the downloads, and the workflow task
     assert len(answers) == 3
-    assert len({a["task"]["id"] for a in answers}) == 1
-    assert len({tuple(sorted(c["task_id"] for c in a["children"])) for a in answers}) == 1
-    done = ended(client, answers[0]["task"]["id"])
+    assert len({a["id"] for a in answers}) == 1
+    done = ended(client, answers[0]["id"])
     assert done["state"] == "succeeded", done["error"]
     # And each file crossed the wire once
     for f in files.values():
@@ -160,7 +158,7 @@ def test_a_fleet_killed_mid_fetch_still_completes_the_workflow(client, workers, 
         upstream.fault(f["path"], "slow", bytes_per_s=1024 * 1024)
     dl, wf = fleet(workers)
     started = fetch(client, workflow(files)).get_json()
-    wf_id = started["task"]["id"]
+    wf_id = started["id"]
     wait_for(lambda: (task(client, wf_id)["progress"]["done"] or 0) >= 512 * 1024, timeout=30,
              what="the fetch to be under way")
     # When every worker of gpu1 is SIGKILLed
@@ -183,11 +181,11 @@ def test_cancelling_the_workflow_task_cancels_its_downloads(client, workers, set
         upstream.fault(f["path"], "slow", bytes_per_s=256 * 1024)
     fleet(workers)
     started = fetch(client, workflow(files)).get_json()
-    wf_id = started["task"]["id"]
+    wf_id = started["id"]
     wait_for(lambda: task(client, wf_id)["state"] == "running", timeout=30, what="the workflow task to run")
     assert client.post(f"/api/v1/tasks/{wf_id}/cancel").status_code == 200
     assert ended(client, wf_id)["state"] == "cancelled"
-    for child in started["children"]:
+    for child in started["params"]["children"]:
         assert ended(client, child["task_id"])["state"] == "cancelled"
     assert [f for f in model_files(Path(settings.store)) if not f.endswith((".md", ".webp"))] == []
 
@@ -198,7 +196,7 @@ def test_what_cannot_be_fetched_is_said_and_bad_input_is_a_4xx(client):
     resp = fetch(client, wf)
     assert resp.status_code == 200
     body = resp.get_json()
-    assert body["task"] is None and [s["code"] for s in body["skipped"]] == ["no_source"]
+    assert "id" not in body and [s["code"] for s in body["skipped"]] == ["no_source"]
     # Bad bodies are refused at the door
     assert client.post("/api/v1/workflows/fetch", json={"workflow": wf, "title": 5}).status_code == 400
     assert client.post("/api/v1/workflows/fetch", json=[1]).status_code == 400
@@ -218,4 +216,4 @@ def test_cli_fetch_waits_with_one_bar_then_reports_readiness(served, workers, up
     assert "fetching 2 model(s)" in out.out and "ready on: gpu1" in out.out
     # And with nothing left to fetch it says so, still exit 0; --json is the API's answer
     assert main(["workflow", "fetch", str(png), "--offline", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["task"] is None
+    assert json.loads(capsys.readouterr().out)["ready"] == {"gpu1": True}

@@ -34,9 +34,6 @@ class Started:
     children: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "created": self.created, "children": self.children, "skipped": self.skipped}
-
 
 def download_params(ref: Reference) -> dict[str, Any]:
     """The ``POST /downloads`` fields that put this reference's file where the workflow looks for it."""

@@ -47,7 +47,7 @@ def run_workflow(ctx: JobContext, services: Services) -> dict[str, Any]:
         raise ChildFailed(f"{child['name']}: {reason}{more}", details={
             "failed": [{"task_id": c["task_id"], "name": c["name"], "state": s["state"],
                         "code": (s.get("error") or {}).get("code")} for c, s in failed]})
-    return {"fetched": [{"task_id": c["task_id"], "name": c["name"], "folder": c["folder"],
+    return {"children": [{"task_id": c["task_id"], "name": c["name"], "folder": c["folder"],
                          "relpath": c["relpath"]} for c in children]}
 
 

@@ -43,13 +43,16 @@ def resolve_workflow():  # type: ignore[no-untyped-def]
 @bp.post("/workflows/fetch")
 def fetch_workflow():  # type: ignore[no-untyped-def]
     """Resolve, then download what is missing (one download per file, shared with any other fetch of it) and
-    track the set with one workflow task. 202 with the task; 200 with ``task: null`` when nothing is to fetch."""
+    track the set with one workflow task: 202 with that task (``params.children``: its downloads,
+    ``params.skipped``: what it could not fetch, and why). 200 with the check's answer when nothing is to fetch."""
     payload, hosts, offline, title = _read_request()
     ctx = depot()
     result = _check(payload, hosts, offline)
     started = start_fetch(ctx.settings, ctx.layout, result, ctx.dispatcher.submit, title=title)
-    body = {**started.to_json(), **result.to_json()}
-    return jsonify(body), 202 if started.task is not None else 200
+    if started.task is not None:
+        return jsonify(started.task), 202
+    # Nothing to start: the check's answer says why (all present, or what has no source, in ``skipped``)
+    return jsonify({**result.to_json(), "skipped": started.skipped}), 200
 
 
 def _read_request() -> tuple[Payload, list[str] | None, bool, str]:

@@ -56,7 +56,7 @@ function summary(t) {
   if (t.kind === "scan") return scanSummary(r);
   if (t.kind === "verify") return `${r.checked ?? 0} checked: ${r.ok ?? 0} ok, ${r.mismatch ?? 0} mismatch, ${r.invalid ?? 0} invalid.`;
   if (t.kind === "preview") return `${r.generated ?? 0} generated, ${r.skipped ?? 0} skipped, ${r.failed ?? 0} failed.`;
-  if (t.kind === "workflow") return `${(r.fetched || []).length} model(s) fetched; the workflow's files are in place.`;
+  if (t.kind === "workflow") return `${(r.children || []).length} model(s) fetched; the workflow's files are in place.`;
   return "";
 }
 

@@ -32,14 +32,18 @@ async function fetchMissing() {
   const button = document.getElementById("wf-fetch");
   button.disabled = true;
   try {
+    // 202: the workflow task (its params name the downloads); 200: nothing to start, and why
     const started = await api("POST", "/workflows/fetch", form(current.file));
-    for (const s of started.skipped) toast(`Not fetched: ${s.name}: ${s.message}`, "error");
-    if (!started.task) {
+    const task = started.kind === "workflow" ? started : null;
+    const skipped = task ? task.params.skipped || [] : started.skipped || [];
+    for (const s of skipped) toast(`Not fetched: ${s.name}: ${s.message}`, "error");
+    if (!task) {
       toast("Nothing to download.");
     } else {
-      current.taskId = started.task.id;
-      current.childIds = new Set(started.children.map((c) => c.task_id));
-      toast(`Downloading ${started.children.length} model(s) for ${current.file.name}.`);
+      const children = task.params.children || [];
+      current.taskId = task.id;
+      current.childIds = new Set(children.map((c) => c.task_id));
+      toast(`Downloading ${children.length} model(s) for ${current.file.name}.`);
     }
     render();
   } catch (err) {
