@@ -12,8 +12,8 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from bench._files import make_big_file
 from bench._stack import Stack
@@ -78,7 +78,8 @@ def main(argv: list[str]) -> None:
                 return Path(st.store) / "checkpoints" / NAME
             return run
 
-        runs = {"curl": curl, "curl + fsync": curl_durable, "huggingface_hub": hub, "depot": depot_with(settings.download_hashes),
+        runs = {"curl": curl, "curl + fsync": curl_durable, "huggingface_hub": hub,
+                "depot": depot_with(settings.download_hashes),
                 "depot sha256 only": depot_with(("SHA256", "AutoV2"))}
         times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.rounds):

@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         one = _run_downloads(upstream, files, args.copies, 1)
         many = _run_downloads(upstream, files, args.copies, args.hosts)
         for label, r in (("1 host ", one), (f"{args.hosts} hosts", many)):
-            print(f"{label}: {r['jobs']} jobs ({r['ok']} ok) in {r['elapsed']:6.1f} s = {r['jobs'] / r['elapsed']:5.1f} "
+            print(f"{label}: {r['jobs']} jobs ({r['ok']} ok) in {r['elapsed']:6.1f} s = "
+                  f"{r['jobs'] / r['elapsed']:5.1f} "
                   f"jobs/s; transfers {r['transfers']}; bytes served {r['served']} vs unique {unique_bytes} "
                   f"({r['served'] / unique_bytes:.2f}x)")
         print(f"speed-up {args.hosts} hosts vs 1: {one['elapsed'] / many['elapsed']:.2f}x "

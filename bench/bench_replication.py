@@ -8,8 +8,8 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from shared.config import load_settings
 from shared.services import Services
@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> None:
                 for _ in range(args.ops // 4):
                     task: dict = {}
                     results.setdefault(("submit", fenced), []).append(
-                        _timed(lambda: task.update(dispatcher.submit("verify", {}, queue="verify")[0])))
+                        _timed(lambda task=task: task.update(dispatcher.submit("verify", {}, queue="verify")[0])))
                     results.setdefault(("pause+resume", fenced), []).append(
-                        _timed(lambda: (dispatcher.control(task["id"], "pause"),
-                                        dispatcher.control(task["id"], "resume"))))
+                        _timed(lambda task=task: (dispatcher.control(task["id"], "pause"),
+                                                  dispatcher.control(task["id"], "resume"))))
             for op in ("submit", "pause+resume"):
                 on, off = results[(op, True)], results[(op, False)]
                 print(f"{op:13s} fence off: {_summary(off)}")

@@ -6,8 +6,8 @@ test client, multipart upload). Beside each, a bare ``json.loads`` of the same b
 ratio; wall-clock and CPU time (a shared machine's load shows in the first only). The checks are measured again
 with the process's objects frozen (``gc.freeze()``), which takes the collector's full passes, the main source of
 the p99 here, out of the picture. Also the one-time cost of building a process's lookup tables at that size, and
-of catching up after one model changed. Target: check p99 <= 20 ms at 100,000 models. Usage: ``python -m bench workflow [--models N]
-[--rounds R]``."""
+of catching up after one model changed. Target: check p99 <= 20 ms at 100,000 models. Usage:
+``python -m bench workflow [--models N] [--rounds R]``."""
 from __future__ import annotations
 
 import argparse
@@ -19,7 +19,8 @@ import os
 import random
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bench._stack import Stack
 
@@ -157,15 +158,15 @@ def _run(stack: Stack, args: argparse.Namespace) -> None:
         states: dict[str, int] = {}
         for r in result.references:
             states[r.state] = states.get(r.state, 0) + 1
-        loads = _stats(lambda: json.loads(data), args.rounds)
-        resolve = _stats(lambda: run(data), args.rounds)
-        http = _stats(lambda: api(data, name), max(20, args.rounds // 3))
+        loads = _stats(lambda data=data: json.loads(data), args.rounds)
+        resolve = _stats(lambda data=data: run(data), args.rounds)
+        http = _stats(lambda data=data, name=name: api(data, name), max(20, args.rounds // 3))
         rows.append((label, len(data), len(result.references), states, loads, resolve, http, result.ready))
     # The p99 of everything above (json.loads included) is set by the collector's full passes over every object
     # of the process; frozen, as a server would freeze what its startup made, those passes skip them.
     gc.collect()
     gc.freeze()
-    frozen = [(_stats(lambda: json.loads(d), args.rounds), _stats(lambda: run(d), args.rounds))
+    frozen = [(_stats(lambda d=d: json.loads(d), args.rounds), _stats(lambda d=d: run(d), args.rounds))
               for d in (template, synth)]
     gc.unfreeze()
     print(f"workflow: index of {args.models} models written in {t_fill:.1f} s; {args.rounds} rounds; "
@@ -185,7 +186,7 @@ def _run(stack: Stack, args: argparse.Namespace) -> None:
             print(f"    {what:<25} wall p50 {w50 * 1000:7.2f} p99 {w99 * 1000:7.2f} ms | CPU p50 {c50 * 1000:7.2f} "
                   f"p99 {c99 * 1000:7.2f} ms | {w50 / loads[0]:5.1f}x json.loads{verdict}")
     print("  with the process's startup objects frozen (gc.freeze()):")
-    for (label, *_rest), (loads, resolve) in zip(rows, frozen):
+    for (label, *_rest), (loads, resolve) in zip(rows, frozen, strict=False):
         print(f"    {label.split(' (')[0]}: json.loads CPU p50 {loads[2] * 1000:.2f} p99 {loads[3] * 1000:.2f} ms; "
               f"check wall p50 {resolve[0] * 1000:.2f} p99 {resolve[1] * 1000:.2f} ms, CPU p50 "
               f"{resolve[2] * 1000:.2f} p99 {resolve[3] * 1000:.2f} ms "

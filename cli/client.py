@@ -63,7 +63,8 @@ def progress_bar(task: dict[str, Any], width: int = 30) -> str:
         frac = min(1.0, done / total)
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
         eta = f" ETA {fmt_seconds((total - done) / rate)}" if rate and done < total else ""
-        return f"[{bar}] {frac * 100:5.1f}% {fmt_amount(done, task)}/{fmt_amount(total, task)} {fmt_rate(rate, task)}{eta}"
+        return (f"[{bar}] {frac * 100:5.1f}% {fmt_amount(done, task)}/{fmt_amount(total, task)} "
+                f"{fmt_rate(rate, task)}{eta}")
     return f"[{'?' * width}] {fmt_amount(done, task)}"
 
 

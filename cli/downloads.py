@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     result = final.get("result") or {}
     model = result.get("model") or {}
     note = " (already present)" if result.get("already_present") else ""
-    print(f"saved {model.get('folder')}/{model.get('relpath')}{note} sha256={(result.get('hashes') or {}).get('SHA256')}")
+    sha = (result.get("hashes") or {}).get("SHA256")
+    print(f"saved {model.get('folder')}/{model.get('relpath')}{note} sha256={sha}")
     if (result.get("gguf") or {}).get("note"):
         print(result["gguf"]["note"], file=sys.stderr)
     return 0

@@ -7,7 +7,8 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from cli.client import ApiClient, ApiError, progress_bar

@@ -127,7 +127,7 @@ def render(answer: dict[str, Any]) -> str:
         rows.append([state, r.get("folder") or "?", r["name"], r.get("matched_by") or "-",
                      *("yes" if r["hosts"].get(h) else "no" for h in hosts), where])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows]
     ready = [h for h in hosts if answer["ready"][h]]
     lines.append("")
     if not hosts:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -135,7 +136,7 @@ class Settings:
                 object.__setattr__(self, name, absolute_path(value))
         object.__setattr__(self, "extra_model_paths", tuple(absolute_path(p) for p in self.extra_model_paths))
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 
@@ -256,7 +257,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
                 errors.append(f"unknown setting {name!r}")
             continue
         try:
-            values[name] = value if name in overrides and not isinstance(value, str) else _coerce(name, fields[name], value)
+            typed = name in overrides and not isinstance(value, str)
+            values[name] = value if typed else _coerce(name, fields[name], value)
         except (TypeError, ValueError) as exc:
             errors.append(f"DEPOT_{name.upper()}={value!r}: {exc}")
     if errors:
@@ -290,7 +292,8 @@ def _validate(s: Settings) -> None:
     longest_hard = max(hard for _soft, hard in s.time_limits_s.values())
     if s.visibility_timeout_s <= longest_hard:
         problems.append(
-            f"DEPOT_VISIBILITY_TIMEOUT_S={s.visibility_timeout_s} must exceed the longest hard time limit ({longest_hard} s)"
+            f"DEPOT_VISIBILITY_TIMEOUT_S={s.visibility_timeout_s} must exceed the longest hard time limit "
+            f"({longest_hard} s)"
         )
     if not s.host or any(c in s.host for c in " /\\:@"):
         problems.append(f"DEPOT_HOST={s.host!r}: use letters, digits, '-', '_' or '.'")

@@ -12,9 +12,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Iterator
 
 from redis.exceptions import LockError
 

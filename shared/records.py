@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import redis
 
@@ -107,7 +108,7 @@ class TaskRecords:
         self.fence = ReplicaFence(client, enabled=replicated)
 
     @classmethod
-    def from_settings(cls, client: redis.Redis, settings: Any) -> "TaskRecords":
+    def from_settings(cls, client: redis.Redis, settings: Any) -> TaskRecords:
         return cls(client, ttl_s=settings.task_ttl_s, lease_s=settings.lease_s, events_maxlen=settings.events_maxlen,
                    replicated=settings.redis_target.is_sentinel)
 
@@ -253,7 +254,7 @@ class TaskRecords:
         for task_id in ids:
             pipe.hmget(keys.task(task_id), "state", "sends", "sent", "updated_at")
         cutoff = time.time() - older_than_s
-        return [task_id for task_id, (state, sends, sent, updated) in zip(ids, pipe.execute())
+        return [task_id for task_id, (state, sends, sent, updated) in zip(ids, pipe.execute(), strict=False)
                 if state in ("queued", "lost") and (not sent or sent != sends) and float(updated or 0) < cutoff]
 
     # --- reaper --------------------------------------------------------------------------------------
@@ -281,7 +282,7 @@ class TaskRecords:
                 pipe = self.r.pipeline(transaction=False)
                 for task_id in chunk:
                     pipe.exists(keys.task(task_id))
-                gone = [m for m, alive in zip(chunk, pipe.execute()) if not alive]
+                gone = [m for m, alive in zip(chunk, pipe.execute(), strict=False) if not alive]
                 if gone:
                     dropped += self.r.zrem(index, *gone)
         return dropped

@@ -18,7 +18,7 @@ class Services:
     records: TaskRecords
 
     @classmethod
-    def build(cls, settings: Settings) -> "Services":
+    def build(cls, settings: Settings) -> Services:
         client = connect(settings)
         return cls(settings, client, TaskRecords.from_settings(client, settings))
 

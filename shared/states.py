@@ -1,10 +1,10 @@
 """The one task-state vocabulary, used by Redis records, the API, events, the CLI and the dashboard."""
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class TaskState(str, Enum):
+class TaskState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     PAUSED = "paused"
@@ -12,9 +12,6 @@ class TaskState(str, Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     LOST = "lost"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: States a task never leaves on its own; records in them expire after the task TTL.

@@ -3,8 +3,9 @@ worker subprocesses. A missing redis-server fails the run; it is never skipped."
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import redis as redis_lib
@@ -81,7 +82,8 @@ def workers(settings_env: dict[str, str], tmp_path: Path, redis: redis_lib.Redis
               **kw: Any) -> WorkerProcess:
         from workers.queues import default_queues
         w = WorkerProcess(base_env({**settings_env, **(env or {})}), host=host,
-                          queues=queues or default_queues(host), log_path=tmp_path / f"worker-{host}-{len(started)}.log",
+                          queues=queues or default_queues(host),
+                          log_path=tmp_path / f"worker-{host}-{len(started)}.log",
                           **kw)
         started.append(w)
         return w.start(redis)

@@ -155,7 +155,7 @@ class FakeUpstream:
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
-    def start(self) -> "FakeUpstream":
+    def start(self) -> FakeUpstream:
         handler = type("Handler", (_Handler,), {"up": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True

@@ -1,7 +1,7 @@
 """The ``upstream`` fixture: a fresh fake Civitai / Hugging Face / web server on loopback for one test."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -25,9 +25,10 @@ import threading
 import time
 import traceback
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -104,7 +105,7 @@ def listening_sockets() -> dict[int, str]:
 
 
 #: Every simple-websocket connection (client or server side) made in this process.
-_websockets: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_websockets: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _track_websockets() -> None:
@@ -127,7 +128,8 @@ def _track_websockets() -> None:
 def _describe_websocket(ws: Any) -> str:
     if getattr(ws, "is_server", False):
         try:
-            peer = "%s:%s" % ws.sock.getpeername()[:2]
+            host, port = ws.sock.getpeername()[:2]
+            peer = f"{host}:{port}"
         except OSError:
             peer = "?"
         return f"server-side WebSocket (a handler's) with peer {peer}"
@@ -196,7 +198,7 @@ class _Snapshot:
     listening: set[int] = field(default_factory=set)
 
     @classmethod
-    def take(cls) -> "_Snapshot":
+    def take(cls) -> _Snapshot:
         me = os.getpid()
         table = _proc_table()
         procs = descendants(table)

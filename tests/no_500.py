@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -67,7 +67,8 @@ def _no_unhandled_errors(request: pytest.FixtureRequest) -> Iterator[None]:
     finally:
         for lg in loggers:
             lg.removeHandler(handler)
-    found = [f"in this process: {r.getMessage()}\n{logging.Formatter().formatException(r.exc_info) if r.exc_info else ''}"
+    fmt = logging.Formatter()
+    found = [f"in this process: {r.getMessage()}\n{fmt.formatException(r.exc_info) if r.exc_info else ''}"
              for r in handler.records]
     for path, start in _watched_logs:
         found += [f"in {path}:\n{hit}" for hit in unhandled_in_log(path, start)]

@@ -32,7 +32,7 @@ class Node:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "Node":
+    def start(self) -> Node:
         self.proc = subprocess.Popen([_redis_server(), *self.args], cwd=self.dir, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         wait_for(lambda: self.client().ping() or self._dead(), timeout=10, what=f"{self.name} to answer")
@@ -73,7 +73,7 @@ class SentinelCluster:
         self.down_after_ms, self.failover_timeout_ms = down_after_ms, failover_timeout_ms
         ports = [free_port() for _ in range(2)]
         self.data = {name: Node(name, workdir / name, self._data_args(name, port), port)
-                     for name, port in zip(("a", "b"), ports)}
+                     for name, port in zip(("a", "b"), ports, strict=False)}
         self.data["b"].args += ["--replicaof", "127.0.0.1", str(ports[0])]
         peers = [(f"s{i}", free_port(), os.urandom(20).hex()) for i in (1, 2, 3)]
         self.sentinels = [self._sentinel(peer, peers, ports) for peer in peers]
@@ -107,7 +107,7 @@ class SentinelCluster:
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
         return f"sentinel://{hosts}/{MASTER_NAME}/0"
 
-    def start(self, timeout: float = 30.0) -> "SentinelCluster":
+    def start(self, timeout: float = 30.0) -> SentinelCluster:
         self.data["a"].start()
         self.data["b"].start()
         for s in self.sentinels:
@@ -178,7 +178,7 @@ class DepotProcess:
         self.args, self.env, self.log_path = args, env, log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "DepotProcess":
+    def start(self) -> DepotProcess:
         from tests.support import ROOT, VENV_BIN
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([str(VENV_BIN / "depot"), *self.args], env=self.env, cwd=ROOT,

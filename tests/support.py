@@ -8,8 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import redis
 
@@ -103,7 +104,7 @@ class WorkerProcess:
                     "--without-gossip", "-l", "INFO"]
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, client: redis.Redis | None = None, timeout: float = 30.0) -> "WorkerProcess":
+    def start(self, client: redis.Redis | None = None, timeout: float = 30.0) -> WorkerProcess:
         with open(self.log_path, "ab") as log:  # the child has its own copy of the descriptor
             self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)

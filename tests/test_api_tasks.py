@@ -82,8 +82,8 @@ def test_body_too_large_is_413_json(settings, redis):
 
 
 def test_redis_down_is_503_not_500(settings, redis_server):
-    from web import create_app
     from tests.support import free_port
+    from web import create_app
     c = create_app(settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0")).test_client()
     resp = c.get("/api/v1/tasks")
     assert resp.status_code == 503 and resp.json["error"]["code"] == "redis_unavailable"

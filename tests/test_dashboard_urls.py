@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from shared.config import Settings
+from tests.support import wait_for
 from tests.test_dashboard import browser, open_view, page, site  # noqa: F401 - fixtures
 from tests.test_model_urls import NAMES, make_store
 from tests.test_scan import scan
-from tests.support import wait_for
 
 #: Each loaded <img> of the grid: its model and natural size (0 x 0 when its URL failed).
 _IMAGES = """() => [...document.querySelectorAll('#models .model')].map((card) => {

@@ -58,7 +58,7 @@ def _png(colour: tuple[int, int, int]) -> bytes:
 
 
 def _close(seen: list[int], want: tuple[int, int, int]) -> bool:
-    return all(abs(a - b) <= 40 for a, b in zip(seen, want))
+    return all(abs(a - b) <= 40 for a, b in zip(seen, want, strict=False))
 
 
 def _images_loaded(pg: Any, selector: str) -> list[Any]:

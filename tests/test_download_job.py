@@ -12,7 +12,7 @@ from shared.config import load_settings
 from shared.downloads.job import run_download
 from shared.errors import DepotError
 from shared.upstream.keystore import KeyStore
-from tests.download_support import jpeg_bytes, job_context, model_files, safetensors_bytes
+from tests.download_support import job_context, jpeg_bytes, model_files, safetensors_bytes
 
 SIZE = 3 * 1024 * 1024 + 123
 
@@ -199,7 +199,8 @@ def test_gated_hugging_face_repo(settings, upstream):
 def test_wrong_expected_hash_fails_and_publishes_nothing(settings, upstream):
     url = upstream.add_direct("/m/x.safetensors", safetensors_bytes(SIZE))
     _fails(settings, url, "hash_mismatch", sha256="ab" * 32)
-    assert model_files(settings.store) == [] or all(not f.startswith("checkpoints/x") for f in model_files(settings.store))
+    left = model_files(settings.store)
+    assert left == [] or all(not f.startswith("checkpoints/x") for f in left)
     assert not (Path(settings.store) / "checkpoints" / "x.safetensors").exists()
     assert [f for f in model_files(settings.store) if "x.safetensors" in f] == []
 

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tests.test_dashboard import Site, _tiny_safetensors, browser, open_view, page, site  # noqa: F401 - fixtures
 from tests.support import wait_for
+from tests.test_dashboard import Site, _tiny_safetensors, browser, open_view, page, site  # noqa: F401 - fixtures
 
 
 def test_no_worker_banner_then_empty_library_scan_button(page: Any, site: Site, workers: Any, settings: Any,

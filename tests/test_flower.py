@@ -51,8 +51,8 @@ def test_flower_lists_our_tasks_with_auth_and_refuses_without(app, settings_env,
 
 
 def test_flower_without_auth_binds_loopback_and_only_then_opens_its_api():
-    from shared.config import load_settings
     from cli.procs import flower_cmd, flower_env
+    from shared.config import load_settings
     open_ = load_settings({}, web_bind="0.0.0.0")
     assert "--address=127.0.0.1" in flower_cmd(open_)
     assert flower_env(open_) == {"FLOWER_UNAUTHENTICATED_API": "true"}

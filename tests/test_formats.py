@@ -15,8 +15,15 @@ import safetensors
 from safetensors.numpy import save_file
 
 from shared.errors import DepotError
-from shared.media.formats import (check_model_bytes, gguf_check, pickle_check, read_safetensors_metadata, sniff,
-                            validate_file, validate_safetensors)
+from shared.media.formats import (
+    check_model_bytes,
+    gguf_check,
+    pickle_check,
+    read_safetensors_metadata,
+    sniff,
+    validate_file,
+    validate_safetensors,
+)
 
 
 def _st(header: bytes | dict, data: bytes = b"", n: int | None = None) -> bytes:

@@ -11,12 +11,14 @@ import random
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from shared.downloads.describe import write_md
@@ -31,7 +33,8 @@ HASH_LENGTHS = {"AutoV1": 8, "AutoV2": 10, "AutoV3": 12, "CRC32": 8, "SHA256": 6
 #: exponents without a dot, ``0o``, leading zeros), and strings that need quoting for other reasons.
 TRICKY = ["0123456789", "12E45678", "1e5", "1E5", "1e-5", ".inf", "-.Inf", "+.INF", ".NaN", ".nan", "no", "No",
           "on", "OFF", "yes", "y", "n", "Y", "~", "null", "Null", "NULL", "true", "False", "0x1F", "0o17", "0b101",
-          "1_0", "1_000", "12:30", "1:20", "-1:20:30", "2024-01-01", "2024-01-01 10:00:00", "2001-12-14t21:59:43.10-05:00",
+          "1_0", "1_000", "12:30", "1:20", "-1:20:30", "2024-01-01", "2024-01-01 10:00:00",
+          "2001-12-14t21:59:43.10-05:00",
           "0", "00", "007", "-0", "+1", "1.", ".5", "1.5e3", "1e", "e5", "0x", "0o", "08", "0.", "-", "- x", "=", "<<",
           # ruamel.yaml's 1.2 reader takes "_" between digits beyond the spec: reads 1 and 100000.0, fails on the rest
           "0o1_", "1_e5", "0o_", "0b_", "0x_", "-_", "+0o_",
@@ -211,5 +214,5 @@ def test_npm_yaml_reads_back_the_same(tmp_path: Path, node_yaml: Path) -> None:
             docs.append(_front_text(md.read_text(encoding="utf-8")))
             expected.append(want)
     got = _node_parse(node_yaml, docs)
-    wrong = [(doc, g) for doc, g, want in zip(docs, got, expected) if g != want]
+    wrong = [(doc, g) for doc, g, want in zip(docs, got, expected, strict=False) if g != want]
     assert not wrong, f"{len(wrong)} of {len(docs)} front matters read differently, e.g.:\n{wrong[0][0]}\n{wrong[0][1]}"

@@ -124,7 +124,9 @@ def test_small_files_are_hashed_without_threads_and_agree_with_the_threaded_path
         started: list[str] = []
         real_start = threading.Thread.start
         with monkeypatch.context() as m:
-            m.setattr(threading.Thread, "start", lambda self: (started.append(self.name), real_start(self))[1])
+            m.setattr(threading.Thread, "start",
+                      lambda self, started=started, real_start=real_start: (started.append(self.name),
+                                                                            real_start(self))[1])
             # When the file is hashed
             d = hash_file(path)
         # Then no hash thread was started and the digests equal the threaded ones

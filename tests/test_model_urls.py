@@ -39,7 +39,8 @@ def encoded(folder: str, path_index: int, relpath: str) -> str:
 
 
 def test_preview_url_encodes_every_segment() -> None:
-    assert preview_url("loras", 0, "sub dir/a#b?.safetensors") == "/api/v1/previews/loras/0/sub%20dir/a%23b%3F.safetensors"
+    assert preview_url("loras", 0, "sub dir/a#b?.safetensors") == \
+        "/api/v1/previews/loras/0/sub%20dir/a%23b%3F.safetensors"
     assert preview_url("loras", 1, "50%/ü.sft") == "/api/v1/previews/loras/1/50%25/%C3%BC.sft"
     assert preview_url("checkpoints", 0, "Base_XL-1.0~a.safetensors") == \
         "/api/v1/previews/checkpoints/0/Base_XL-1.0~a.safetensors"

@@ -51,7 +51,7 @@ def test_redis_restart_mid_run_loses_nothing_and_the_worker_finishes(app, redis_
     for t in [running, *queued]:
         assert records.get(t["id"])["params"] == t["params"]
     for t in [running, *queued]:
-        final = wait_for(lambda: (r := records.get(t["id"]))["state"] == "succeeded" and r, timeout=60,
+        final = wait_for(lambda t=t: (r := records.get(t["id"]))["state"] == "succeeded" and r, timeout=60,
                          interval=0.2, what=f"{t['id']} to succeed after the restart")
         assert final["result"]["counted"] == t["params"]["steps"]
     # And the interrupted job resumed from its recorded progress rather than starting over

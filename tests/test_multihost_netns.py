@@ -11,9 +11,9 @@ import shutil
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import redis as redis_lib

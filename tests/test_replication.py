@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import redis as redis_lib
@@ -21,7 +22,6 @@ from tests.sentinel_support import Node
 from tests.support import free_port, wait_for
 from workers.celery_app import make_celery
 from workers.dispatch import Dispatcher
-
 
 #: What WAIT makes the master append to the replication stream to ask for an acknowledgement.
 _GETACK = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n"

@@ -22,7 +22,8 @@ def test_host_affine_work_runs_on_that_host(app, workers, settings):
     # Then each ran on the host it was addressed to
     for host, task_ids in ids.items():
         for task_id in task_ids:
-            done = wait_for(lambda: (t := records.get(task_id))["state"] == "succeeded" and t, what=task_id)
+            done = wait_for(lambda task_id=task_id: (t := records.get(task_id))["state"] == "succeeded" and t,
+                            what=task_id)
             assert done["host"] == host and done["queue"] == f"host.{host}"
 
 

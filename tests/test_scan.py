@@ -9,8 +9,9 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -105,7 +106,8 @@ def test_scan_reads_every_sidecar_format(settings: Settings, redis: Any) -> None
     assert info["hashes"]["SHA256"] == hashlib.sha256(b"x" * 100).hexdigest().upper()
     assert (docs["lm.safetensors"]["title"], docs["lm.safetensors"]["base_model"], docs["lm.safetensors"]["preview"]) \
         == ("Lora Manager One", "Flux.1 D", "lm.preview.jpeg")
-    assert (docs["sm.safetensors"]["title"], docs["sm.safetensors"]["trigger_words"], docs["sm.safetensors"]["preview"]) \
+    sm = docs["sm.safetensors"]
+    assert (sm["title"], sm["trigger_words"], sm["preview"]) \
         == ("Stability One", ["smword"], "sm.mp4")
     assert docs["a1.pt"]["trigger_words"] == ["one", "two"]
     assert docs["txt.ckpt"]["trigger_words"] == ["tword"]

@@ -39,8 +39,9 @@ def test_fetch_metadata_writes_md_and_preview(settings: Settings, redis: Any, up
     data = b"known-lora" * 100
     (s.store / "loras" / "known.safetensors").write_bytes(data)
     (s.store / "loras" / "unknown.safetensors").write_bytes(b"other" * 10)
-    from PIL import Image
     import io
+
+    from PIL import Image
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(buf, "PNG")
     upstream.add_civitai_model(11, "Known Lora", "LORA", [{

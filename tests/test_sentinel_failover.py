@@ -13,8 +13,9 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -60,7 +61,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}/api/v1"
         self.client: Any = None
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         self.cluster.start()
         self.client = client_for(self.cluster.url)
         self.web.start()

@@ -11,7 +11,8 @@ from workers.dispatch import Dispatcher
 
 
 def _submit(settings, records, params, **kw):
-    return Dispatcher(make_celery(settings), records, host="test").submit("test_count", params, queue="maintenance", **kw)
+    dispatcher = Dispatcher(make_celery(settings), records, host="test")
+    return dispatcher.submit("test_count", params, queue="maintenance", **kw)
 
 
 def test_states_and_progress_over_rest(app, client, workers, settings):
@@ -52,8 +53,9 @@ def test_sigkill_mid_job_is_reaped_and_finished_by_another_worker(app, workers, 
     assert done["result"]["resumed_from"] >= 5
     assert marker.read_text() == "attempt=2\n"
     # And attempt 1 can no longer write
-    from shared.errors import StaleAttempt
     import pytest
+
+    from shared.errors import StaleAttempt
     with pytest.raises(StaleAttempt):
         records.finish(task["id"], 1, "failed", error={"code": "x", "message": "zombie"})
     assert not records.progress(task["id"], 1, {"done": 0}).owned

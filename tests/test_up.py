@@ -93,8 +93,8 @@ def test_procfile_runs_the_same_processes():
 
 
 def test_worker_nodes_split_downloads_and_name_nodes_per_host():
-    from shared.config import load_settings
     from cli.procs import worker_nodes
+    from shared.config import load_settings
     s = load_settings({}, host="gpu1", download_concurrency=3, worker_concurrency=2)
     nodes = dict(worker_nodes(s, "gpu1", None, None))
     dl, main = nodes["dl"], nodes["main"]

@@ -69,7 +69,8 @@ def test_verdicts_for_ok_mismatch_invalid_and_unknown(settings: Settings) -> Non
         "trunc.safetensors": "invalid", "new.safetensors": "unknown"}
     assert "SHA256" in files["flipped.safetensors"]["reason"]
     assert "HTML" in files["page.safetensors"]["reason"]
-    assert (result["checked"], result["ok"], result["mismatch"], result["invalid"], result["unknown"]) == (5, 1, 1, 2, 1)
+    counts = (result["checked"], result["ok"], result["mismatch"], result["invalid"], result["unknown"])
+    assert counts == (5, 1, 1, 2, 1)
     assert bad.exists() and trunc.exists()
     # And the verdicts are in the store index, where the listing reads them
     index = StoreIndex(services.redis, settings)

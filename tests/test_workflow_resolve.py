@@ -77,8 +77,9 @@ def run(settings: Settings, redis: Any, payload: Any, *, hosts: list[str] = (), 
         lookup: ModelLookup | None = None) -> dict[tuple[str | None, str], dict[str, Any]]:
     services = Services.build(settings)
     find = None if offline else CivitaiSources(services, None).find
-    result = check(payload, redis=redis, lookup=lookup or ModelLookup(redis), layout=StoreLayout.from_settings(settings),
-                   hosts=readiness.hosts_for(settings, list(hosts)), find=find)
+    result = check(payload, redis=redis, lookup=lookup or ModelLookup(redis),
+                   layout=StoreLayout.from_settings(settings), hosts=readiness.hosts_for(settings, list(hosts)),
+                   find=find)
     return {(r["folder"], r["name"]): r for r in result.to_json()["references"]}
 
 
@@ -227,10 +228,12 @@ def test_a_root_outside_the_store_is_visible_only_on_the_depots_host(settings_en
     tensors(outside / "far.safetensors", 3)
     tensors(settings.store / "loras/near.safetensors", 4)
     scan(settings)
-    graph = ui_graph([node(1, "LoraLoader", ["far.safetensors", 1, 1]), node(2, "LoraLoader", ["near.safetensors", 1, 1])])
+    graph = ui_graph([node(1, "LoraLoader", ["far.safetensors", 1, 1]),
+                      node(2, "LoraLoader", ["near.safetensors", 1, 1])])
     services = Services.build(settings)
     result = check(read_json_value(graph), redis=services.redis, lookup=ModelLookup(services.redis),
-                   layout=StoreLayout.from_settings(settings), hosts=readiness.hosts_for(settings, ["testhost", "gpu1"]))
+                   layout=StoreLayout.from_settings(settings),
+                   hosts=readiness.hosts_for(settings, ["testhost", "gpu1"]))
     hosts = {r.name: r.hosts for r in result.references}
     assert hosts == {"far.safetensors": {"testhost": True, "gpu1": False},
                      "near.safetensors": {"testhost": True, "gpu1": True}}

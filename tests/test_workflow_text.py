@@ -63,7 +63,8 @@ def test_a1111_png_is_read_through_the_whole_pipeline():
 ])
 def test_air_forms(urn, folder, model, version, fmt):
     w = parse_air(urn)
-    assert (w.folder, w.civitai_model, w.civitai_version, w.file_format, w.named) == (folder, model, version, fmt, False)
+    got = (w.folder, w.civitai_model, w.civitai_version, w.file_format, w.named)
+    assert got == (folder, model, version, fmt, False)
 
 
 def test_air_in_free_text_and_what_is_not_an_air():

@@ -12,6 +12,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
+from cli.wsclient import Client
 from shared import keys
 from tests.support import wait_for
 from tests.test_ws_relay import (
@@ -22,7 +23,6 @@ from tests.test_ws_relay import (
     live,  # noqa: F401 - fixture
     recv,
 )
-from cli.wsclient import Client
 
 
 class DeflateClient:

@@ -8,16 +8,17 @@ import json
 import socket
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from simple_websocket import ConnectionClosed
 from simple_websocket import ConnectionError as HandshakeRefused
 from werkzeug.serving import make_server
 
+from cli.wsclient import Client
 from shared import keys
 from tests.support import free_port, wait_for
-from cli.wsclient import Client
 
 
 class Live:
@@ -131,7 +132,7 @@ def test_snapshot_first_then_events_with_strictly_increasing_seq(live: Live, soc
     _run_task(records, before["id"], steps=15)
     events = recv_until(ws, lambda m: m.get("task", {}).get("state") == "succeeded")
     seqs = [e["seq"] for e in events]
-    assert all(b > a for a, b in zip(seqs, seqs[1:])), seqs
+    assert all(b > a for a, b in zip(seqs, seqs[1:], strict=False)), seqs
     assert seqs[0] == before["seq"] + 1  # nothing the snapshot already covered, nothing missed
     assert seqs[-1] == records.get(before["id"])["seq"]
     assert [e["task"]["progress"]["done"] for e in events if e["type"] == "progress"] == list(range(1, 16))

@@ -9,12 +9,14 @@ import threading
 from pathlib import Path
 
 from tests.support import base_env
-from tests.test_ws_relay import live  # noqa: F401 - fixture
-from tests.test_ws_relay import Live
+from tests.test_ws_relay import (
+    Live,
+    live,  # noqa: F401 - fixture
+)
 
 
-def _lines(proc: subprocess.Popen[str]) -> "queue.Queue[str]":
-    out: "queue.Queue[str]" = queue.Queue()
+def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    out: queue.Queue[str] = queue.Queue()
 
     def pump() -> None:
         assert proc.stdout is not None
@@ -25,7 +27,7 @@ def _lines(proc: subprocess.Popen[str]) -> "queue.Queue[str]":
     return out
 
 
-def _wait_line(lines: "queue.Queue[str]", *needles: str, timeout: float = 15.0) -> str:
+def _wait_line(lines: queue.Queue[str], *needles: str, timeout: float = 15.0) -> str:
     seen = []
     while True:
         try:

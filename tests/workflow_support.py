@@ -49,10 +49,10 @@ def comfy_webp(workflow: dict[str, Any], prompt: dict[str, Any], *, frames: int 
     """``_create_webp_metadata`` (EXIF on the first frame) and SaveAnimatedWEBP's ``save``."""
     images = [_image("red"), _image("blue"), _image("green")][:frames]
     exif = images[0].getexif()
-    exif[0x0110] = "prompt:{}".format(json.dumps(prompt))
+    exif[0x0110] = f"prompt:{json.dumps(prompt)}"
     tag = 0x010F
     for key, value in {"workflow": workflow}.items():
-        exif[tag] = "{}:{}".format(key, json.dumps(value))
+        exif[tag] = f"{key}:{json.dumps(value)}"
         tag -= 1
     buf = io.BytesIO()
     images[0].save(buf, format="WEBP", save_all=True, duration=int(1000.0 / 6), append_images=images[1:],

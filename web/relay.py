@@ -16,8 +16,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import redis
 
@@ -45,7 +46,7 @@ class Subscription:
 
     task_id: str | None
     maxsize: int
-    queue: "queue.Queue[Item]" = field(init=False)
+    queue: queue.Queue[Item] = field(init=False)
     #: set by the relay when the client fell behind or Redis was lost; the handler resyncs and closes
     resync: threading.Event = field(default_factory=threading.Event)
 

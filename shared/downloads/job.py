@@ -11,8 +11,16 @@ from typing import Any
 
 from shared.downloads.describe import save_download_preview, write_md
 from shared.downloads.plan import Plan
-from shared.downloads.publish import (TargetLease, adopt_partial, check_free_space, partial_for, publish,
-                                      relocate_partial, remove_partials, target_path)
+from shared.downloads.publish import (
+    TargetLease,
+    adopt_partial,
+    check_free_space,
+    partial_for,
+    publish,
+    relocate_partial,
+    remove_partials,
+    target_path,
+)
 from shared.downloads.resolve import key_for
 from shared.downloads.routing import route
 from shared.downloads.submit import plan_for

@@ -37,5 +37,5 @@ class Plan:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Plan":
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})

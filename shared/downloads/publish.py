@@ -9,8 +9,9 @@ import hashlib
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import redis as redis_lib
 from redis.exceptions import LockError
@@ -142,7 +143,7 @@ class TargetLease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "TargetLease":
+    def __enter__(self) -> TargetLease:
         if not self.lock.acquire():
             raise Conflict(f"Another download is writing {self.target.name} right now. Wait for it to finish or "
                            "choose another file name.")

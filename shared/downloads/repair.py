@@ -7,7 +7,6 @@ import posixpath
 from typing import Any
 
 from shared.config import Settings
-from shared.upstream.http import HttpClient
 from shared.downloads.publish import check_filename
 from shared.downloads.submit import Submit, submit_download
 from shared.errors import Conflict, InvalidPath, InvalidRequest
@@ -15,6 +14,7 @@ from shared.records import TaskRecords
 from shared.store.index import StoreIndex
 from shared.store.ops import ModelRef
 from shared.store.siblings import model_summary
+from shared.upstream.http import HttpClient
 
 #: How many of the latest succeeded downloads are searched for a model whose index entry and sidecars name no
 #: source.

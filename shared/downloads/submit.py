@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from shared.config import Settings
-from shared.upstream.http import HttpClient
 from shared.downloads.plan import Plan
 from shared.downloads.publish import check_filename, target_path
 from shared.downloads.resolve import make_plan
 from shared.errors import InvalidPath, InvalidRequest
 from shared.store.layout import StoreLayout
+from shared.upstream.http import HttpClient
 
 #: What a download task's params may hold besides ``plan`` (``POST /downloads`` takes exactly these).
 DOWNLOAD_FIELDS = ("url", "folder", "path_index", "subfolder", "filename", "file_id", "sha256", "overwrite")

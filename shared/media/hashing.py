@@ -11,8 +11,9 @@ import os
 import queue
 import struct
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import blake3
 from isal import isal_zlib
@@ -230,7 +231,7 @@ class MultiHasher:
     def _all_workers(self) -> list[_Worker | _Inline]:
         return list(self._workers.values()) + ([self._v3] if self._v3 is not None else [])
 
-    def __enter__(self) -> "MultiHasher":
+    def __enter__(self) -> MultiHasher:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

@@ -36,8 +36,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -243,7 +244,7 @@ class StoreIndex:
         old_shas = [None] * len(ids) if new else self.redis.hmget(SHA_OF, ids)
         doc_map, model_map, q_map, sha_map = {}, {}, {}, {}
         pipe = self.redis.pipeline(transaction=True)
-        for (mid, d), old in zip(by_id.items(), old_shas):
+        for (mid, d), old in zip(by_id.items(), old_shas, strict=False):
             name = display_name(d)
             doc_map[mid] = _dumps(d)
             model_map[mid] = _dumps(_to_model(d, name))
@@ -283,7 +284,7 @@ class StoreIndex:
             return 0
         shas = self.redis.hmget(SHA_OF, ids)
         pipe = self.redis.pipeline(transaction=True)
-        for mid, sha in zip(ids, shas):
+        for mid, sha in zip(ids, shas, strict=False):
             if sha:
                 pipe.srem(sha_key(sha), mid)
         for key in (DOC, Q, MODEL_JSON, SHA_OF):
@@ -490,7 +491,7 @@ class StoreIndex:
             page = ordered[offset:offset + limit]
         return [mid for mid, _ in page], total
 
-    def _rows(self) -> "_Rows":
+    def _rows(self) -> _Rows:
         gen = self.redis.get(GEN)
         with self._cache_lock:
             if self._cache.gen != gen:
@@ -503,7 +504,7 @@ class StoreIndex:
                 self._cache = caught_up
             return self._cache
 
-    def _catch_up(self, cache: "_Rows", gen: str | None) -> "_Rows | None":
+    def _catch_up(self, cache: _Rows, gen: str | None) -> _Rows | None:
         """``cache`` brought to ``gen`` from the change log, or None when the log cannot tell (too far behind,
         trimmed, a change made without an entry, or too many models changed)."""
         if not (gen and gen.isdigit() and cache.gen and cache.gen.isdigit()):
@@ -522,7 +523,7 @@ class StoreIndex:
         if expect != want + 1 or len(changed) * (cache.order_count() + 1) > _CATCH_UP_MOVES:
             return None
         ids = sorted(changed)
-        return cache.updated(gen, dict(zip(ids, self.redis.hmget(Q, ids))))
+        return cache.updated(gen, dict(zip(ids, self.redis.hmget(Q, ids), strict=False)))
 
     def duplicates(self, folder: str | None = None) -> list[dict[str, Any]]:
         groups: dict[str, list[str]] = {}
@@ -574,7 +575,7 @@ class _Rows:
         with self._lock:
             return len(self._orders)
 
-    def updated(self, gen: str, changed: dict[str, str | None]) -> "_Rows":
+    def updated(self, gen: str, changed: dict[str, str | None]) -> _Rows:
         """The rows of ``gen``: these ids now have these rows (None: removed)."""
         rows = list(self.rows)
         old: dict[str, str] = {}

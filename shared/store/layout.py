@@ -89,7 +89,7 @@ class StoreLayout:
         self._folders = {n: Folder(n, tuple(p), exts[n]) for n, p in table.items() if n not in EXCLUDED}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "StoreLayout":
+    def from_settings(cls, settings: Settings) -> StoreLayout:
         layout = cls(settings.store, tuple(settings.extra_model_paths))
         layout.ensure_default_dirs()
         return layout

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 import redis as redis_lib
@@ -201,7 +202,7 @@ class ModelLookup:
         ids = sorted(ids)
         for start in range(0, len(ids), _SCAN_CHUNK):
             batch = ids[start:start + _SCAN_CHUNK]
-            for mid, raw in zip(batch, self.redis.hmget(DOC, batch)):
+            for mid, raw in zip(batch, self.redis.hmget(DOC, batch), strict=False):
                 if raw:
                     self._tables.put(mid, row_of(orjson.loads(raw)))
                 else:

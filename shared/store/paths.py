@@ -20,7 +20,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def normalise_relpath(relpath: str) -> str:
     """Return ``relpath`` with ``/`` separators and no ``.`` parts, or raise ``InvalidPath``."""
     if not isinstance(relpath, str) or not relpath.strip():
-        raise InvalidPath("The model path is empty; give a path relative to the folder root, e.g. 'sdxl/model.safetensors'.")
+        raise InvalidPath("The model path is empty; give a path relative to the folder root, "
+                          "e.g. 'sdxl/model.safetensors'.")
     if "\x00" in relpath or len(relpath) > MAX_RELPATH or _name_bytes(relpath) > MAX_RELPATH:
         raise InvalidPath(f"The model path contains a NUL byte or is longer than {MAX_RELPATH} bytes; give a "
                           "plain relative path.")

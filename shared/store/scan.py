@@ -22,8 +22,9 @@ import queue
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import billiard
 
@@ -33,9 +34,21 @@ from shared.jobs import JobContext
 from shared.media.gguf import CHECKPOINTS, is_gguf_name, misplacement
 from shared.media.hashing import ALL, hash_file
 from shared.services import Services
-from shared.store import base_models, sidecar_files as sidecars
-from shared.store.index import (StoreIndex, build_doc, keep_known, keep_shared, model_id, pack_dir, same_hashed_file,
-                                side_sig, split_id, stat_sig, unpack_dir)
+from shared.store import base_models
+from shared.store import sidecar_files as sidecars
+from shared.store.index import (
+    StoreIndex,
+    build_doc,
+    keep_known,
+    keep_shared,
+    model_id,
+    pack_dir,
+    same_hashed_file,
+    side_sig,
+    split_id,
+    stat_sig,
+    unpack_dir,
+)
 from shared.store.layout import DIRECTORY_MODELS, PT_EXTENSIONS, Folder, StoreLayout
 
 MODES = ("quick", "full")
@@ -477,10 +490,10 @@ class _RootScan:
             ids = [model_id(d["folder"], d["path_index"], d["relpath"]) for d, _ in self.pending]
             # A scan process's directories have no lines, so none of their models was ever indexed whole (at
             # most written by a scan cut off before its lines; such a model is simply indexed again).
-            olds = {} if self.child else dict(zip(ids, self.index.docs_or_none(ids)))
+            olds = {} if self.child else dict(zip(ids, self.index.docs_or_none(ids), strict=False))
             new = not any(olds.values())
             docs, queued = [], set()
-            for mid, (doc, rehash) in zip(ids, self.pending):
+            for mid, (doc, rehash) in zip(ids, self.pending, strict=False):
                 old = olds.get(mid)
                 if rehash and not self.full and same_hashed_file(doc, old):
                     # Its directory's lines missed it (a download published it while this directory was being
@@ -604,7 +617,7 @@ def _left_unhashed(index: StoreIndex, totals: _Totals) -> None:
     roots = {(folder, pi): root for folder, pi, root in totals.walked}
     ids = [mid for mid in index.unhashed() if mid not in queued and split_id(mid)[:2] in roots]
     stale = []
-    for mid, doc in zip(ids, index.docs_or_none(ids)):
+    for mid, doc in zip(ids, index.docs_or_none(ids), strict=False):
         if doc and not doc.get("hashed") and doc["size"] <= index.settings.lazy_hash_bytes:
             totals.to_hash.append((doc, mid, os.path.join(roots[split_id(mid)[:2]], doc["relpath"])))
         else:

@@ -12,8 +12,9 @@ previews named after the stem (``x.md``, ``x.webp``, ``x.civitai.info``…) belo
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from shared.store.layout import Folder
 from shared.store.sidecar_files import read_summary, sidecar_paths, stem_of

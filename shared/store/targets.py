@@ -4,9 +4,10 @@ hidden files, previews and sidecars are skipped, and a directory listed under tw
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from shared.errors import DepotError, InvalidRequest
 from shared.store.layout import StoreLayout

@@ -27,7 +27,8 @@ def head(http: HttpClient, settings: Settings, src: Source, key: str | None) -> 
     raise_for_status(resp, "huggingface")
     linked = _norm_etag(resp.headers.get("X-Linked-Etag"))
     size = resp.headers.get("X-Linked-Size") or (resp.headers.get("Content-Length") if resp.status_code < 300 else None)
-    return {"url": url, "commit": resp.headers.get("X-Repo-Commit"), "etag": linked or _norm_etag(resp.headers.get("ETag")),
+    return {"url": url, "commit": resp.headers.get("X-Repo-Commit"),
+            "etag": linked or _norm_etag(resp.headers.get("ETag")),
             "size": int(size) if size else None, "lfs": linked is not None}
 
 

@@ -28,7 +28,7 @@ class KeyStore:
         self.path = Path(path)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "KeyStore":
+    def from_settings(cls, settings: Settings) -> KeyStore:
         return cls(settings.keys_file)
 
     def _load(self) -> dict[str, str]:

@@ -110,7 +110,7 @@ def run_verify(ctx: JobContext, services: Services) -> dict[str, Any]:
     result: dict[str, Any] = {"checked": 0, **{s: 0 for s in STATUSES}, "bytes_hashed": 0, "files": []}
     done = 0
     ctx.progress(0, total, force=True, unit="bytes")
-    for target, size in zip(targets, sizes):
+    for target, size in zip(targets, sizes, strict=False):
         try:
             item = verify_one(ctx, index, target, mode, done, total)
         except OSError as exc:  # vanished or unreadable mid-run: report it, keep going

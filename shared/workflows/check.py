@@ -2,8 +2,9 @@
 (lookup tables, then Civitai for the missing ones without a URL), and on which hosts it is ready."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -69,7 +70,7 @@ def check(payload: Payload, *, redis: Any, lookup: ModelLookup, layout: StoreLay
     models = _models(redis, ids)
     seen = readiness.Visibility(layout, hosts)
     refs = [reference(w, m, models, s, seen.of(tuple(e.id for e in m.usable)))
-            for w, m, s in zip(wanted, matches, sources)]
+            for w, m, s in zip(wanted, matches, sources, strict=False)]
     return Result(tuple(refs), readiness.ready(hosts, refs), payload.format, tuple(payload.contents))
 
 
@@ -78,7 +79,7 @@ def _ask_upstream(wanted: list[Wanted], matches: list[Match], sources: list[Any]
     """Civitai for each reference still missing without a URL; a file it names by SHA256 may then turn out to
     be in the store under another name."""
     wanted, matches, sources = list(wanted), list(matches), list(sources)
-    for i, (w, m) in enumerate(zip(wanted, matches)):
+    for i, (w, m) in enumerate(zip(wanted, matches, strict=False)):
         if m.state == "present" or sources[i] is not None or not (w.hashes or w.civitai_version or w.civitai_model):
             continue
         found = find(w)
@@ -99,4 +100,4 @@ def _models(redis: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
     """The contract ``Model`` of each id, as the index stores it (fresh: verify status is not in the tables)."""
     if not ids:
         return {}
-    return {mid: orjson.loads(raw) for mid, raw in zip(ids, redis.hmget(MODEL_JSON, ids)) if raw}
+    return {mid: orjson.loads(raw) for mid, raw in zip(ids, redis.hmget(MODEL_JSON, ids), strict=False) if raw}

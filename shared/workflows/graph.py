@@ -12,8 +12,9 @@ when the user picks another file); ``properties["Scene Config"]`` of 3D nodes is
 API format: ``{"<id>": {"class_type", "inputs"}}``; linked inputs (``[node_id, slot]``) are skipped."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any
 
 from shared.store.extra_paths import map_legacy
 from shared.workflows.errors import MalformedWorkflow
@@ -195,7 +196,7 @@ def _group_nodes(inner: list[dict[str, Any]], instances: list[tuple[dict[str, An
         values = instance.get("widgets_values")
         split = isinstance(values, list) and len(values) == sum(sizes)
         start = 0
-        for node, size in zip(inner, sizes):
+        for node, size in zip(inner, sizes, strict=False):
             own = values[start:start + size] if split else node.get("widgets_values")
             start += size
             yield node, active and _on(node), own

@@ -7,9 +7,9 @@ A node that is not here still has its model files reported when a widget value e
 no folder; a stack node (``every``) has every model-file value in its folder."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 #: What a widget value must end with to be taken for a model file (ComfyUI's set, GGUF, ONNX).
 MODEL_EXTENSIONS = (".safetensors", ".sft", ".ckpt", ".pt", ".pt2", ".pth", ".bin", ".gguf", ".onnx", ".pkl")

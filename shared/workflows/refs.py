@@ -4,8 +4,9 @@ carrying what a download needs when it is missing: folder, relative path, expect
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any
 
 #: Hash types a workflow may give, with the hex length of each (SHA256 may be shortened: A1111 TI hashes).
 HASH_LENGTHS = {"SHA256": 64, "AutoV3": 12, "AutoV2": 10, "AutoV1": 8}

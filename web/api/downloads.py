@@ -8,14 +8,24 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from shared.upstream.http import HttpClient
 from shared.downloads.resolve import describe
 from shared.downloads.submit import DOWNLOAD_FIELDS, submit_download
-from shared.upstream.urls import parse_source
 from shared.errors import InvalidRequest
 from shared.store.paths import normalise_relpath
-from web.api.params import (field, folder_field, given, int_field, json_body, json_type, named, path_index_field,
-                            relpath_field, text_field)
+from shared.upstream.http import HttpClient
+from shared.upstream.urls import parse_source
+from web.api.params import (
+    field,
+    folder_field,
+    given,
+    int_field,
+    json_body,
+    json_type,
+    named,
+    path_index_field,
+    relpath_field,
+    text_field,
+)
 from web.context import depot
 
 bp = Blueprint("downloads", __name__)

@@ -14,8 +14,18 @@ from shared.store import ops, siblings
 from shared.store import sidecar_files as sidecars
 from shared.store.index import SORTS, to_model
 from shared.store.ops import ModelRef
-from web.api.params import (choice_arg, field, folder_arg, folder_field, int_arg, json_body, named, only_fields,
-                            path_index_field, relpath_field)
+from web.api.params import (
+    choice_arg,
+    field,
+    folder_arg,
+    folder_field,
+    int_arg,
+    json_body,
+    named,
+    only_fields,
+    path_index_field,
+    relpath_field,
+)
 from web.context import depot
 
 bp = Blueprint("models", __name__)

@@ -8,7 +8,8 @@ sees. ``null`` is the same as leaving an optional field out."""
 from __future__ import annotations
 
 import re
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 import orjson
 from flask import request

@@ -12,8 +12,8 @@ from typing import Any
 from flask import Blueprint, Response, request, send_file
 
 from shared.errors import DepotError, NotFound
-from shared.previews.job import SOURCES
 from shared.media.thumbs import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE
+from shared.previews.job import SOURCES
 from shared.store.sidecar_files import find_preview
 from web.api.params import int_arg
 from web.api.scope import submit_scoped

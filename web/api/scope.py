@@ -7,10 +7,19 @@ from typing import Any
 from flask import jsonify
 
 from shared.errors import InvalidRequest
-from shared.store.targets import parse_ref
 from shared.store.paths import MAX_RELPATH, normalise_relpath
-from web.api.params import (choice_field, field, folder_field, json_body, json_type, named, only_fields,
-                            path_index_field, text_field)
+from shared.store.targets import parse_ref
+from web.api.params import (
+    choice_field,
+    field,
+    folder_field,
+    json_body,
+    json_type,
+    named,
+    only_fields,
+    path_index_field,
+    text_field,
+)
 from web.context import depot
 
 #: Refs accepted in one request body; a whole folder is cheaper as ``folder``.
