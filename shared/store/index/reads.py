@@ -1,0 +1,134 @@
+"""Reading the index: documents, listing pages and search from this process's rows (caught up from the change
+log), duplicates."""
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from redis.client import NEVER_DECODE
+
+from shared.errors import NotFound
+from shared.store.index.dirsigs import IndexDirs
+from shared.store.index.docs import to_model
+from shared.store.index.keys import (
+    _BATCH,
+    _CATCH_UP_MOVES,
+    _CHANGES_KEPT,
+    CHANGES,
+    DOC,
+    GEN,
+    MODEL_JSON,
+    SHA_OF,
+    Q,
+    model_id,
+    sha_key,
+)
+from shared.store.index.rows import Rows, token_matcher
+from shared.store.paths import normalise_relpath
+
+
+class IndexReads(IndexDirs):
+    """The reading half of ``StoreIndex``."""
+
+    _cache: Rows
+    _cache_lock: threading.Lock
+    full_reloads: int
+
+    def _require(self, folder: str, path_index: int, relpath: str) -> dict[str, Any]:
+        doc = self.lookup(folder, path_index, relpath)
+        if doc is None:
+            raise NotFound(f"No model {folder}/{path_index}/{relpath} in the index; run a scan if it is on disk.")
+        return doc
+
+    def lookup(self, folder: str, path_index: int, relpath: str) -> dict[str, Any] | None:
+        """The raw index document (``to_model`` turns it into a ``Model``), or None."""
+        raw = self.redis.hget(DOC, model_id(folder, path_index, normalise_relpath(relpath)))
+        return json.loads(raw) if raw else None
+
+    def docs(self, ids: list[str]) -> list[dict[str, Any]]:
+        return [json.loads(r) for r in self.redis.hmget(DOC, ids) if r] if ids else []
+
+    def docs_or_none(self, ids: list[str]) -> list[dict[str, Any] | None]:
+        return [json.loads(r) if r else None for r in self.redis.hmget(DOC, ids)] if ids else []
+
+    def find_by_sha256(self, sha: str) -> list[dict[str, Any]]:
+        # The set is kept next to the documents but outside the read of the old SHA256, so a document is
+        # checked against it rather than trusted.
+        sha = sha.upper()
+        return [to_model(d) for d in self.docs(sorted(self.redis.smembers(sha_key(sha))))
+                if (d.get("hashes") or {}).get("SHA256") == sha]
+
+    def models(self, folder: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every indexed document (optionally of one folder), in id order, fetched in batches."""
+        ids = self._rows().ids(folder)
+        for start in range(0, len(ids), _BATCH):
+            yield from self.docs(ids[start:start + _BATCH])
+    def listing_json(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",
+                     order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[bytes, int]:
+        """One page of ``Model``s as comma-joined JSON (UTF-8, as stored: never decoded, parsed or re-encoded on
+        the hot path) and the total."""
+        ids, total = self._page_ids(folder, q, sort, order, offset, limit)
+        rows = self.redis.execute_command("HMGET", MODEL_JSON, *ids, **{NEVER_DECODE: True}) if ids else []
+        return b",".join(r for r in rows if r), total
+
+    def _page_ids(self, folder: str | None, q: str | None, sort: str, order: str, offset: int,
+                  limit: int) -> tuple[list[str], int]:
+        """The ids of one page and the total, from this process's sorted copy of the rows."""
+        tokens = [t for t in (q or "").lower().split() if t.strip("*")]
+        ordered = self._rows().ordered(folder, sort)
+        if tokens:
+            matchers = [token_matcher(t) for t in tokens]
+            ordered = [(mid, row) for mid, row in ordered
+                       if all(m(text) for text in (row.split("\t", 4)[4],) for m in matchers)]
+        total = len(ordered)
+        if order == "desc":
+            page = ordered[max(0, total - offset - limit):max(0, total - offset)][::-1]
+        else:
+            page = ordered[offset:offset + limit]
+        return [mid for mid, _ in page], total
+
+    def _rows(self) -> Rows:
+        gen = self.redis.get(GEN)
+        with self._cache_lock:
+            if self._cache.gen != gen:
+                caught_up = self._catch_up(self._cache, gen)
+                if caught_up is None:
+                    # The rows are read after gen, so they are at least that new; a later gen re-reads what
+                    # changed since, which converges.
+                    self.full_reloads += 1
+                    caught_up = Rows(gen, sorted(self.redis.hgetall(Q).items()))
+                self._cache = caught_up
+            return self._cache
+
+    def _catch_up(self, cache: Rows, gen: str | None) -> Rows | None:
+        """``cache`` brought to ``gen`` from the change log, or None when the log cannot tell (too far behind,
+        trimmed, a change made without an entry, or too many models changed)."""
+        if not (gen and gen.isdigit() and cache.gen and cache.gen.isdigit()):
+            return None
+        have, want = int(cache.gen), int(gen)
+        if not 0 < want - have <= _CHANGES_KEPT:
+            return None
+        changed: set[str] = set()
+        expect = have + 1
+        for entry in self.redis.lrange(CHANGES, have - want, -1):
+            g, _, joined = entry.partition("\0")
+            if g != str(expect):
+                return None  # a newer write landed meanwhile, or an entry is missing
+            expect += 1
+            changed.update(joined.split("\0"))
+        if expect != want + 1 or len(changed) * (cache.order_count() + 1) > _CATCH_UP_MOVES:
+            return None
+        ids = sorted(changed)
+        return cache.updated(gen, dict(zip(ids, self.redis.hmget(Q, ids), strict=False)))
+
+    def duplicates(self, folder: str | None = None) -> list[dict[str, Any]]:
+        groups: dict[str, list[str]] = {}
+        for mid, sha in self.redis.hgetall(SHA_OF).items():
+            groups.setdefault(sha, []).append(mid)
+        out = []
+        for sha, ids in sorted(groups.items()):
+            if len(ids) > 1 and (folder is None or any(i.startswith(folder + "/") for i in ids)):
+                out.append({"sha256": sha, "models": [to_model(d) for d in self.docs(sorted(ids))]})
+        return out

@@ -1,0 +1,104 @@
+"""The search rows a process keeps (one generation of them) and the sorted orders built from them, so a page is
+a slice and a few changed rows are moved into place instead of sorting again."""
+from __future__ import annotations
+
+import bisect
+import operator
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+def token_matcher(token: str) -> Callable[[str], bool]:
+    if "*" not in token:
+        return lambda text: token in text
+    pattern = re.compile(".*".join(re.escape(p) for p in token.split("*")))
+    return lambda text: pattern.search(text) is not None
+
+
+#: Sort keys read from a search row ("size TAB created TAB modified TAB lower(name) TAB text") without
+#: splitting all of it (a process re-reads every row after each index change).
+_SORT_KEY = {
+    "size": lambda r: int(r[1][:r[1].index("\t")]),
+    "created": lambda r: int(r[1].split("\t", 2)[1]),
+    "modified": lambda r: int(r[1].split("\t", 3)[2]),
+    "name": lambda r: r[1].split("\t", 4)[3],
+}
+
+
+_row_id = operator.itemgetter(0)
+
+
+class Rows:
+    """One generation of the search rows, kept per process: the id-ordered ``(id, row)`` pairs and, built on
+    first use, each (folder, sort) order of them, so paging is a slice. ``updated`` makes the next generation
+    from a few changed rows without sorting again."""
+
+    def __init__(self, gen: str | None, rows: list[tuple[str, str]]) -> None:
+        self.gen, self.rows = gen, rows
+        self._orders: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def order_count(self) -> int:
+        with self._lock:
+            return len(self._orders)
+
+    def updated(self, gen: str, changed: dict[str, str | None]) -> Rows:
+        """The rows of ``gen``: these ids now have these rows (None: removed)."""
+        rows = list(self.rows)
+        old: dict[str, str] = {}
+        for mid, row in sorted(changed.items()):
+            i = bisect.bisect_left(rows, mid, key=_row_id)
+            if i < len(rows) and rows[i][0] == mid:
+                old[mid] = rows[i][1]
+                if row is None:
+                    del rows[i]
+                else:
+                    rows[i] = (mid, row)
+            elif row is not None:
+                rows.insert(i, (mid, row))
+        new = Rows(gen, rows)
+        with self._lock:
+            orders = dict(self._orders)
+        for (folder, sort), order in orders.items():
+            new._orders[(folder, sort)] = _reordered(order, folder, sort, old, changed)
+        return new
+
+    def ids(self, folder: str | None) -> list[str]:
+        prefix = f"{folder}/" if folder else ""
+        return [mid for mid, _ in self.rows if mid.startswith(prefix)]
+
+    def ordered(self, folder: str | None, sort: str) -> list[tuple[str, str]]:
+        with self._lock:
+            got = self._orders.get((folder, sort))
+            if got is None:
+                prefix = f"{folder}/" if folder else ""
+                got = [r for r in self.rows if r[0].startswith(prefix)] if prefix else list(self.rows)
+                # Ties fall back to the id: the rows are already in id order and Python's sort is stable.
+                got.sort(key=_SORT_KEY[sort])
+                self._orders[(folder, sort)] = got
+            return got
+
+
+def _reordered(order: list[tuple[str, str]], folder: str | None, sort: str, old: dict[str, str],
+               changed: dict[str, str | None]) -> list[tuple[str, str]]:
+    """One (folder, sort) order with the changed rows moved: it is sorted by (sort key, id), as a stable sort
+    of id-ordered rows leaves it, so each row is found and placed by bisection."""
+    sort_key = _SORT_KEY[sort]
+
+    def key(r: tuple[str, str]) -> tuple[Any, str]:
+        return sort_key(r), r[0]
+
+    out = list(order)
+    prefix = f"{folder}/" if folder else ""
+    for mid, row in changed.items():
+        if not mid.startswith(prefix):
+            continue
+        if mid in old:
+            i = bisect.bisect_left(out, key((mid, old[mid])), key=key)
+            if i < len(out) and out[i][0] == mid:
+                del out[i]
+        if row is not None:
+            bisect.insort(out, (mid, row), key=key)
+    return out
