@@ -13,8 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 _CORE = ("config", "errors", "files", "jobs", "keys", "prefs", "records", "redis_client", "redis_url",
          "replication", "services", "states")
-#: Package (or top-level module) → (layer, rank); the longest prefix of a module's name decides. The scan job is
-#: listed under both its names (``store/scan.py`` today, ``shared/scan/`` once it is a package of its own).
+#: Package (or top-level module) → (layer, rank); the longest prefix of a module's name decides.
 LAYERS: dict[str, tuple[str, int]] = {
     "shared": ("core", 0),
     **{f"shared.{name}": ("core", 0) for name in _CORE},
@@ -27,7 +26,6 @@ LAYERS: dict[str, tuple[str, int]] = {
     "shared.metadata": ("metadata", 3),
     "shared.hygiene": ("hygiene", 3),
     "shared.scan": ("scan", 4),
-    "shared.store.scan": ("scan", 4),
     "shared.workflows": ("workflows", 4),
 }
 

@@ -93,7 +93,7 @@ def test_the_metadata_lookup_tries_the_next_image(settings: Settings, upstream: 
                                                {"data": jpeg_bytes("blue")}])
     # When a scan fetches the missing metadata
     ctx, services = make_ctx(s, {"mode": "quick", "folder": "loras", "fetch_metadata": True})
-    from shared.store.scan import run_scan
+    from shared.scan import run_scan
     result = run_scan(ctx, services)
     # Then the blue image became its preview
     assert result["metadata"] == {"looked_up": 1, "found": 1, "previews": 1}

@@ -117,7 +117,7 @@ def test_two_hosts_scanning_the_same_root_make_one_scan(app, workers, settings):
     for h in ("s1", "s2"):
         workers(host=h, queues=[host_queue(h)])
     # When both hosts are asked to scan the same folder at once
-    from shared.store.scan import submit_params
+    from shared.scan import submit_params
     dispatcher = Dispatcher(make_celery(settings), records)
     ids = [dispatcher.submit("scan", submit_params(folder="loras"), queue=host_queue(h))[0]["id"] for h in ("s1", "s2")]
     finals = [_done(records, i) for i in ids]

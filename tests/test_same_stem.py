@@ -69,7 +69,7 @@ def test_scan_indexes_every_model_of_a_stem(settings: Settings, redis: Any, monk
     # Given pairs of models sharing a stem (and, for the scan processes, chunks small enough to use them)
     StoreLayout(settings.store).ensure_default_dirs()
     d = build_pairs(settings.store / "loras")
-    monkeypatch.setattr("shared.store.scan._CHUNK_FILES", 2)
+    monkeypatch.setattr("shared.scan.walk.CHUNK_FILES", 2)
     # When a first quick scan runs without hashing
     first = scan(settings, folder="loras", overrides={"scan_processes": processes, "lazy_hash_bytes": 0})
     # Then every file is its own model, each of a pair showing the stem's sidecars and preview

@@ -23,7 +23,7 @@ from shared.jobs import JobContext
 from shared.services import Services
 from shared.store.index import StoreIndex, dirs_key, fp_key, pack_dir, unpack_dir
 from shared.store.layout import StoreLayout
-from shared.store.scan import run_scan, submit_params
+from shared.scan import run_scan, submit_params
 from tests.support import wait_for
 
 
@@ -434,7 +434,7 @@ def test_cancel_while_scan_processes_work_stops_them(settings: Settings, monkeyp
     # Given a big new library whose scan processes would take a minute per chunk
     StoreLayout(settings.store).ensure_default_dirs()
     build_library(settings.store / "loras" / "lib")
-    monkeypatch.setattr("shared.store.scan._index_new_dirs", _stuck_index_new_dirs)
+    monkeypatch.setattr("shared.scan.walk.index_new_dirs", _stuck_index_new_dirs)
     before = _child_pids()
     ctx, services = make_ctx(settings, submit_params(folder="loras"), scan_processes=2)
     ctx.progress_interval_s = 0.0

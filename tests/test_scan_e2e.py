@@ -50,7 +50,7 @@ def test_fetch_metadata_writes_md_and_preview(settings: Settings, redis: Any, up
         "images": [{"data": buf.getvalue(), "ext": "png"}]}])
     # When a scan with fetch_metadata runs
     ctx, services = make_ctx(s, {"mode": "quick", "folder": "loras", "fetch_metadata": True})
-    from shared.store.scan import run_scan
+    from shared.scan import run_scan
     result = run_scan(ctx, services)
     # Then the known model gets NAME.md in the upstream layout and a preview, and the index shows them
     assert result["metadata"] == {"looked_up": 2, "found": 1, "previews": 1}

@@ -20,7 +20,7 @@ from shared.services import Services
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.store.lookup import ModelLookup
-from shared.store.scan import run_scan, submit_params
+from shared.scan import run_scan, submit_params
 from shared.workflows import readiness
 from shared.workflows.check import check
 from shared.workflows.formats import read_bytes, read_json_value, read_text

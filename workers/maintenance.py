@@ -43,7 +43,7 @@ def partials() -> int:
 
 @shared_task(name="depot.maintenance.periodic_scan")
 def periodic_scan() -> str:
-    from shared.store.scan import submit_params
+    from shared.scan import submit_params
     services = _services()
     task, _ = Dispatcher(current_app, services.records, host=services.settings.host).submit(
         "scan", submit_params(mode="quick"), idem_key="scan:all")

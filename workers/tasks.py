@@ -16,7 +16,7 @@ def _download(ctx: JobContext, services: Services) -> Any:
 
 
 def _scan(ctx: JobContext, services: Services) -> Any:
-    from shared.store.scan import run_scan
+    from shared.scan import run_scan
     return run_scan(ctx, services)
 
 

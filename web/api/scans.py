@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from shared.store.scan import MODES, idem_key, scan_roots, submit_params
+from shared.scan import MODES, idem_key, scan_roots, submit_params
 from web.api.params import choice_field, field, folder_field, json_body, path_index_field
 from web.context import depot
 
