@@ -7,10 +7,8 @@ downloader takes, so no download can adopt the file while it goes), and only whe
 (a queued, running, paused or lost task will adopt its partial on its next attempt)."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -18,32 +16,15 @@ from pathlib import Path
 
 from redis.exceptions import LockError
 
-from shared import keys
 from shared.errors import NotFound
+from shared.partials import candidate_targets, download_lock_name, is_partial_name
 from shared.services import Services
 from shared.states import ACTIVE
 from shared.store.layout import StoreLayout
 
 log = logging.getLogger(__name__)
 
-#: ``.{target name}.{host}.{task id}.a{attempt}.part``
-PARTIAL_RE = re.compile(r"^\.(?P<stem>.+)\.(?P<task>[0-9a-zA-Z]+)\.a(?P<attempt>\d+)\.part$")
 _ACTIVE = {s.value for s in ACTIVE}
-
-
-def download_lock_name(target: Path) -> str:
-    """The download lease key of a target path (the downloader's ``TargetLease`` uses the same)."""
-    return keys.lock("download:" + hashlib.sha1(str(target).encode()).hexdigest())
-
-
-def candidate_targets(part: Path) -> tuple[str, list[Path]]:
-    """(task id, possible target paths) of a partial. Host names may contain dots, so every split of
-    ``NAME.HOST`` is a candidate; locking all of them covers the real one."""
-    m = PARTIAL_RE.match(part.name)
-    if not m:
-        return "", []
-    pieces = m.group("stem").split(".")
-    return m.group("task"), [part.with_name(".".join(pieces[:i])) for i in range(1, len(pieces))]
 
 
 def iter_partials(layout: StoreLayout) -> Iterator[Path]:
@@ -55,7 +36,7 @@ def iter_partials(layout: StoreLayout) -> Iterator[Path]:
         seen.add(real)
         for dirpath, _dirs, files in os.walk(root):
             for name in files:
-                if name.startswith(".") and name.endswith(".part"):
+                if is_partial_name(name):
                     yield Path(dirpath) / name
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-_CORE = ("config", "errors", "files", "jobs", "keys", "prefs", "records", "redis_client", "redis_url",
+_CORE = ("config", "errors", "files", "jobs", "keys", "partials", "prefs", "records", "redis_client", "redis_url",
          "replication", "services", "states")
 #: Package (or top-level module) → (layer, rank); the longest prefix of a module's name decides.
 LAYERS: dict[str, tuple[str, int]] = {

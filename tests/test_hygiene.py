@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.downloads.publish import TargetLease, partial_for
+from shared.downloads.publish import TargetLease
 from shared.hygiene import clean_stale_partials
+from shared.partials import partial_for
 from shared.services import Services
 from shared.states import TaskState
 from workers.celery_app import make_celery

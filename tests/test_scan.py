@@ -20,10 +20,10 @@ from safetensors.numpy import save_file
 from shared.config import Settings
 from shared.errors import JobInterrupted
 from shared.jobs import JobContext
+from shared.scan import run_scan, submit_params
 from shared.services import Services
 from shared.store.index import StoreIndex, dirs_key, fp_key, pack_dir, unpack_dir
 from shared.store.layout import StoreLayout
-from shared.scan import run_scan, submit_params
 from tests.support import wait_for
 
 

@@ -16,11 +16,11 @@ from safetensors.numpy import save_file
 from shared.config import Settings
 from shared.jobs import JobContext
 from shared.media.hashing import hash_file
+from shared.scan import run_scan, submit_params
 from shared.services import Services
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.store.lookup import ModelLookup
-from shared.scan import run_scan, submit_params
 from shared.workflows import readiness
 from shared.workflows.check import check
 from shared.workflows.formats import read_bytes, read_json_value, read_text

@@ -15,7 +15,6 @@ from shared.downloads.publish import (
     TargetLease,
     adopt_partial,
     check_free_space,
-    partial_for,
     publish,
     relocate_partial,
     remove_partials,
@@ -29,6 +28,7 @@ from shared.errors import Conflict, DepotError, JobInterrupted
 from shared.jobs import JobContext
 from shared.media.formats import validate_safetensors
 from shared.media.hashing import ALL, SHA256_ONLY, hash_file
+from shared.partials import partial_for
 from shared.services import Services
 from shared.states import TaskState
 from shared.store.index import StoreIndex

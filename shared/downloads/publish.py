@@ -5,7 +5,6 @@ target path (redis-py ``Lock``, renewed while downloading) that keeps two writer
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import threading
@@ -16,11 +15,11 @@ from typing import Any
 import redis as redis_lib
 from redis.exceptions import LockError
 
-from shared import keys
 from shared.config import Settings
 from shared.downloads.plan import Plan
 from shared.errors import Conflict, DepotError, InvalidPath, InvalidRequest, NotFound, Transient
 from shared.files import fsync_dir
+from shared.partials import download_lock_name, task_partials
 from shared.records import new_task_id
 from shared.store.layout import StoreLayout
 from shared.store.paths import NAME_MAX, new_relpath
@@ -63,18 +62,6 @@ def target_path(layout: StoreLayout, plan: Plan, params: dict[str, Any]) -> tupl
         raise InvalidRequest(f"ComfyUI does not load {name!r} from {folder!r} (extensions: "
                              f"{', '.join(sorted(spec.extensions))}). Choose another folder or file name.")
     return folder, path_index, relpath, layout.resolve(folder, path_index, relpath)
-
-
-def partial_for(target: Path, host: str, task_id: str, attempt: int) -> Path:
-    return target.with_name(f".{target.name}.{host}.{task_id}.a{attempt}.part")
-
-
-def task_partials(target: Path, task_id: str) -> list[Path]:
-    if not target.parent.is_dir():
-        return []
-    prefix, suffix = f".{target.name}.", ".part"
-    return [target.parent / n for n in os.listdir(target.parent)
-            if n.startswith(prefix) and n.endswith(suffix) and f".{task_id}.a" in n]
 
 
 def adopt_partial(target: Path, task_id: str, mine: Path) -> int:
@@ -134,7 +121,7 @@ class TargetLease:
     ``check()`` raises once it was lost (another writer may now own the path)."""
 
     def __init__(self, client: redis_lib.Redis, target: Path, settings: Settings) -> None:
-        name = keys.lock("download:" + hashlib.sha1(str(target).encode()).hexdigest())
+        name = download_lock_name(target)
         self.timeout = max(5.0, float(settings.lease_s))
         self.lock = client.lock(name, timeout=self.timeout, thread_local=False,
                                 blocking_timeout=self.timeout + 5.0)
