@@ -12,6 +12,7 @@ TEST_TIMEOUT ?= 30m
 test:
 	@bash scripts/bootstrap.sh --browser
 	@.venv/bin/python -m ruff check shared web workers cli tests bench
+	@.venv/bin/python -m mypy shared
 	@timeout --foreground --kill-after=30s $(TEST_TIMEOUT) .venv/bin/python -m pytest -q $(PYTEST_ARGS) || { \
 		rc=$$?; [ $$rc -ne 124 ] || echo "make test: the run took longer than $(TEST_TIMEOUT) and was stopped" >&2; \
 		exit $$rc; }

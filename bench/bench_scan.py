@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _scan_once(stack: Stack, **overrides: Any) -> dict[str, Any]:
     from shared.jobs import JobContext
-    from shared.services import Services
     from shared.scan import run_scan, submit_params
+    from shared.services import Services
     settings = stack.settings()
     services = Services.build(settings.replace(**overrides) if overrides else settings)
     params = submit_params("quick", "loras")

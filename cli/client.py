@@ -93,7 +93,7 @@ def fmt_seconds(s: float) -> str:
 
 def wait_for_task(api: ApiClient, task_id: str, *, show: bool = True, interval: float = 0.5) -> dict[str, Any]:
     """Poll a task until it is finished, drawing a progress bar on a TTY. Returns the final task."""
-    terminal = {"succeeded", "failed", "cancelled"}
+    terminal = set(api.get("/vocabulary")["terminal"])  # the server names the final states
     while True:
         task = api.get(f"/tasks/{task_id}")
         if show:

@@ -171,7 +171,7 @@ def _parse_bool(name: str, raw: Any) -> bool:
     raise ValueError(f"{name}: expected one of 1/0, true/false, yes/no, on/off, got {raw!r}")
 
 
-def _coerce(name: str, f: dataclasses.Field, raw: Any) -> Any:
+def _coerce(name: str, f: dataclasses.Field[Any], raw: Any) -> Any:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     if raw is None:
         if kind.startswith("tuple[Path"):

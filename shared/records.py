@@ -12,14 +12,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
 from shared import keys
 from shared.errors import IllegalTransition, InvalidRequest, NotFound, StaleAttempt
 from shared.replication import ReplicaFence
-from shared.states import CLAIMABLE, CONTROL_FROM, FINISH_TO, TERMINAL, TaskState
+from shared.states import ACTIVE, CLAIMABLE, CONTROL_FROM, FINISH_TO, TERMINAL, TaskState
 
 _LUA_DIR = Path(__file__).with_name("lua")
 _SCRIPT_NAMES = ("create", "claim", "heartbeat", "progress", "log", "finish", "control", "reap")
@@ -133,7 +133,7 @@ class TaskRecords:
         raw = self.r.hgetall(keys.task(task_id))
         if not raw:
             raise NotFound(f"No task with id {task_id!r} (finished tasks expire after {self.ttl_s // 86400} days).")
-        return decode_task(raw)
+        return decode_task(cast(dict[str, str], raw))  # the client decodes responses to str
 
     def get_many(self, ids: list[str]) -> list[dict[str, Any]]:
         pipe = self.r.pipeline(transaction=False)
@@ -151,7 +151,7 @@ class TaskRecords:
         upper = f"({cursor}" if cursor else "+"
         batch = max(limit * 2, 50)
         while len(out) <= limit:
-            ids = self.r.zrevrangebylex(index, upper, "-", start=0, num=batch)
+            ids = cast(list[str], self.r.zrevrangebylex(index, upper, "-", start=0, num=batch))
             if not ids:
                 break
             tasks = {t["id"]: t for t in self.get_many(ids)}
@@ -168,14 +168,14 @@ class TaskRecords:
 
     def active(self, limit: int = 200) -> list[dict[str, Any]]:
         ids: list[str] = []
-        for state in ("running", "queued", "paused", "lost"):
-            ids += self.r.zrevrangebylex(keys.state_index(state), "+", "-", start=0, num=limit)
+        for state in sorted(ACTIVE):
+            ids += cast(list[str], self.r.zrevrangebylex(keys.state_index(state), "+", "-", start=0, num=limit))
         return sorted(self.get_many(ids), key=lambda t: t["id"], reverse=True)
 
     def events(self, task_id: str, since: int = 0) -> list[dict[str, Any]]:
         """Events of one task with ``seq > since``, oldest first."""
         self.get(task_id)
-        entries = self.r.xrange(keys.task_events(task_id))
+        entries = cast(list[tuple[str, dict[str, str]]], self.r.xrange(keys.task_events(task_id)))
         events = [json.loads(fields["e"]) for _id, fields in entries]
         return [e for e in events if e["seq"] > since]
 
@@ -248,14 +248,14 @@ class TaskRecords:
     def unsent(self, older_than_s: float, limit: int = 1000) -> list[str]:
         """Queued or lost tasks, unchanged for ``older_than_s``, whose last message was never confirmed sent."""
         ids: list[str] = []
-        for state in ("queued", "lost"):
-            ids += self.r.zrangebylex(keys.state_index(state), "-", "+", start=0, num=limit)
+        for state in sorted(CLAIMABLE):
+            ids += cast(list[str], self.r.zrangebylex(keys.state_index(state), "-", "+", start=0, num=limit))
         pipe = self.r.pipeline(transaction=False)
         for task_id in ids:
             pipe.hmget(keys.task(task_id), "state", "sends", "sent", "updated_at")
         cutoff = time.time() - older_than_s
         return [task_id for task_id, (state, sends, sent, updated) in zip(ids, pipe.execute(), strict=False)
-                if state in ("queued", "lost") and (not sent or sent != sends) and float(updated or 0) < cutoff]
+                if state in CLAIMABLE and (not sent or sent != sends) and float(updated or 0) < cutoff]
 
     # --- reaper --------------------------------------------------------------------------------------
 
@@ -269,14 +269,14 @@ class TaskRecords:
 
     def held_by(self, worker: str) -> list[str]:
         """Ids of running tasks whose record names ``worker`` as its node."""
-        ids = self.r.zrange(keys.LEASES, 0, -1)
+        ids = cast(list[str], self.r.zrange(keys.LEASES, 0, -1))
         return [t["id"] for t in self.get_many(ids) if t.get("worker") == worker and t["state"] == "running"]
 
     def cleanup_indexes(self, batch: int = 1000) -> int:
         """Drop index members whose record has expired. Returns how many were dropped."""
         dropped = 0
         for index in [keys.TASKS] + [keys.state_index(s.value) for s in TaskState]:
-            members = self.r.zrange(index, 0, -1)
+            members = cast(list[str], self.r.zrange(index, 0, -1))
             for start in range(0, len(members), batch):
                 chunk = members[start:start + batch]
                 pipe = self.r.pipeline(transaction=False)

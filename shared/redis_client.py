@@ -41,7 +41,7 @@ class FollowingPool(SentinelConnectionPool):
     command goes to the new master within about a second of a switch."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
         self._checked = 0.0
 
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:
@@ -61,7 +61,8 @@ class FollowingPool(SentinelConnectionPool):
         themselves)."""
         self._checked = time.monotonic()
         try:
-            return tuple(self.get_master_address())  # type: ignore[return-value]
+            host, port = self.get_master_address()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+            return str(host), int(port)
         except redis.ConnectionError:
             return None
 
@@ -92,8 +93,9 @@ def client_for(target: RedisTarget | str, *, socket_timeout: float = 10.0, retri
     if not target.is_sentinel:
         return redis.Redis.from_url(target.url, **options)
     sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=sentinel_options(target))
-    return sentinel.master_for(target.master_name, connection_pool_class=FollowingPool, db=target.db,
-                               **target.master_auth(), **options)
+    client: redis.Redis = sentinel.master_for(target.master_name, connection_pool_class=FollowingPool,
+                                              db=target.db, **target.master_auth(), **options)
+    return client
 
 
 def sentinel_options(target: RedisTarget) -> dict[str, Any]:

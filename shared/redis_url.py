@@ -111,8 +111,8 @@ def parse_redis_url(url: str) -> RedisTarget:
     return RedisTarget(
         url=url, sentinels=sentinels, master_name=segments[0], db=int(segments[1]) if len(segments) == 2 else 0,
         username=username, password=password,
-        sentinel_username=(options.get("sentinel_username") or [None])[-1] or None,
-        sentinel_password=(options.get("sentinel_password") or [None])[-1] or None,
+        sentinel_username=(options.get("sentinel_username") or [""])[-1] or None,
+        sentinel_password=(options.get("sentinel_password") or [""])[-1] or None,
     )
 
 

@@ -3,7 +3,7 @@ the user meant (``fileId``, or the ``type``/``format`` filters, else the primary
 with its expected hashes, download name, target folder and sidecar metadata (reference §1.3–§1.4)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from shared.config import Settings
 from shared.downloads.plan import CIVITAI_FILE_FOLDERS, CIVITAI_FOLDERS, DEFAULT_FOLDER, Plan
@@ -21,7 +21,7 @@ def choose_file(version: dict[str, Any], src: Source, file_id: int | None) -> di
     if wanted is not None:
         for f in files:
             if str(f.get("id")) == str(wanted):
-                return f
+                return cast(dict[str, Any], f)
         raise NotFound(f"Civitai version {version.get('id')} has no file {wanted}; choose one of "
                        f"{', '.join(str(f.get('id')) for f in files)}.")
     pool = [f for f in files if "type" not in src.query or f.get("type") == src.query["type"]]
@@ -33,7 +33,8 @@ def choose_file(version: dict[str, Any], src: Source, file_id: int | None) -> di
     return next((f for f in pool if f.get("primary")), pool[0])
 
 
-def build_plan(settings: Settings, model: dict, version: dict, f: dict, folder: str | None) -> Plan:
+def build_plan(settings: Settings, model: dict[str, Any], version: dict[str, Any], f: dict[str, Any],
+               folder: str | None) -> Plan:
     model_type = _model_type(model, version)
     target = folder or file_folder(model_type, f)
     hashes = {k: str(v).upper() for k, v in (f.get("hashes") or {}).items() if v}
@@ -55,7 +56,7 @@ def build_plan(settings: Settings, model: dict, version: dict, f: dict, folder: 
                 sha256=hashes.get("SHA256", "").lower() or None, hashes=hashes, meta=meta)
 
 
-def _model_type(model: dict, version: dict) -> str:
+def _model_type(model: dict[str, Any], version: dict[str, Any]) -> str:
     return (version.get("model") or {}).get("type") or model.get("type") or ""
 
 
@@ -68,7 +69,7 @@ def file_folder(model_type: str, f: dict[str, Any]) -> str:
     return gguf.planned_folder(str(f.get("name") or ""), folder)
 
 
-def describe(model: dict, version: dict) -> dict[str, Any]:
+def describe(model: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
     """The resolve answer's version/file listing."""
     versions = model.get("modelVersions") or [version]
     model_type = _model_type(model, version)

@@ -23,7 +23,7 @@ def pick_path(files: list[dict[str, Any]], src: Source) -> str:
     """The repo's only model file; InvalidRequest naming them when there are several (or none)."""
     models = [f for f in files if f["type"] == "Model"]
     if len(models) == 1:
-        return models[0]["path"]
+        return str(models[0]["path"])
     names = ", ".join(f["path"] for f in models[:20]) or "none"
     raise InvalidRequest(f"The Hugging Face repo {src.repo} holds several files; choose one (a resolve or blob "
                          f"URL, or file_id = its path). Model files: {names}.")
@@ -38,7 +38,7 @@ def guess_folder(path: str) -> str:
 def build_plan(settings: Settings, src: Source, meta: dict[str, Any], folder: str | None) -> Plan:
     path = src.path or ""
     author = (src.repo or "").split("/")[0]
-    sidecar = {"model_name": path.rsplit("/", 1)[-1], "author": author, "website": "HuggingFace",
+    sidecar: dict[str, Any] = {"model_name": path.rsplit("/", 1)[-1], "author": author, "website": "HuggingFace",
                "model_page": f"{settings.hf_endpoint.rstrip('/')}/{src.repo}", "base_model": None,
                "trigger_words": [], "about": "", "description": "", "images": [], "repo": src.repo,
                "revision": src.revision, "commit": meta.get("commit"), "path": path}

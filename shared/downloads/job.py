@@ -148,7 +148,7 @@ def _existing_sha(target: Path, index: StoreIndex) -> str:
     if doc and doc.get("hashed") and doc.get("size") == st.st_size and doc.get("mtime_ns") == st.st_mtime_ns:
         sha = (doc.get("hashes") or {}).get("SHA256")
         if sha:
-            return sha.lower()
+            return str(sha).lower()
     return hash_file(target, SHA256_ONLY)["SHA256"].lower()
 
 

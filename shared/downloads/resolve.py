@@ -78,9 +78,9 @@ def _direct_plan(settings: Settings, http: HttpClient, url: str, folder: str | N
     except DepotError as exc:
         if exc.code in ("private_address_refused", "not_found", "gated_repo", "login_required", "archived"):
             raise
-    meta = {"model_name": name.rsplit(".", 1)[0], "author": None, "website": "Direct Link", "model_page": url,
-            "base_model": None,
-            "trigger_words": [], "about": "", "description": "", "images": []}
+    meta: dict[str, Any] = {"model_name": name.rsplit(".", 1)[0], "author": None, "website": "Direct Link",
+                            "model_page": url, "base_model": None,
+                            "trigger_words": [], "about": "", "description": "", "images": []}
     return Plan(source="direct", url=url, filename=name, folder=folder or gguf.planned_folder(name, DEFAULT_FOLDER),
                 idem_key=f"url:{url}#", key_name=key_name, size=size, meta=meta)
 

@@ -219,7 +219,7 @@ class _FileSink(threading.Thread):
     def __init__(self, fh: Any, offset: int) -> None:
         super().__init__(name="download-writer", daemon=True)
         self.fh, self.offset, self.flushed = fh, offset, offset
-        self.q: queue.Queue = queue.Queue(maxsize=_SINK_DEPTH)
+        self.q: queue.Queue[Any] = queue.Queue(maxsize=_SINK_DEPTH)
         self.error: BaseException | None = None
         self.start()
 

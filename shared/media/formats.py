@@ -179,7 +179,8 @@ def _read_header(f: Any, size: int, cap_bytes: int) -> bytes:
         raise _HeaderError(f"the declared header length {n} exceeds the {cap_bytes}-byte limit")
     if 8 + n > size:
         raise _HeaderError(f"the declared header length {n} runs past the end of the {size}-byte file")
-    return f.read(n)
+    data: bytes = f.read(n)
+    return data
 
 
 def validate_safetensors(path: str | os.PathLike[str]) -> tuple[bool, str | None]:

@@ -52,7 +52,7 @@ class _Reader:
         return struct.unpack("<" + fmt, self.take(struct.calcsize(fmt)))[0]
 
     def count(self) -> int:
-        return self.unpack("Q" if self.wide else "I")
+        return int(self.unpack("Q" if self.wide else "I"))
 
     def string(self, cap: int | None = None) -> str:
         n = self.count()

@@ -49,7 +49,7 @@ class _Upper:
         self.h.update(data)
 
     def hexdigest(self) -> str:
-        return self.h.hexdigest().upper()
+        return str(self.h.hexdigest()).upper()
 
 
 class _Crc32:
@@ -71,7 +71,7 @@ class _Worker(threading.Thread):
     def __init__(self, name: str, hasher: Any, depth: int = _QUEUE_DEPTH) -> None:
         super().__init__(name=f"hash-{name}", daemon=True)
         self.hasher = hasher
-        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.q: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
         self.aborted = False
         self.start()
@@ -99,7 +99,7 @@ class _Worker(threading.Thread):
     def result(self) -> str:
         if self.error is not None:
             raise self.error
-        return self.hasher.hexdigest()
+        return str(self.hasher.hexdigest())
 
 
 class _Inline:
@@ -117,7 +117,7 @@ class _Inline:
         pass
 
     def result(self) -> str:
-        return self.hasher.hexdigest()
+        return str(self.hasher.hexdigest())
 
 
 class MultiHasher:
@@ -187,7 +187,7 @@ class MultiHasher:
                 return
             self._v3_start = 8 + n if n < _V3_MAX_SKIP else 8
             self._v3 = self._worker("autov3", _Upper(hashlib.sha256()), self.queue_depth)
-        if self._v3 is not None and self._offset > self._v3_start:
+        if self._v3 is not None and self._v3_start is not None and self._offset > self._v3_start:
             lo = max(self._v3_start - start, 0)
             self._v3.feed(chunk if lo == 0 else memoryview(chunk)[lo:])
 
@@ -211,7 +211,7 @@ class MultiHasher:
         if self._v1 is not None:
             # A1111's legacy rule has no size guard: a short file hashes whatever was there (maybe nothing).
             out["AutoV1"] = hashlib.sha256(bytes(self._v1)).hexdigest()[:8].upper()
-        if self._v3 is not None and self._offset >= self._v3_start:
+        if self._v3 is not None and self._v3_start is not None and self._offset >= self._v3_start:
             out["AutoV3"] = self._v3.result()[:12]
         self._result = {k: out[k] for k in ALL if k in out}
         return dict(self._result)

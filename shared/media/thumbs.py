@@ -130,9 +130,11 @@ def thumbnail_webp(data: bytes, size: int) -> bytes:
     """A WebP thumbnail fitted into ``size`` px (animated kept animated, EXIF orientation applied)."""
     if sniff_media(data) == "jpeg":
         # Let libjpeg decode at a reduced scale before anything is loaded: far cheaper than a full decode.
+        img: Image.Image
         try:
-            img = Image.open(io.BytesIO(data))
-            img.draft("RGB", (size, size))
+            opened = Image.open(io.BytesIO(data))
+            img = opened
+            opened.draft("RGB", (size, size))
             img.load()
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             img = open_image(data, "The preview")  # raises the clear error

@@ -234,9 +234,9 @@ class DirectoryIndexer:
         was = unpack_dir(self._old_lines(rel_dir)).get(".")
         if was == sig and not self.full:
             return
-        names = {n for n in os.listdir(os.path.dirname(path)) if n.startswith(stem + ".")}
-        doc = build_doc(self.folder.name, self.pi, rel_dir, head, sidecars.read_summary(path, names),
-                        sidecars.preview_from_names(stem, names), None, size=size, is_dir=True)
+        beside = {n for n in os.listdir(os.path.dirname(path)) if n.startswith(stem + ".")}
+        doc = build_doc(self.folder.name, self.pi, rel_dir, head, sidecars.read_summary(path, beside),
+                        sidecars.preview_from_names(stem, beside), None, size=size, is_dir=True)
         doc["mtime_ns"] = newest
         self.totals.added += was is None
         self.totals.changed += was is not None

@@ -24,7 +24,7 @@ def submit_params(mode: str = "quick", folder: str | None = None, fetch_metadata
     folder's scan to one of its roots (say, a NAS mount that is slow or offline is left out)."""
     if mode not in MODES:
         raise InvalidRequest(f"Scan mode must be one of {', '.join(MODES)}; got {mode!r}.")
-    params = {"mode": mode, "folder": folder, "fetch_metadata": bool(fetch_metadata)}
+    params: dict[str, Any] = {"mode": mode, "folder": folder, "fetch_metadata": bool(fetch_metadata)}
     if path_index is not None:
         if folder is None:
             raise InvalidRequest("A scan's 'path_index' picks one root of a folder; give the 'folder' too.")

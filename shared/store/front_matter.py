@@ -4,6 +4,7 @@ npm ``yaml`` package ComfyUI-Model-Manager's browser side uses) all read every s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -12,7 +13,8 @@ import yaml
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
-_RESOLVE = yaml.resolver.Resolver().resolve
+#: PyYAML's implicit-type resolver: (node kind, value, (implicit, ...)) -> tag
+_RESOLVE: Callable[..., str] = yaml.resolver.Resolver().resolve
 #: First characters for which YAML tries an implicit type (bool, int, float, null, timestamp...); a scalar
 #: starting with any other character is a plain string without asking the resolver.
 _IMPLICIT_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k)

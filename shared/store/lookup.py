@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 import redis as redis_lib
@@ -174,7 +174,7 @@ class ModelLookup:
     @contextmanager
     def reading(self) -> Iterator[Tables]:
         """The tables brought up to the index's current generation, locked for the caller."""
-        gen = self.redis.get(GEN)
+        gen = cast(str | None, self.redis.get(GEN))
         with self._lock:
             if gen != self._gen:
                 if not self._catch_up(gen):
@@ -220,7 +220,7 @@ def changes_between(redis: redis_lib.Redis, have: str | None, want: str | None) 
         return None
     changed: set[str] = set()
     expect = first + 1
-    for entry in redis.lrange(CHANGES, -_CATCH_UP_ENTRIES, -1):
+    for entry in cast(list[str], redis.lrange(CHANGES, -_CATCH_UP_ENTRIES, -1)):
         g, _, joined = entry.partition("\0")
         if not g.isdigit() or int(g) <= first:
             continue

@@ -200,8 +200,8 @@ def parse_markdown(text: str) -> dict[str, Any]:
 def _civitai_version(data: dict[str, Any]) -> dict[str, Any]:
     if "id" not in data:
         return {}  # Civitai Helper writes {} for "not on Civitai"
-    model = data.get("model") if isinstance(data.get("model"), dict) else {}
-    files = data.get("files") if isinstance(data.get("files"), list) else []
+    model: dict[str, Any] = data["model"] if isinstance(data.get("model"), dict) else {}
+    files: list[Any] = data["files"] if isinstance(data.get("files"), list) else []
     primary = next((f for f in files if isinstance(f, dict) and f.get("primary")), files[0] if files else {})
     out = {"name": model.get("name") or data.get("name"), "base_model": data.get("baseModel"),
            "trigger_words": [str(w) for w in data.get("trainedWords") or []], "source": "civitai",
@@ -214,7 +214,7 @@ def _civitai_version(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lora_manager(data: dict[str, Any]) -> dict[str, Any]:
-    civ = data.get("civitai") if isinstance(data.get("civitai"), dict) else {}
+    civ: dict[str, Any] = data["civitai"] if isinstance(data.get("civitai"), dict) else {}
     out = _civitai_version(civ) if civ else {}
     out.update({k: v for k, v in {
         "name": data.get("model_name"), "base_model": data.get("base_model"),

@@ -61,10 +61,10 @@ def iter_targets(layout: StoreLayout, params: dict[str, Any]) -> Iterator[Target
     models = params.get("models")
     if models:
         for item in models:
-            folder, index, rel = parse_ref(item)
-            ref = {"folder": folder, "path_index": index, "relpath": rel}
+            ref_folder, index, rel = parse_ref(item)
+            ref = {"folder": ref_folder, "path_index": index, "relpath": rel}
             try:
-                path = layout.resolve(folder, index, rel)
+                path = layout.resolve(ref_folder, index, rel)
             except DepotError as exc:
                 yield Target(ref, Path(rel), exc.message)
                 continue

@@ -31,7 +31,8 @@ def require_version(src: Source) -> None:
         raise InvalidRequest("This Civitai link names no model or version.")
 
 
-def fetch(http: HttpClient, settings: Settings, src: Source, key: str | None) -> tuple[dict, dict]:
+def fetch(http: HttpClient, settings: Settings, src: Source,
+          key: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return (model body or {}, version body) for a Civitai source."""
     model: dict[str, Any] = {}
     if src.model_id is not None:

@@ -96,7 +96,7 @@ def backoff(attempt: int, retry_after: float | None = None) -> float:
     """Jittered exponential backoff from 0.5 s capped at 30 s; a server's Retry-After wins (capped at 300 s)."""
     if retry_after is not None:
         return min(float(retry_after), 300.0)
-    return min(30.0, 0.5 * 2 ** attempt) * random.uniform(0.5, 1.5)
+    return float(min(30.0, 0.5 * 2 ** attempt) * random.uniform(0.5, 1.5))
 
 
 def _body(resp: requests.Response) -> dict[str, Any]:

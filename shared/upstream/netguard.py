@@ -35,7 +35,7 @@ def check_url(url: str, allow_private: bool) -> None:
     except socket.gaierror as exc:
         raise DepotError(f"Cannot resolve host {host!r} ({exc}). Check the URL and this host's DNS.",
                          code="not_found", http_status=404) from None
-    bad = sorted({info[4][0] for info in infos if not _is_public(info[4][0])})
+    bad = sorted({str(info[4][0]) for info in infos if not _is_public(str(info[4][0]))})
     if bad:
         raise PrivateAddressRefused(
             f"Refusing to download from {host} ({', '.join(bad)}): it is a loopback, private or link-local "

@@ -59,7 +59,8 @@ def parse_source(url: str, settings: Settings) -> Source:
 def _civitai(url: str, path: str, query: dict[str, str]) -> Source | None:
     m = re.match(r"^/api/download/models/(\d+)/?$", path)
     if m:
-        filters = {k: query[k] for k in ("type", "format", "size", "fp", "quantType", "fileId") if k in query}
+        names = ("type", "format", "size", "fp", "quantType", "fileId")
+        filters: dict[str, str] = {k: query[k] for k in names if k in query}
         return Source("civitai", url, version_id=int(m.group(1)), query=filters)
     m = re.match(r"^/models/(\d+)(?:/[^/]*)?/?$", path) or re.match(r"^/api/v1/models/(\d+)/?$", path)
     if m:

@@ -49,7 +49,7 @@ def api_references(prompt: dict[str, Any]) -> list[Wanted]:
     out: list[Wanted] = []
     for node in prompt.values():
         inputs = _dict(node.get("inputs"))
-        widgets = [(name, v) for name, v in inputs.items() if not _is_link(v)]
+        widgets: list[tuple[str | None, Any]] = [(name, v) for name, v in inputs.items() if not _is_link(v)]
         out.extend(node_references(node.get("class_type"), widgets, True, []))
     return out
 
@@ -197,7 +197,7 @@ def _group_nodes(inner: list[dict[str, Any]], instances: list[tuple[dict[str, An
         split = isinstance(values, list) and len(values) == sum(sizes)
         start = 0
         for node, size in zip(inner, sizes, strict=False):
-            own = values[start:start + size] if split else node.get("widgets_values")
+            own = values[start:start + size] if split and isinstance(values, list) else node.get("widgets_values")
             start += size
             yield node, active and _on(node), own
 

@@ -125,7 +125,7 @@ class CivitaiSources:
 
 def _trim(body: dict[str, Any]) -> dict[str, Any]:
     """What a reference needs of a version (or a model's version list), so the cache stays small."""
-    keep = {k: body.get(k) for k in ("id", "modelId") if k in body}
+    keep: dict[str, Any] = {k: body.get(k) for k in ("id", "modelId") if k in body}
     if isinstance(body.get("model"), dict):
         keep["model"] = {"type": body["model"].get("type"), "name": body["model"].get("name")}
     if "type" in body:

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis as redis_lib
 
@@ -35,7 +35,7 @@ class IndexDirs:
             while True:
                 try:
                     pipe.watch(key)
-                    lines = unpack_dir(pipe.hget(key, rel_dir))
+                    lines = unpack_dir(cast(str | None, pipe.hget(key, rel_dir)))
                     if sig is None and name not in lines:
                         return
                     if sig is None:
@@ -55,7 +55,7 @@ class IndexDirs:
 
     def unhashed(self) -> list[str]:
         """Ids a scan queued for hashing and did not hash (it was cancelled or its worker died)."""
-        return sorted(self.redis.smembers(UNHASHED))
+        return sorted(cast(set[str], self.redis.smembers(UNHASHED)))
 
     def forget_unhashed(self, ids: list[str]) -> None:
         if ids:
@@ -64,12 +64,13 @@ class IndexDirs:
     def dir_sigs(self, folder: str, path_index: int) -> tuple[set[str], dict[str, str]]:
         """``(directories with model lines, directory -> fingerprint)`` of one root; the lines themselves are
         fetched per changed directory with ``dir_lines`` (an unchanged store never transfers them)."""
-        return set(self.redis.hkeys(dirs_key(folder, path_index))), self.redis.hgetall(fp_key(folder, path_index))
+        return (set(cast(list[str], self.redis.hkeys(dirs_key(folder, path_index)))),
+                cast(dict[str, str], self.redis.hgetall(fp_key(folder, path_index))))
 
     def dir_lines(self, folder: str, path_index: int, rel_dir: str) -> str | None:
-        return self.redis.hget(dirs_key(folder, path_index), rel_dir)
+        return cast(str | None, self.redis.hget(dirs_key(folder, path_index), rel_dir))
 
-    def write_dir_sigs(self, folder: str, path_index: int, packed: dict[str, str], fps: dict[str, str],
+    def write_dir_sigs(self, folder: str, path_index: int, packed: dict[Any, Any], fps: dict[Any, Any],
                        gone: list[str]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         if packed:
@@ -88,7 +89,7 @@ class IndexDirs:
             self.redis.hset(UNREACHABLE, field, json.dumps({"path": path, "since": time.time()}))
 
     def unreachable(self) -> dict[str, dict[str, Any]]:
-        return {k: json.loads(v) for k, v in self.redis.hgetall(UNREACHABLE).items()}
+        return {k: json.loads(v) for k, v in cast(dict[str, str], self.redis.hgetall(UNREACHABLE)).items()}
 
 
 

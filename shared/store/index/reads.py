@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from redis.client import NEVER_DECODE
 
@@ -57,7 +57,7 @@ class IndexReads(IndexDirs):
         # The set is kept next to the documents but outside the read of the old SHA256, so a document is
         # checked against it rather than trusted.
         sha = sha.upper()
-        return [to_model(d) for d in self.docs(sorted(self.redis.smembers(sha_key(sha))))
+        return [to_model(d) for d in self.docs(sorted(cast(set[str], self.redis.smembers(sha_key(sha)))))
                 if (d.get("hashes") or {}).get("SHA256") == sha]
 
     def models(self, folder: str | None = None) -> Iterator[dict[str, Any]]:
@@ -90,7 +90,7 @@ class IndexReads(IndexDirs):
         return [mid for mid, _ in page], total
 
     def _rows(self) -> Rows:
-        gen = self.redis.get(GEN)
+        gen = cast(str | None, self.redis.get(GEN))
         with self._cache_lock:
             if self._cache.gen != gen:
                 caught_up = self._catch_up(self._cache, gen)
@@ -98,7 +98,7 @@ class IndexReads(IndexDirs):
                     # The rows are read after gen, so they are at least that new; a later gen re-reads what
                     # changed since, which converges.
                     self.full_reloads += 1
-                    caught_up = Rows(gen, sorted(self.redis.hgetall(Q).items()))
+                    caught_up = Rows(gen, sorted(cast(dict[str, str], self.redis.hgetall(Q)).items()))
                 self._cache = caught_up
             return self._cache
 
@@ -112,7 +112,7 @@ class IndexReads(IndexDirs):
             return None
         changed: set[str] = set()
         expect = have + 1
-        for entry in self.redis.lrange(CHANGES, have - want, -1):
+        for entry in cast(list[str], self.redis.lrange(CHANGES, have - want, -1)):
             g, _, joined = entry.partition("\0")
             if g != str(expect):
                 return None  # a newer write landed meanwhile, or an entry is missing
@@ -121,11 +121,12 @@ class IndexReads(IndexDirs):
         if expect != want + 1 or len(changed) * (cache.order_count() + 1) > _CATCH_UP_MOVES:
             return None
         ids = sorted(changed)
-        return cache.updated(gen, dict(zip(ids, self.redis.hmget(Q, ids), strict=False)))
+        rows = cast(list[str | None], self.redis.hmget(Q, ids))
+        return cache.updated(gen, dict(zip(ids, rows, strict=False)))
 
     def duplicates(self, folder: str | None = None) -> list[dict[str, Any]]:
         groups: dict[str, list[str]] = {}
-        for mid, sha in self.redis.hgetall(SHA_OF).items():
+        for mid, sha in cast(dict[str, str], self.redis.hgetall(SHA_OF)).items():
             groups.setdefault(sha, []).append(mid)
         out = []
         for sha, ids in sorted(groups.items()):

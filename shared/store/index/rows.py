@@ -19,7 +19,7 @@ def token_matcher(token: str) -> Callable[[str], bool]:
 
 #: Sort keys read from a search row ("size TAB created TAB modified TAB lower(name) TAB text") without
 #: splitting all of it (a process re-reads every row after each index change).
-_SORT_KEY = {
+_SORT_KEY: dict[str, Callable[[tuple[str, str]], Any]] = {
     "size": lambda r: int(r[1][:r[1].index("\t")]),
     "created": lambda r: int(r[1].split("\t", 2)[1]),
     "modified": lambda r: int(r[1].split("\t", 3)[2]),

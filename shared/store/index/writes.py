@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from shared.errors import NotFound
 from shared.media.gguf import misplacement
@@ -65,8 +65,12 @@ class IndexWrites(IndexReads):
         for d in docs:
             by_id[model_id(d["folder"], d["path_index"], d["relpath"])] = d
         ids = list(by_id)
-        old_shas = [None] * len(ids) if new else self.redis.hmget(SHA_OF, ids)
-        doc_map, model_map, q_map, sha_map = {}, {}, {}, {}
+        old_shas = [None] * len(ids) if new else cast(list[str | None], self.redis.hmget(SHA_OF, ids))
+        # Field maps for HSET (typed loosely: redis-py's mapping type is invariant in its keys)
+        doc_map: dict[Any, Any] = {}
+        model_map: dict[Any, Any] = {}
+        q_map: dict[Any, Any] = {}
+        sha_map: dict[Any, Any] = {}
         pipe = self.redis.pipeline(transaction=True)
         for (mid, d), old in zip(by_id.items(), old_shas, strict=False):
             name = display_name(d)
@@ -106,7 +110,7 @@ class IndexWrites(IndexReads):
         ids = list(ids)
         if not ids:
             return 0
-        shas = self.redis.hmget(SHA_OF, ids)
+        shas = cast(list[str | None], self.redis.hmget(SHA_OF, ids))
         pipe = self.redis.pipeline(transaction=True)
         for mid, sha in zip(ids, shas, strict=False):
             if sha:

@@ -3,6 +3,7 @@
 // reconnect refetches, so the page never shows a stale state after a reload or a server restart.
 
 import { askForToken, get, getToken, showError } from "./api.js";
+import { isTerminal } from "./vocab.js";
 
 export const tasks = new Map();
 const listeners = new Set();
@@ -89,9 +90,6 @@ export function waitForTask(id, pollMs = 2000) {
   });
 }
 
-export function isTerminal(t) {
-  return ["succeeded", "failed", "cancelled"].includes(t.state);
-}
 
 function handleEvent(ev) {
   const known = tasks.get(ev.task_id);

@@ -5,7 +5,8 @@ import { initAdd } from "./add.js";
 import { initLibrary, loadFolders } from "./library.js";
 import { connect, refreshTasks } from "./live.js";
 import { initHosts, initMaintenance, initSettings, loadHosts, loadKeys } from "./panels.js";
-import { initQueue, renderAll, setVocabulary } from "./queue.js";
+import { initQueue, renderAll } from "./queue.js";
+import { setVocabulary } from "./vocab.js";
 import { initWorkflows } from "./workflows.js";
 
 const VIEWS = ["library", "add", "workflows", "queue", "maintenance", "settings", "hosts"];

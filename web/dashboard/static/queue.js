@@ -2,16 +2,8 @@
 // task's state allows (from GET /vocabulary, never retyped here).
 
 import { api, fmtBytes, fmtDuration, h, showError, toast } from "./api.js";
-import { isTerminal, onTasks, refreshTask, refreshTasks, tasks } from "./live.js";
-
-let control = {
-  pause: ["queued", "running"], resume: ["paused"], cancel: ["queued", "running", "paused", "lost"],
-  retry: ["failed", "cancelled", "lost"], delete: ["succeeded", "failed", "cancelled"],
-};
-
-export function setVocabulary(vocab) {
-  if (vocab && vocab.control) control = vocab.control;
-}
+import { onTasks, refreshTask, refreshTasks, tasks } from "./live.js";
+import { actions, allows, isTerminal } from "./vocab.js";
 
 const BYTE_KINDS = new Set(["download", "verify"]);
 
@@ -96,11 +88,11 @@ function renderRow(t) {
   const p = t.progress || {};
   const bar = h("progress", { max: p.total || 1, value: p.total ? Math.min(p.done || 0, p.total) : (t.state === "succeeded" ? 1 : (isTerminal(t) ? 0 : null)),
     "aria-label": `Progress of ${taskLabel(t)}` });
-  const buttons = Object.keys(control)
-    .filter((a) => control[a].includes(t.state))
+  const buttons = actions()
+    .filter((a) => allows(a, t))
     .map((a) => h("button", { type: "button", class: `small ${a === "delete" || a === "cancel" ? "secondary" : ""}`,
       dataset: { action: a }, onclick: () => act(t, a) }, a[0].toUpperCase() + a.slice(1)));
-  const err = t.error && ["failed", "lost", "cancelled"].includes(t.state)
+  const err = t.error && t.state !== "succeeded"
     ? h("p", { class: "task-error", role: "note" }, h("strong", {}, t.error.code || "error"), ": ", t.error.message || "") : null;
   return h("li", { class: `task state-${t.state}`, dataset: { taskId: t.id, state: t.state } },
     h("div", { class: "task-head" },

@@ -4,6 +4,7 @@
 
 import { api, fmtBytes, h, showError, toast } from "./api.js";
 import { onTasks, tasks } from "./live.js";
+import { isTerminal } from "./vocab.js";
 
 const STATE_TEXT = { present: "present", missing: "missing", ambiguous: "ambiguous", mismatch: "hash differs" };
 let current = null; // { file, answer, taskId, childIds }
@@ -111,7 +112,7 @@ function render() {
         ...hosts.map((x) => h("th", {}, x)), h("th", {}, "Where / source"))),
       h("tbody", {}, rows)),
     h("p", { class: "row wrap" },
-      h("button", { id: "wf-fetch", type: "button", onclick: fetchMissing, disabled: !missing.some((r) => r.source) || (task && !["succeeded", "failed", "cancelled"].includes(task.state)) },
+      h("button", { id: "wf-fetch", type: "button", onclick: fetchMissing, disabled: !missing.some((r) => r.source) || (task && !isTerminal(task)) },
         "Download missing"),
       task ? h("span", { id: "wf-task", class: `muted state ${task.state}` }, `Fetch ${task.state}${progress}`
         + (task.state === "failed" && task.error ? `: ${task.error.message}` : "")) : ""));
@@ -126,7 +127,7 @@ function onTaskChange(ids) {
   const mine = ids === null || ids.some((id) => id === current.taskId || current.childIds.has(id));
   if (!mine) return;
   render();
-  const ended = [...current.childIds, current.taskId].some((id) => ["succeeded", "failed"].includes((tasks.get(id) || {}).state));
+  const ended = [...current.childIds, current.taskId].some((id) => tasks.has(id) && isTerminal(tasks.get(id)));
   if (ended && !recheckTimer) {
     recheckTimer = setTimeout(() => {
       recheckTimer = null;
