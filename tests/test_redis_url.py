@@ -101,6 +101,6 @@ def test_depot_up_with_a_sentinel_url_starts_no_embedded_redis(monkeypatch: pyte
     monkeypatch.setattr(procs, "supervise", supervise)
     assert procs.up(argparse.Namespace()) == 0
     assert started["env"]["DEPOT_REDIS_URL"] == url
-    assert started["names"] == ["web", "worker", "beat", "flower"]
+    assert started["names"] == ["web", "worker", "workflows", "beat", "flower"]
     banner = capsys.readouterr().err
     assert "sentinel://:****@h1:26379" in banner and ":pw@" not in banner

@@ -50,6 +50,8 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
     try:
         wait_for(lambda: p.replica.client().info("replication")["master_link_status"] == "up", timeout=20,
                  what="the replica to sync")
+        # After a diskless sync the master counts the replica as online only once it has sent its first ACK
+        wait_for(lambda: len(p.role()[1]) == 1, timeout=20, what="the master to list the replica as online")
         yield p
     finally:
         p.replica.stop()

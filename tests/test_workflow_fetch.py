@@ -164,8 +164,14 @@ def test_a_fleet_killed_mid_fetch_still_completes_the_workflow(client, workers, 
     # When every worker of gpu1 is SIGKILLed
     dl.kill()
     wf.kill()
-    lost = wait_for(lambda: _reap(settings), timeout=20, what="the leases to expire")
-    assert wf_id in lost
+    # The download and the workflow task each hold their own lease, which may expire a beat apart
+    lost: list[str] = []
+
+    def reaped_workflow() -> bool:
+        lost.extend(_reap(settings))
+        return wf_id in lost
+
+    wait_for(reaped_workflow, timeout=20, what="the workflow task's lease to expire")
     # Then gpu3's workers pick the downloads and the workflow task up, and it completes
     fleet(workers, host="gpu3")
     done = ended(client, wf_id, timeout=90)
