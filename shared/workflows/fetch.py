@@ -48,6 +48,10 @@ def download_params(ref: Reference) -> dict[str, Any]:
         if subfolder:
             params["subfolder"] = subfolder
     sha = ref.expected_hash if ref.hash_type == "SHA256" else None
+    if not (sha and len(sha) == 64):
+        # A workflow that names only a short hash (AutoV2/AutoV3) still gets its file checked in full: the
+        # Civitai version found by that hash lists the file's SHA256
+        sha = ref.source.sha256
     if sha and len(sha) == 64:
         params["sha256"] = sha.lower()
     return params
