@@ -52,6 +52,9 @@ def test_drop_a_workflow_png_download_missing_and_watch_them_turn_present(page: 
     page.wait_for_function("() => document.getElementById('wf-status').textContent.includes('Ready on: gpu1')",
                            timeout=20000)
     assert page.locator(".wf-table td[data-host='gpu1']").all_inner_texts() == ["yes", "yes"]
+    # The rows turn present as each download lands; the workflow task itself ends a poll later
+    page.wait_for_function("() => document.getElementById('wf-task')?.textContent.startsWith('Fetch succeeded')",
+                           timeout=30000)
     page.screenshot(path=str(out / "workflow-present-1280.png"))
     for name, f in files.items():
         assert (Path(settings.store) / f["folder"] / name).read_bytes() == f["data"]
