@@ -72,6 +72,51 @@ class Transient(UpstreamError):
     code, retryable = "upstream_unavailable", True
 
 
+class RateLimited(Transient):
+    code, http_status = "rate_limited", 429
+
+
+class UpstreamRefused(UpstreamError):
+    """The upstream answered, and asking again will get the same answer until the user changes something (a key,
+    an access request, the link): a download stops here rather than guessing."""
+
+    code, http_status = "upstream_refused", 403
+
+
+class GatedRepo(UpstreamRefused):
+    code, http_status = "gated_repo", 403
+
+
+class LoginRequired(UpstreamRefused):
+    code, http_status = "login_required", 401
+
+
+class Archived(UpstreamRefused):
+    code, http_status = "archived", 410
+
+
+class EarlyAccess(UpstreamError):
+    code, http_status = "early_access", 403
+
+
+class BadContent(UpstreamError):
+    """The bytes that arrived are not the model that was asked for; nothing of them may stay in the store."""
+
+    code, http_status = "invalid_model", 502
+
+
+class HtmlInsteadOfModel(BadContent):
+    code = "html_instead_of_model"
+
+
+class HashMismatch(BadContent):
+    code = "hash_mismatch"
+
+
+class DiskFull(DepotError):
+    code, http_status = "disk_full", 507
+
+
 class JobInterrupted(Exception):
     """Raised inside a job when the user asked to stop it; carries the state to end in."""
 

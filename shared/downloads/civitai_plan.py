@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from shared.config import Settings
 from shared.downloads.plan import CIVITAI_FILE_FOLDERS, CIVITAI_FOLDERS, DEFAULT_FOLDER, Plan
-from shared.errors import NotFound, UpstreamError
+from shared.errors import Archived, NotFound
 from shared.media import gguf
 from shared.upstream.urls import Source, civitai_download_url
 
@@ -15,8 +15,8 @@ from shared.upstream.urls import Source, civitai_download_url
 def choose_file(version: dict[str, Any], src: Source, file_id: int | None) -> dict[str, Any]:
     files = version.get("files") or []
     if not files:
-        raise UpstreamError(f"Civitai version {version.get('id')} has no downloadable files (the model may be "
-                            "archived or taken down).", code="archived", http_status=410)
+        raise Archived(f"Civitai version {version.get('id')} has no downloadable files (the model may be "
+                       "archived or taken down).")
     wanted = file_id if file_id is not None else src.query.get("fileId")
     if wanted is not None:
         for f in files:

@@ -24,7 +24,7 @@ from shared.downloads.resolve import key_for
 from shared.downloads.routing import route
 from shared.downloads.submit import plan_for
 from shared.downloads.transfer import Transfer, sleep_checking
-from shared.errors import Conflict, DepotError, JobInterrupted
+from shared.errors import BadContent, Conflict, HashMismatch, JobInterrupted
 from shared.jobs import JobContext
 from shared.media.formats import validate_safetensors
 from shared.media.hashing import ALL, SHA256_ONLY, hash_file
@@ -36,7 +36,6 @@ from shared.store.layout import StoreLayout
 from shared.upstream.http import HttpClient
 
 _SAFETENSORS = (".safetensors", ".sft")
-_CONTENT_ERRORS = {"html_instead_of_model", "hash_mismatch", "invalid_model"}
 
 
 def run_download(ctx: JobContext, services: Services) -> dict[str, Any]:
@@ -116,9 +115,9 @@ def _fetch(ctx: JobContext, settings: Any, http: HttpClient, plan: Plan, target:
         if exc.state == TaskState.CANCELLED.value:
             remove_partials(target, ctx.task_id)
         raise
-    except DepotError as exc:
-        if exc.code in _CONTENT_ERRORS:
-            remove_partials(target, ctx.task_id)
+    except BadContent:
+        # Resuming would only append to bytes that are not the model: start over next time
+        remove_partials(target, ctx.task_id)
         raise
     ctx.progress(outcome.size, outcome.size, force=True, unit="bytes")
     return outcome.hashes
@@ -127,18 +126,16 @@ def _fetch(ctx: JobContext, settings: Any, http: HttpClient, plan: Plan, target:
 def _verify(plan: Plan, part: Path, hashes: dict[str, str]) -> None:
     got = hashes.get("SHA256", "").lower()
     if plan.sha256 and got != plan.sha256.lower():
-        raise DepotError(f"The downloaded file's SHA256 {got[:16]}… differs from the expected {plan.sha256[:16]}…; "
-                         "nothing was saved. The upstream file may have changed or been corrupted: retry, or check "
-                         "the expected hash.", code="hash_mismatch", http_status=502)
+        raise HashMismatch(f"The downloaded file's SHA256 {got[:16]}… differs from the expected "
+                           f"{plan.sha256[:16]}…; nothing was saved. The upstream file may have changed or been "
+                           "corrupted: retry, or check the expected hash.")
     blake = plan.hashes.get("BLAKE3")
     if not plan.sha256 and blake and hashes.get("BLAKE3", "").upper() != blake.upper():
-        raise DepotError("The downloaded file's BLAKE3 differs from the one Civitai publishes; nothing was saved.",
-                         code="hash_mismatch", http_status=502)
+        raise HashMismatch("The downloaded file's BLAKE3 differs from the one Civitai publishes; nothing was saved.")
     if plan.filename.lower().endswith(_SAFETENSORS):
         ok, reason = validate_safetensors(part)
         if not ok:
-            raise DepotError(f"The downloaded file is not a valid safetensors file ({reason}); nothing was saved.",
-                             code="invalid_model", http_status=502)
+            raise BadContent(f"The downloaded file is not a valid safetensors file ({reason}); nothing was saved.")
 
 
 def _existing_sha(target: Path, index: StoreIndex) -> str:

@@ -17,7 +17,7 @@ from redis.exceptions import LockError
 
 from shared.config import Settings
 from shared.downloads.plan import Plan
-from shared.errors import Conflict, DepotError, InvalidPath, InvalidRequest, NotFound, Transient
+from shared.errors import Conflict, DiskFull, InvalidPath, InvalidRequest, NotFound, Transient
 from shared.files import fsync_dir
 from shared.partials import download_lock_name, task_partials
 from shared.records import new_task_id
@@ -86,9 +86,8 @@ def check_free_space(directory: Path, needed: int | None) -> None:
         return
     free = shutil.disk_usage(directory).free
     if free < needed + _FREE_MARGIN:
-        raise DepotError(f"Not enough free space in {directory}: {needed / 2**30:.2f} GiB needed, "
-                         f"{free / 2**30:.2f} GiB free. Free some space, then retry.", code="disk_full",
-                         http_status=507)
+        raise DiskFull(f"Not enough free space in {directory}: {needed / 2**30:.2f} GiB needed, "
+                       f"{free / 2**30:.2f} GiB free. Free some space, then retry.")
 
 
 def publish(part: Path, target: Path, fence: Callable[[], None]) -> None:

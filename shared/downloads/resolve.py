@@ -9,11 +9,12 @@ from urllib.parse import unquote
 from shared.config import Settings
 from shared.downloads import civitai_plan, huggingface_plan
 from shared.downloads.plan import DEFAULT_FOLDER, Plan
-from shared.errors import DepotError, InvalidRequest
+from shared.errors import DepotError, InvalidRequest, NotFound, UpstreamRefused
 from shared.media import gguf
 from shared.upstream import civitai, huggingface
 from shared.upstream.http import HttpClient, netloc, raise_for_status
 from shared.upstream.keystore import KeyStore
+from shared.upstream.netguard import PrivateAddressRefused
 from shared.upstream.urls import Source, filename_from_url, parse_source
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}\Z")
@@ -75,9 +76,10 @@ def _direct_plan(settings: Settings, http: HttpClient, url: str, folder: str | N
             size = int(resp.headers["Content-Length"]) if resp.headers.get("Content-Length", "").isdigit() else None
         elif resp.status_code not in (405, 501):
             raise_for_status(resp, "direct")
-    except DepotError as exc:
-        if exc.code in ("private_address_refused", "not_found", "gated_repo", "login_required", "archived"):
-            raise
+    except (PrivateAddressRefused, NotFound, UpstreamRefused):
+        raise
+    except DepotError:
+        pass  # a HEAD some servers answer badly (an error page, a 5xx) need not stop the GET that follows
     meta: dict[str, Any] = {"model_name": name.rsplit(".", 1)[0], "author": None, "website": "Direct Link",
                             "model_page": url, "base_model": None,
                             "trigger_words": [], "about": "", "description": "", "images": []}

@@ -22,7 +22,7 @@ import requests
 import urllib3
 
 from shared.downloads.plan import Plan
-from shared.errors import DepotError, Transient
+from shared.errors import DepotError, DiskFull, HtmlInsteadOfModel, Transient
 from shared.media.formats import check_model_bytes, sniff
 from shared.media.hashing import ALL, MultiHasher
 from shared.upstream.http import HttpClient, backoff, netloc, raise_for_status
@@ -266,8 +266,7 @@ def _write(fh: Any, data: bytes) -> None:
             view = view[n:]
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DepotError("The store's disk is full. Free some space and resume the download.",
-                             code="disk_full", http_status=507) from None
+            raise DiskFull("The store's disk is full. Free some space and resume the download.") from None
         raise
 
 
@@ -276,9 +275,8 @@ def _refuse_non_model(head: bytes, content_type: str, filename: str) -> None:
     check_model_bytes(head, filename)
     ctype = content_type.split(";")[0].strip().lower()
     if ctype.startswith(_REFUSED_TYPES) and sniff(head[:64]) in ("unknown", "html", "json", "empty"):
-        raise DepotError(f"The server sent a {ctype} page instead of the model file {filename!r} (usually a login "
-                         "or error page). Set the site's API key or check the link.",
-                         code="html_instead_of_model", http_status=502)
+        raise HtmlInsteadOfModel(f"The server sent a {ctype} page instead of the model file {filename!r} (usually "
+                                 "a login or error page). Set the site's API key or check the link.")
 
 
 def sleep_checking(check: Callable[[], None]) -> Callable[[float], None]:

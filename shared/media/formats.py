@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from shared.errors import DepotError
+from shared.errors import HtmlInsteadOfModel
 
 #: The reference reader's ``MAX_HEADER_SIZE`` (safetensors ``tensor.rs``).
 MAX_HEADER_BYTES = 100_000_000
@@ -63,16 +63,14 @@ def check_model_bytes(head: bytes, filename: str) -> None:
     """Refuse a body that is an HTML page or a JSON document rather than a model (login pages, API errors).
 
     Raises:
-        DepotError: code ``html_instead_of_model``.
+        HtmlInsteadOfModel: the bytes are a web page or an API answer.
     """
     kind = sniff(head)
     if kind in ("html", "json"):
         what = "an HTML page" if kind == "html" else "a JSON document"
-        raise DepotError(
+        raise HtmlInsteadOfModel(
             f"The server sent {what} instead of the model file {filename!r} (usually a login page, an "
-            "early-access notice or an API error). Check the URL, and set your API key if the model needs one.",
-            code="html_instead_of_model", http_status=502,
-        )
+            "early-access notice or an API error). Check the URL, and set your API key if the model needs one.")
 
 
 # --- safetensors -------------------------------------------------------------------------------------------

@@ -17,6 +17,10 @@ MAX_FRAMES = 96
 MAX_SIDE = 2048
 
 
+class UnreadableImage(DepotError):
+    code, http_status = "invalid_image", 400
+
+
 def sniff_media(data: bytes) -> str | None:
     """``jpeg``, ``png``, ``gif``, ``webp``, ``bmp``, ``mp4``, ``webm`` from the first bytes, else None."""
     if data.startswith(b"\xff\xd8\xff"):
@@ -84,8 +88,7 @@ def open_image(data: bytes, what: str) -> Image.Image:
         img.load()
         return img
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise DepotError(f"{what} is not a readable image ({exc}); pick another preview source.",
-                         code="invalid_image", http_status=400) from None
+        raise UnreadableImage(f"{what} is not a readable image ({exc}); pick another preview source.") from None
 
 
 def preview_file(data: bytes, what: str) -> tuple[str, bytes]:

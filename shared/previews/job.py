@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from shared.errors import DepotError
+from shared.errors import DepotError, InvalidRequest
 from shared.jobs import JobContext
 from shared.media.embedded import embedded_cover
 from shared.media.hashing import SHA256_ONLY, hash_file
@@ -79,8 +79,7 @@ def run_previews(ctx: JobContext, services: Services) -> dict[str, Any]:
     settings = services.settings
     source = ctx.params.get("source") or "auto"
     if source not in SOURCES:
-        raise DepotError(f"Unknown preview source {source!r}; use one of {', '.join(SOURCES)}.",
-                         code="invalid_request", http_status=400)
+        raise InvalidRequest(f"Unknown preview source {source!r}; use one of {', '.join(SOURCES)}.")
     layout = StoreLayout.from_settings(settings)
     targets = list(iter_targets(layout, ctx.params))
     thumbs = Thumbnailer(settings.thumbs_dir, settings.thumbs_max_bytes)

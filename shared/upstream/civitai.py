@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from shared.config import Settings
-from shared.errors import DepotError, InvalidRequest, NotFound, UpstreamError
+from shared.errors import DepotError, InvalidRequest, NotFound, RateLimited, UpstreamError
 from shared.jobs import JobContext
 from shared.services import Services
 from shared.upstream.http import HttpClient, raise_for_status, retry_after
@@ -112,4 +112,4 @@ def _gated_json(ctx: JobContext, services: Services, http: HttpClient, path: str
             return resp.json()
         except ValueError:
             raise UpstreamError("Civitai's hash lookup did not answer with JSON; retry later.") from None
-    raise DepotError("Civitai kept answering 429; retry later.", code="rate_limited", http_status=429)
+    raise RateLimited("Civitai kept answering 429; retry later.")

@@ -14,11 +14,25 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from shared.config import Settings
-from shared.errors import DepotError, NotFound, Transient, UpstreamError
+from shared.errors import (
+    Archived,
+    DepotError,
+    EarlyAccess,
+    GatedRepo,
+    LoginRequired,
+    NotFound,
+    RateLimited,
+    Transient,
+    UpstreamError,
+)
 from shared.upstream.netguard import check_url
 
 USER_AGENT = "model-depot/1.0 (+https://github.com/; python-requests)"
 MAX_REDIRECTS = 10
+
+
+class TooManyRedirects(UpstreamError):
+    code = "too_many_redirects"
 
 
 def netloc(url: str) -> str:
@@ -61,7 +75,7 @@ class HttpClient:
                 url = nxt
                 continue
             return resp
-        raise UpstreamError(f"Too many redirects starting at {url}.", code="too_many_redirects")
+        raise TooManyRedirects(f"Too many redirects starting at {url}.")
 
     def fetch_bytes(self, url: str, limit: int, *, timeout: float = 30.0) -> bytes | None:
         """A small resource (a preview image) through the guarded client; None when it is not a 200 or is
@@ -125,27 +139,25 @@ def raise_for_status(resp: requests.Response, source: str) -> None:
     text = " ".join(str(body.get(k, "")) for k in ("error", "message")).strip()
     hf_code = resp.headers.get("X-Error-Code", "")
     if status == 429:
-        raise Transient(f"{host} is rate limiting downloads ({text or 'HTTP 429'}). Wait and retry later.",
-                        code="rate_limited", http_status=429, retry_after=retry_after(resp))
+        raise RateLimited(f"{host} is rate limiting downloads ({text or 'HTTP 429'}). Wait and retry later.",
+                          retry_after=retry_after(resp))
     if status >= 500:
         raise Transient(f"{host} failed with HTTP {status} ({text or 'server error'}); retrying may help.",
-                        code="upstream_unavailable", http_status=502, retry_after=retry_after(resp))
+                        retry_after=retry_after(resp))
     if hf_code == "GatedRepo":
-        raise UpstreamError(f"This Hugging Face repository is gated: {resp.headers.get('X-Error-Message', '')} "
-                            "Request access on its Hugging Face page, then set your Hugging Face key "
-                            "(PUT /api/v1/settings/keys/huggingface).", code="gated_repo", http_status=403)
+        raise GatedRepo(f"This Hugging Face repository is gated: {resp.headers.get('X-Error-Message', '')} "
+                        "Request access on its Hugging Face page, then set your Hugging Face key "
+                        "(PUT /api/v1/settings/keys/huggingface).")
     if hf_code in ("RepoNotFound", "EntryNotFound", "RevisionNotFound") or status == 404:
         raise NotFound(f"Not found upstream ({text or hf_code or 'HTTP 404'}): {resp.url.split('?')[0]}. "
                        "Check the link, the version or the file name.")
     if status == 410:
-        raise UpstreamError("The model is archived on Civitai and can no longer be downloaded "
-                            f"({text or 'HTTP 410'}).", code="archived", http_status=410)
+        raise Archived(f"The model is archived on Civitai and can no longer be downloaded ({text or 'HTTP 410'}).")
     if status == 403 and "early access" in text.lower():
-        raise UpstreamError(f"This version is in Early Access on Civitai ({body.get('message', '')}). Buy access "
-                            "or wait until it ends, then retry.", code="early_access", http_status=403)
+        raise EarlyAccess(f"This version is in Early Access on Civitai ({body.get('message', '')}). Buy access "
+                          "or wait until it ends, then retry.")
     if status in (401, 403):
         which = "Hugging Face" if source == "huggingface" else "Civitai" if source == "civitai" else "the site"
-        raise UpstreamError(f"{host} refused the download (HTTP {status}: {text or 'login required'}). Set your "
-                            f"{which} API key (PUT /api/v1/settings/keys/...) and retry.",
-                            code="login_required", http_status=401)
+        raise LoginRequired(f"{host} refused the download (HTTP {status}: {text or 'login required'}). Set your "
+                            f"{which} API key (PUT /api/v1/settings/keys/...) and retry.")
     raise UpstreamError(f"{host} answered HTTP {status} ({text or 'error'}).", http_status=502)

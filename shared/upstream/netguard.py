@@ -7,7 +7,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from shared.errors import DepotError
+from shared.errors import DepotError, NotFound
 
 
 class PrivateAddressRefused(DepotError):
@@ -33,8 +33,7 @@ def check_url(url: str, allow_private: bool) -> None:
         infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
                                    type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise DepotError(f"Cannot resolve host {host!r} ({exc}). Check the URL and this host's DNS.",
-                         code="not_found", http_status=404) from None
+        raise NotFound(f"Cannot resolve host {host!r} ({exc}). Check the URL and this host's DNS.") from None
     bad = sorted({str(info[4][0]) for info in infos if not _is_public(str(info[4][0]))})
     if bad:
         raise PrivateAddressRefused(
