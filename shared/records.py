@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 import redis
 
@@ -65,31 +65,48 @@ class Flags:
 #: Marks a send confirmed, unless the task was deleted meanwhile (HSET would bring back a bare hash).
 _MARK_SENT = "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'sent', ARGV[1]) end"
 
-_JSON_FIELDS = ("params", "result", "error", "progress")
-_FLOAT_FIELDS = ("created_at", "started_at", "updated_at", "finished_at")
+class Task(TypedDict):
+    """A task record as the API, the event stream and every job read it (``Task`` in the contract)."""
+
+    id: str
+    kind: str
+    queue: str
+    state: str
+    attempt: int
+    host: str | None
+    worker: str | None
+    seq: int
+    cancel_requested: bool
+    pause_requested: bool
+    params: dict[str, Any]
+    result: Any
+    error: dict[str, Any] | None
+    progress: dict[str, Any]
+    created_at: float | None
+    started_at: float | None
+    updated_at: float | None
+    finished_at: float | None
 
 
-def decode_task(raw: dict[str, str]) -> dict[str, Any]:
+def _json(raw: dict[str, str], field: str) -> Any:
+    return json.loads(raw[field]) if raw.get(field) else None
+
+
+def _time(raw: dict[str, str], field: str) -> float | None:
+    return float(raw[field]) if raw.get(field) else None
+
+
+def decode_task(raw: dict[str, str]) -> Task:
     """A stored hash as the API's ``Task`` shape."""
-    task: dict[str, Any] = {
-        "id": raw["id"],
-        "kind": raw.get("kind"),
-        "queue": raw.get("queue"),
-        "state": raw.get("state"),
-        "attempt": int(raw.get("attempt", 0)),
-        "host": raw.get("host") or None,
-        "worker": raw.get("worker") or None,
-        "seq": int(raw.get("seq", 0)),
-        "cancel_requested": bool(raw.get("cancel_requested")),
-        "pause_requested": bool(raw.get("pause_requested")),
-    }
-    for f in _JSON_FIELDS:
-        task[f] = json.loads(raw[f]) if raw.get(f) else None
-    for f in _FLOAT_FIELDS:
-        task[f] = float(raw[f]) if raw.get(f) else None
-    if task["progress"] is None:
-        task["progress"] = {"done": 0, "total": None, "rate": 0}
-    return task
+    return Task(
+        id=raw["id"], kind=raw.get("kind", ""), queue=raw.get("queue", ""), state=raw.get("state", ""),
+        attempt=int(raw.get("attempt", 0)), host=raw.get("host") or None, worker=raw.get("worker") or None,
+        seq=int(raw.get("seq", 0)), cancel_requested=bool(raw.get("cancel_requested")),
+        pause_requested=bool(raw.get("pause_requested")),
+        params=_json(raw, "params") or {}, result=_json(raw, "result"), error=_json(raw, "error"),
+        progress=_json(raw, "progress") or {"done": 0, "total": None, "rate": 0},
+        created_at=_time(raw, "created_at"), started_at=_time(raw, "started_at"),
+        updated_at=_time(raw, "updated_at"), finished_at=_time(raw, "finished_at"))
 
 
 class TaskRecords:
@@ -118,7 +135,7 @@ class TaskRecords:
     # --- creation and reads -------------------------------------------------------------------------
 
     def create(self, kind: str, params: dict[str, Any], *, queue: str, idem_key: str | None = None,
-               submitted_by: str = "") -> tuple[dict[str, Any], bool]:
+               submitted_by: str = "") -> tuple[Task, bool]:
         """Create a queued task; with ``idem_key``, return the live task holding that key instead.
 
         Returns ``(task, created)``.
@@ -128,26 +145,26 @@ class TaskRecords:
                                 self.maxlen, submitted_by)
         return self.get(found), bool(code == 1)
 
-    def get(self, task_id: str) -> dict[str, Any]:
+    def get(self, task_id: str) -> Task:
         """Raises NotFound when the task does not exist (or has expired)."""
         raw = self.r.hgetall(keys.task(task_id))
         if not raw:
             raise NotFound(f"No task with id {task_id!r} (finished tasks expire after {self.ttl_s // 86400} days).")
         return decode_task(cast(dict[str, str], raw))  # the client decodes responses to str
 
-    def get_many(self, ids: list[str]) -> list[dict[str, Any]]:
+    def get_many(self, ids: list[str]) -> list[Task]:
         pipe = self.r.pipeline(transaction=False)
         for task_id in ids:
             pipe.hgetall(keys.task(task_id))
         return [decode_task(raw) for raw in pipe.execute() if raw]
 
     def page(self, *, state: str | None = None, kind: str | None = None, limit: int = 50,
-             cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+             cursor: str | None = None) -> tuple[list[Task], str | None]:
         """Newest first; ``cursor`` is the last id of the previous page. Returns ``(tasks, next_cursor)``."""
         if state is not None and state not in {s.value for s in TaskState}:
             raise InvalidRequest(f"Unknown state {state!r}; use one of {', '.join(s.value for s in TaskState)}.")
         index = keys.state_index(state) if state else keys.TASKS
-        out: list[dict[str, Any]] = []
+        out: list[Task] = []
         upper = f"({cursor}" if cursor else "+"
         batch = max(limit * 2, 50)
         while len(out) <= limit:
@@ -166,7 +183,7 @@ class TaskRecords:
             return out[:limit], out[limit - 1]["id"]
         return out, None
 
-    def active(self, limit: int = 200) -> list[dict[str, Any]]:
+    def active(self, limit: int = 200) -> list[Task]:
         ids: list[str] = []
         for state in sorted(ACTIVE):
             ids += cast(list[str], self.r.zrevrangebylex(keys.state_index(state), "+", "-", start=0, num=limit))

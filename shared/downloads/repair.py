@@ -23,12 +23,11 @@ RECENT_DOWNLOADS = 500
 
 def recorded_source(index: StoreIndex, records: TaskRecords, ref: ModelRef) -> tuple[str | None, str | None]:
     """The (source URL, expected SHA256) recorded for a model: index entry, sidecars, then download tasks."""
-    entry = index.lookup(ref.folder, ref.path_index, ref.relpath) or {}
+    entry = index.lookup(ref.folder, ref.path_index, ref.relpath)
     # The sidecars' hashes may be another model's of the same stem; model_summary leaves them out then.
     summary = model_summary(index.layout.folder(ref.folder), ref.path, entry) if ref.path.exists() else {}
-    url = entry.get("source_url") or summary.get("source_url")
-    sha = (entry.get("sha256") or (entry.get("hashes") or {}).get("SHA256")
-           or (summary.get("hashes") or {}).get("SHA256"))
+    url = (entry and entry.get("source_url")) or summary.get("source_url")
+    sha = (entry and (entry.get("hashes") or {}).get("SHA256")) or (summary.get("hashes") or {}).get("SHA256")
     if url and sha:
         return url, sha
     items, _cursor = records.page(state="succeeded", kind="download", limit=RECENT_DOWNLOADS)

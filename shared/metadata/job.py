@@ -10,7 +10,7 @@ from typing import Any
 from shared.errors import DepotError
 from shared.jobs import JobContext
 from shared.services import Services
-from shared.store.index import StoreIndex
+from shared.store.index import ModelDoc, StoreIndex
 from shared.store.sidecar_files import find_preview, save_preview, write_description
 from shared.upstream.civitai import BATCH, lookup_batch
 from shared.upstream.http import HttpClient
@@ -54,7 +54,7 @@ def fetch_missing_metadata(ctx: JobContext, services: Services, index: StoreInde
     key = KeyStore.from_settings(services.settings).get("civitai")
     http = HttpClient(services.settings)
     nsfw_level = services.nsfw_level()
-    wanted: dict[str, list[dict[str, Any]]] = {}
+    wanted: dict[str, list[ModelDoc]] = {}
     for doc in index.models(folder):
         sha = (doc.get("hashes") or {}).get("SHA256")
         if sha and doc.get("hashed") and not doc.get("source") and not doc.get("dir"):

@@ -14,6 +14,7 @@ from shared.scan.writer import Writer
 from shared.store import base_models
 from shared.store import sidecar_files as sidecars
 from shared.store.index import (
+    ModelDoc,
     StoreIndex,
     build_doc,
     keep_known,
@@ -43,7 +44,7 @@ class DirectoryIndexer:
         self.visited: set[str] = set()
         self.failed_dirs: list[str] = []
         self.links: set[str] = set()  # a set: a small scan lists its new directories twice
-        self.pending: list[tuple[dict[str, Any], bool]] = []  # (doc, needs hashing)
+        self.pending: list[tuple[ModelDoc, bool]] = []  # (doc, needs hashing)
         self.packed: dict[str, str] = {}
         self.gone: list[str] = []
         self.lazy_limit = index.settings.lazy_hash_bytes
@@ -55,7 +56,7 @@ class DirectoryIndexer:
         self.unstatted = tuple(e for e in sidecars.PREVIEW_EXTS if e not in self.exts)
         self.writer = Writer(threaded=threaded)
 
-    def indexed_docs(self, ids: list[str]) -> dict[str, dict[str, Any] | None]:
+    def indexed_docs(self, ids: list[str]) -> dict[str, ModelDoc | None]:
         """The index's documents of these ids (the old state the new documents are compared with)."""
         return dict(zip(ids, self.index.docs_or_none(ids), strict=False))
 

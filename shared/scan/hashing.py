@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from shared.jobs import JobContext
 from shared.media.hashing import ALL, hash_file
 from shared.scan.locks import RootLocks
 from shared.scan.totals import Totals
-from shared.store.index import StoreIndex, split_id
+from shared.store.index import ModelDoc, StoreIndex, split_id
 
 
 def left_unhashed(index: StoreIndex, totals: Totals) -> None:
@@ -32,7 +31,7 @@ def hash_pending(ctx: JobContext, index: StoreIndex, totals: Totals, locks: Root
     left_unhashed(index, totals)
     total = sum(doc["size"] for doc, _, _ in totals.to_hash)
     done_before = 0
-    batch: list[dict[str, Any]] = []
+    batch: list[ModelDoc] = []
     for doc, _mid, path in totals.to_hash:
         def progress(n: int, base: int = done_before) -> None:
             locks.renew()

@@ -12,7 +12,7 @@ from shared.scan.locks import RootLocks
 from shared.scan.totals import Totals
 from shared.scan.walk import RootScan
 from shared.services import Services
-from shared.store.index import StoreIndex
+from shared.store.index import ModelDoc, StoreIndex
 from shared.store.layout import Folder, StoreLayout
 
 MODES = ("quick", "full")
@@ -87,12 +87,13 @@ def _scan_root(ctx: JobContext, index: StoreIndex, folder: Folder, pi: int, root
 def _flag_indexed_ggufs(index: StoreIndex) -> None:
     """Give GGUFs in checkpoints indexed before models carried ``misplaced`` their flag: a quick scan does not
     read their unchanged directories again."""
-    docs = []
+    docs: list[ModelDoc] = []
     for d in index.models(CHECKPOINTS):
         if "misplaced" not in d and is_gguf_name(d["relpath"]):
             try:
                 path = index.layout.resolve(CHECKPOINTS, d["path_index"], d["relpath"])
             except DepotError:  # a root no longer configured: its models are the cleanup's
                 continue
-            docs.append({**d, "misplaced": misplacement(CHECKPOINTS, path)})
+            d["misplaced"] = misplacement(CHECKPOINTS, path)
+            docs.append(d)
     index.put_docs(docs)

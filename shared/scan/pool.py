@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.scan.directory import DirectoryIndexer
 from shared.scan.totals import Totals
-from shared.store.index import StoreIndex
+from shared.store.index import ModelDoc, StoreIndex
 from shared.store.layout import Folder
 
 
@@ -20,7 +20,7 @@ class ChildScan(DirectoryIndexer):
     def __init__(self, index: StoreIndex, folder: Folder, pi: int, root: str, full: bool, totals: Totals) -> None:
         super().__init__(index, folder, pi, root, full, totals, known_dirs=set(), known_fp={}, threaded=False)
 
-    def indexed_docs(self, ids: list[str]) -> dict[str, dict[str, Any] | None]:
+    def indexed_docs(self, ids: list[str]) -> dict[str, ModelDoc | None]:
         # None of these directories' models was ever indexed whole (at most written by a scan cut off before
         # its lines; such a model is simply indexed again).
         return {}

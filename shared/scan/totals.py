@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.store.index import ModelDoc
+
 
 @dataclass
 class Totals:
@@ -19,5 +21,5 @@ class Totals:
     links_sample: list[dict[str, Any]] = field(default_factory=list)
     unreachable_roots: list[dict[str, Any]] = field(default_factory=list)
     busy_roots: list[dict[str, Any]] = field(default_factory=list)
-    to_hash: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
+    to_hash: list[tuple[ModelDoc, str, str]] = field(default_factory=list)
     walked: list[tuple[str, int, str]] = field(default_factory=list)  # (folder, path_index, root) fully walked

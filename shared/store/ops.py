@@ -15,7 +15,7 @@ from typing import Any
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.store import siblings
 from shared.store import sidecar_files as sidecars
-from shared.store.index import StoreIndex
+from shared.store.index import ModelDoc, StoreIndex
 from shared.store.paths import normalise_relpath
 
 
@@ -35,7 +35,7 @@ class ModelRef:
         return cls(folder, path_index, normalise_relpath(relpath), path)
 
 
-def known_doc(index: StoreIndex, ref: ModelRef) -> dict[str, Any]:
+def known_doc(index: StoreIndex, ref: ModelRef) -> ModelDoc:
     """The index document of ``ref``; a model file on disk that no scan has seen yet is indexed now."""
     doc = index.lookup(ref.folder, ref.path_index, ref.relpath)
     if doc is None and ref.path.is_file() and index.layout.folder(ref.folder).accepts(ref.path.name):

@@ -12,7 +12,7 @@ previews named after the stem (``x.md``, ``x.webp``, ``x.civitai.info``…) belo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ def own_summary(summary: dict[str, Any], shared: bool) -> dict[str, Any]:
     return {**summary, "hashes": {}} if shared and summary.get("hashes") else summary
 
 
-def model_summary(folder: Folder, path: Path, doc: dict[str, Any] | None = None) -> dict[str, Any]:
+def model_summary(folder: Folder, path: Path, doc: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The sidecar summary of one model (``read_summary``), without hashes that may be another file's: while
     other models share the stem, or when its index document ``doc`` says it once did (``stem_shared``)."""
     shared = bool(doc and doc.get("stem_shared")) or bool(siblings(folder, path))

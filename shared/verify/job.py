@@ -13,18 +13,17 @@ from shared.jobs import JobContext
 from shared.media.formats import validate_file
 from shared.media.hashing import ALL, SHA256_ONLY, hash_file
 from shared.services import Services
-from shared.store.index import StoreIndex
+from shared.store.index import ModelDoc, StoreIndex
 from shared.store.layout import Folder, StoreLayout
 from shared.store.siblings import model_summary
 from shared.store.targets import Target, iter_targets
 
 STATUSES = ("ok", "mismatch", "invalid", "unknown")
 #: Index fields that may hold a SHA256 recorded by a download (Civitai file hash, Hugging Face LFS oid).
-_SHA_FIELDS = ("sha256", "expected_sha256", "lfs_sha256")
 _AUTOV1_MIN_BYTES = 2 * 1024 * 1024
 
 
-def known_hashes(target: Target, entry: dict[str, Any] | None, folder: Folder) -> dict[str, set[str]]:
+def known_hashes(target: Target, entry: ModelDoc | None, folder: Folder) -> dict[str, set[str]]:
     """Every hash recorded for a file, by algorithm name (upper-case hex); several sources may disagree. The
     sidecars' hashes count only for a file that never shared its stem with another model (they may be the
     other's: ``siblings.model_summary``)."""
@@ -34,11 +33,10 @@ def known_hashes(target: Target, entry: dict[str, Any] | None, folder: Folder) -
         if isinstance(value, str) and value.strip():
             known.setdefault(name, set()).add(value.strip().upper().removeprefix("0X"))
 
-    for source in ((entry or {}).get("hashes") or {}, model_summary(folder, target.path, entry).get("hashes") or {}):
+    indexed = (entry.get("hashes") if entry else None) or {}
+    for source in (indexed, model_summary(folder, target.path, entry).get("hashes") or {}):
         for name, value in source.items():
             add({"SHA-256": "SHA256", "SHA256": "SHA256"}.get(str(name).upper(), str(name)), value)
-    for field in _SHA_FIELDS:
-        add("SHA256", (entry or {}).get(field))
     return known
 
 

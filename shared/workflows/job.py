@@ -5,6 +5,7 @@ worker killed mid-fetch only means the next attempt (any host) picks up where th
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from shared.errors import DepotError, IllegalTransition, JobInterrupted, NotFound
@@ -51,7 +52,7 @@ def run_workflow(ctx: JobContext, services: Services) -> dict[str, Any]:
                          "relpath": c["relpath"]} for c in children]}
 
 
-def _read(records: TaskRecords, ids: list[str]) -> dict[str, dict[str, Any]]:
+def _read(records: TaskRecords, ids: list[str]) -> dict[str, Mapping[str, Any]]:
     """Each download's record; one that has expired or was deleted counts as failed."""
     found = {t["id"]: t for t in records.get_many(ids)}
     gone = {"state": "failed", "progress": {"done": 0, "total": None},
@@ -59,7 +60,7 @@ def _read(records: TaskRecords, ids: list[str]) -> dict[str, dict[str, Any]]:
     return {i: found.get(i, gone) for i in ids}
 
 
-def _sum(states: dict[str, dict[str, Any]]) -> tuple[int, int | None, dict[str, int]]:
+def _sum(states: dict[str, Mapping[str, Any]]) -> tuple[int, int | None, dict[str, int]]:
     done, total, unknown = 0, 0, False
     counts: dict[str, int] = {}
     for s in states.values():

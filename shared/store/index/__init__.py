@@ -15,6 +15,7 @@ import redis as redis_lib
 from shared.config import Settings
 from shared.store.index.dirsigs import side_sig, stat_sig
 from shared.store.index.docs import (
+    ModelDoc,
     build_doc,
     display_name,
     keep_known,
@@ -43,8 +44,8 @@ from shared.store.index.rows import Rows
 from shared.store.index.writes import IndexWrites
 from shared.store.layout import StoreLayout
 
-__all__ = ["CHANGES", "DOC", "GEN", "MODEL_JSON", "SORTS", "UNHASHED", "StoreIndex", "build_doc", "dirs_key",
-           "display_name", "fp_key", "keep_known", "keep_shared", "model_id", "pack_dir", "preview_url",
+__all__ = ["CHANGES", "DOC", "GEN", "MODEL_JSON", "SORTS", "UNHASHED", "ModelDoc", "StoreIndex", "build_doc",
+           "dirs_key", "display_name", "fp_key", "keep_known", "keep_shared", "model_id", "pack_dir", "preview_url",
            "same_file", "same_hashed_file", "sha_key", "side_sig", "split_id", "stat_sig", "to_model",
            "unpack_dir"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 from urllib.parse import quote
 
 import orjson
@@ -12,11 +12,40 @@ import orjson
 from shared.store import sidecar_files as sidecars
 
 
-def display_name(doc: dict[str, Any]) -> str:
+class ModelDoc(TypedDict):
+    """What the index stores per model file (or diffusers folder, ``dir``): its stat, what its sidecars say,
+    the hashes known for these bytes and the last verification."""
+
+    folder: str
+    path_index: int
+    relpath: str
+    title: str | None
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+    hashes: dict[str, str]
+    hashed: bool
+    base_model: str | None
+    trigger_words: list[str]
+    source: str | None
+    source_url: str | None
+    preview: str | None
+    dir: bool
+    verify_status: str | None
+    verified_at: float | None
+    verify_reason: str | None
+    #: other models share this stem's sidecars (or did, for the same bytes)
+    stem_shared: NotRequired[bool]
+    #: where the model belongs instead, when a checkpoint is a UNet/diffusion model only
+    misplaced: NotRequired[dict[str, str] | None]
+
+
+def display_name(doc: ModelDoc) -> str:
     return doc.get("title") or sidecars.stem_of(doc["relpath"].rsplit("/", 1)[-1])
 
 
-def to_model(doc: dict[str, Any]) -> dict[str, Any]:
+def to_model(doc: ModelDoc) -> dict[str, Any]:
     """The contract's ``Model`` for an index document."""
     return _to_model(doc, display_name(doc))
 
@@ -29,7 +58,7 @@ def preview_url(folder: str, path_index: int, relpath: str) -> str:
     return "/api/v1/previews/" + quote(f"{folder}/{path_index}/{relpath}", safe="/", errors="surrogateescape")
 
 
-def _to_model(doc: dict[str, Any], name: str) -> dict[str, Any]:
+def _to_model(doc: ModelDoc, name: str) -> dict[str, Any]:
     folder, pi, rel = doc["folder"], doc["path_index"], doc["relpath"]
     return {"folder": folder, "path_index": pi, "relpath": rel, "name": name,
             "size": doc["size"], "created_at": doc["ctime_ns"] / 1e9, "modified_at": doc["mtime_ns"] / 1e9,
@@ -42,36 +71,35 @@ def _to_model(doc: dict[str, Any], name: str) -> dict[str, Any]:
 
 def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, summary: dict[str, Any],
               preview: str | None, hashes: dict[str, str] | None, *, size: int | None = None,
-              is_dir: bool = False, shared: bool = False) -> dict[str, Any]:
+              is_dir: bool = False, shared: bool = False) -> ModelDoc:
     """An index document from a stat and the sidecar summary (the description text is not kept). ``shared``:
     other models share the stem's sidecars, so the hashes they record are not taken as this file's."""
     known = {} if shared else dict(summary.get("hashes") or {})
     known.update(hashes or {})
-    return {"folder": folder, "path_index": path_index, "relpath": relpath, "title": summary.get("name"),
-            "size": st.st_size if size is None else size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
-            "ino": st.st_ino, "hashes": known, "hashed": bool(hashes), "base_model": summary.get("base_model"),
-            "trigger_words": summary.get("trigger_words") or [], "source": summary.get("source"),
-            "source_url": summary.get("source_url"), "preview": preview, "dir": is_dir,
-            "verify_status": None, "verified_at": None, "verify_reason": None,
-            **({"stem_shared": True} if shared else {})}
+    doc = ModelDoc(folder=folder, path_index=path_index, relpath=relpath, title=summary.get("name"),
+                   size=st.st_size if size is None else size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns,
+                   ino=st.st_ino, hashes=known, hashed=bool(hashes), base_model=summary.get("base_model"),
+                   trigger_words=summary.get("trigger_words") or [], source=summary.get("source"),
+                   source_url=summary.get("source_url"), preview=preview, dir=is_dir,
+                   verify_status=None, verified_at=None, verify_reason=None)
+    if shared:
+        doc["stem_shared"] = True
+    return doc
 
 
-_VERIFY_FIELDS = ("verify_status", "verified_at", "verify_reason")
-
-
-def same_file(doc: dict[str, Any], old: dict[str, Any] | None, *, inode: bool = True) -> bool:
+def same_file(doc: ModelDoc, old: ModelDoc | None, *, inode: bool = True) -> bool:
     """Whether ``old`` (the indexed document) describes the very file ``doc`` was just built from: the same
     size, mtime_ns and inode, as a quick scan judges files (``inode=False``: a move across file systems)."""
     return bool(old and (old["size"], old["mtime_ns"]) == (doc["size"], doc["mtime_ns"])
                 and (not inode or old.get("ino") == doc["ino"]))
 
 
-def same_hashed_file(doc: dict[str, Any], old: dict[str, Any] | None) -> bool:
+def same_hashed_file(doc: ModelDoc, old: ModelDoc | None) -> bool:
     """Whether ``old`` was hashed from the very file ``doc`` was just built from."""
     return bool(old and old.get("hashed")) and same_file(doc, old)
 
 
-def keep_shared(doc: dict[str, Any], old: dict[str, Any] | None, *, inode: bool = True) -> None:
+def keep_shared(doc: ModelDoc, old: ModelDoc | None, *, inode: bool = True) -> None:
     """A file that has shared its stem's sidecars with another model keeps that mark (``stem_shared``) while
     its bytes are the same, even once it is alone with them (the other was moved or deleted): the hashes they
     record may be the other file's. ``doc`` must not hold hashes of its own yet."""
@@ -79,12 +107,12 @@ def keep_shared(doc: dict[str, Any], old: dict[str, Any] | None, *, inode: bool 
         doc["stem_shared"], doc["hashes"] = True, {}
 
 
-def keep_known(doc: dict[str, Any], old: dict[str, Any]) -> None:
+def keep_known(doc: ModelDoc, old: ModelDoc) -> None:
     """Carry ``old``'s hashes and verification over to ``doc``, rebuilt for the same bytes (new sidecars)."""
     keep_shared(doc, old, inode=False)
     doc["hashes"], doc["hashed"] = {**doc["hashes"], **(old.get("hashes") or {})}, old.get("hashed")
-    for k in _VERIFY_FIELDS:
-        doc[k] = old.get(k)
+    doc["verify_status"], doc["verified_at"] = old.get("verify_status"), old.get("verified_at")
+    doc["verify_reason"] = old.get("verify_reason")
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
@@ -99,11 +127,11 @@ def _dumps(obj: Any) -> bytes | str:
         return _COMPACT.encode(obj)
 
 
-def _model_json(doc: dict[str, Any]) -> bytes | str:
+def _model_json(doc: ModelDoc) -> bytes | str:
     return _dumps(to_model(doc))
 
 
-def _search_row(mid: str, doc: dict[str, Any], name: str, lower: str) -> str:
+def _search_row(mid: str, doc: ModelDoc, name: str, lower: str) -> str:
     text = " ".join([mid.split("/", 2)[2], name, " ".join(doc.get("trigger_words") or []),
                      doc.get("base_model") or ""]).lower().replace("\t", " ")
     return f"{doc['size']}\t{doc['ctime_ns']}\t{doc['mtime_ns']}\t{lower}\t{text}"

@@ -11,7 +11,7 @@ from redis.client import NEVER_DECODE
 
 from shared.errors import NotFound
 from shared.store.index.dirsigs import IndexDirs
-from shared.store.index.docs import to_model
+from shared.store.index.docs import ModelDoc, to_model
 from shared.store.index.keys import (
     _BATCH,
     _CATCH_UP_MOVES,
@@ -36,21 +36,21 @@ class IndexReads(IndexDirs):
     _cache_lock: threading.Lock
     full_reloads: int
 
-    def _require(self, folder: str, path_index: int, relpath: str) -> dict[str, Any]:
+    def _require(self, folder: str, path_index: int, relpath: str) -> ModelDoc:
         doc = self.lookup(folder, path_index, relpath)
         if doc is None:
             raise NotFound(f"No model {folder}/{path_index}/{relpath} in the index; run a scan if it is on disk.")
         return doc
 
-    def lookup(self, folder: str, path_index: int, relpath: str) -> dict[str, Any] | None:
+    def lookup(self, folder: str, path_index: int, relpath: str) -> ModelDoc | None:
         """The raw index document (``to_model`` turns it into a ``Model``), or None."""
         raw = self.redis.hget(DOC, model_id(folder, path_index, normalise_relpath(relpath)))
         return json.loads(raw) if raw else None
 
-    def docs(self, ids: list[str]) -> list[dict[str, Any]]:
+    def docs(self, ids: list[str]) -> list[ModelDoc]:
         return [json.loads(r) for r in self.redis.hmget(DOC, ids) if r] if ids else []
 
-    def docs_or_none(self, ids: list[str]) -> list[dict[str, Any] | None]:
+    def docs_or_none(self, ids: list[str]) -> list[ModelDoc | None]:
         return [json.loads(r) if r else None for r in self.redis.hmget(DOC, ids)] if ids else []
 
     def find_by_sha256(self, sha: str) -> list[dict[str, Any]]:
@@ -60,7 +60,7 @@ class IndexReads(IndexDirs):
         return [to_model(d) for d in self.docs(sorted(cast(set[str], self.redis.smembers(sha_key(sha)))))
                 if (d.get("hashes") or {}).get("SHA256") == sha]
 
-    def models(self, folder: str | None = None) -> Iterator[dict[str, Any]]:
+    def models(self, folder: str | None = None) -> Iterator[ModelDoc]:
         """Every indexed document (optionally of one folder), in id order, fetched in batches."""
         ids = self._rows().ids(folder)
         for start in range(0, len(ids), _BATCH):

@@ -13,6 +13,7 @@ from shared.media.gguf import misplacement
 from shared.store import sidecar_files as sidecars
 from shared.store.index.dirsigs import _side_sig, stat_sig
 from shared.store.index.docs import (
+    ModelDoc,
     _dumps,
     _model_json,
     _search_row,
@@ -48,7 +49,7 @@ from shared.store.siblings import sibling_names
 class IndexWrites(IndexReads):
     """The writing half of ``StoreIndex``."""
 
-    def put_docs(self, docs: Iterable[dict[str, Any]], *, new: bool = False,
+    def put_docs(self, docs: Iterable[ModelDoc], *, new: bool = False,
                  queued: frozenset[str] | set[str] = frozenset()) -> int:
         """Write documents in batches, each one transaction of a few multi-member commands. ``new=True`` (the
         scan's never-seen directories) skips reading the old SHA256s, as there are none. ``queued``: ids the
@@ -59,9 +60,9 @@ class IndexWrites(IndexReads):
             self._put_batch(docs[start:start + _BATCH], new, queued)
         return len(docs)
 
-    def _put_batch(self, docs: list[dict[str, Any]], new: bool, queued: frozenset[str] | set[str]) -> None:
+    def _put_batch(self, docs: list[ModelDoc], new: bool, queued: frozenset[str] | set[str]) -> None:
         # A repeated id keeps its last document (the end state of writing them in order).
-        by_id: dict[str, dict[str, Any]] = {}
+        by_id: dict[str, ModelDoc] = {}
         for d in docs:
             by_id[model_id(d["folder"], d["path_index"], d["relpath"])] = d
         ids = list(by_id)
@@ -125,7 +126,7 @@ class IndexWrites(IndexReads):
             self.edit_dir_line(folder, pi, rel, None)
         return len(ids)
     def record_file(self, path: Path, *, hashes: dict[str, str] | None = None,
-                    moved_from: dict[str, Any] | None = None) -> dict[str, Any]:
+                    moved_from: ModelDoc | None = None) -> dict[str, Any]:
         """Index one file (after a download or move publishes it) and return its ``Model``; ``moved_from``: the
         document of the model it was before a move, whose hashes and verification it keeps. The indexed models
         that share its stem are brought up to date too."""
@@ -157,7 +158,7 @@ class IndexWrites(IndexReads):
             self._record(sib, path.parent / name, names, None, only_known=True)
 
     def _record(self, ref: dict[str, Any], path: Path, names: set[str], hashes: dict[str, str] | None, *,
-                only_known: bool = False, moved_from: dict[str, Any] | None = None) -> dict[str, Any] | None:
+                only_known: bool = False, moved_from: ModelDoc | None = None) -> ModelDoc | None:
         """Index one file from its directory's listing ``names``. ``only_known``: only a model the index holds
         whose file is unchanged since (another is left to the next scan, which hashes it); None otherwise."""
         old = moved_from or (None if hashes else self.lookup(ref["folder"], ref["path_index"], ref["relpath"]))
@@ -195,7 +196,7 @@ class IndexWrites(IndexReads):
     def set_verify_status(self, folder: str, path_index: int, relpath: str, status: str,
                           reason: str | None = None) -> None:
         doc = self._require(folder, path_index, relpath)
-        doc.update(verify_status=status, verify_reason=reason, verified_at=time.time())
+        doc["verify_status"], doc["verify_reason"], doc["verified_at"] = status, reason, time.time()
         mid = model_id(folder, path_index, normalise_relpath(relpath))
         # Only the document and its Model change (no sort or search row, no SHA256), so ``gen`` is left
         # alone: a verify of the whole store would otherwise make every web process re-read every row.
