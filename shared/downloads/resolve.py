@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from shared.config import Settings
 from shared.downloads import civitai_plan, huggingface_plan
 from shared.downloads.plan import DEFAULT_FOLDER, Plan
-from shared.errors import DepotError, InvalidRequest, NotFound, UpstreamRefused
+from shared.errors import DepotError, HtmlInsteadOfModel, InvalidRequest, NotFound, UpstreamRefused
 from shared.media import gguf
 from shared.upstream import civitai, huggingface
 from shared.upstream.http import HttpClient, netloc, raise_for_status
@@ -18,6 +18,8 @@ from shared.upstream.netguard import PrivateAddressRefused
 from shared.upstream.urls import Source, filename_from_url, parse_source
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}\Z")
+#: What a HEAD answers for a page people look at, not a file to download.
+_WEB_PAGE_TYPES = ("text/html", "application/xhtml+xml")
 
 
 def key_for(settings: Settings, name: str | None) -> str | None:
@@ -72,11 +74,18 @@ def _direct_plan(settings: Settings, http: HttpClient, url: str, folder: str | N
         resp = http.open(url, key=key_for(settings, key_name), method="HEAD", stream=False, timeout=30.0,
                          headers={"Accept-Encoding": "identity"})
         if resp.status_code < 400:
-            name = _disposition_name(resp.headers.get("Content-Disposition")) or filename_from_url(resp.url) or name
+            attached = _disposition_name(resp.headers.get("Content-Disposition"))
+            ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if ctype in _WEB_PAGE_TYPES and not attached:
+                # Refused for what it is, before its name (a page's URL rarely ends like a model file) is judged
+                raise HtmlInsteadOfModel(
+                    f"{url} is a web page ({ctype}), not a model file. Open it in a browser and copy the link of "
+                    "its download button, or paste a Civitai or Hugging Face model page.", http_status=400)
+            name = attached or filename_from_url(resp.url) or name
             size = int(resp.headers["Content-Length"]) if resp.headers.get("Content-Length", "").isdigit() else None
         elif resp.status_code not in (405, 501):
             raise_for_status(resp, "direct")
-    except (PrivateAddressRefused, NotFound, UpstreamRefused):
+    except (PrivateAddressRefused, NotFound, UpstreamRefused, HtmlInsteadOfModel):
         raise
     except DepotError:
         pass  # a HEAD some servers answer badly (an error page, a 5xx) need not stop the GET that follows

@@ -5,14 +5,16 @@ targets), ComfyUI's extension set plus ``.gguf``, ``diffusers`` as directory mod
 (never sorted or de-duplicated)."""
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shared.config import Settings
 from shared.errors import InvalidPath, NotFound
-from shared.store.extra_paths import add_folder_path, read_entries
+from shared.store.extra_paths import LEGACY, add_folder_path, read_entries
 from shared.store.paths import inside, normalise_relpath
 from shared.store.sidecar_files import is_sidecar_name
 
@@ -72,6 +74,19 @@ class Folder:
         return self.extensions == PT_EXTENSIONS or not is_sidecar_name(name)
 
 
+def unknown_folder_message(name: str, known: Iterable[str]) -> str:
+    """"No model folder named 'lora' — did you mean 'loras'?" with the folders there are: the usual slips are a
+    singular, a case, a typo, ComfyUI's old name (``unet``)."""
+    names = sorted(known)
+    by_lower = {n.lower(): n for n in names}
+    key = name.strip().lower()
+    close = difflib.get_close_matches(key, list(by_lower), n=1, cutoff=0.75)
+    tries = (key, LEGACY.get(key, ""), key + "s", key.removesuffix("s"), key + "_models", *close)
+    found = next((by_lower[k] for k in tries if k in by_lower), None)
+    hint = f" — did you mean {found!r}?" if found else "."
+    return f"No model folder named {name[:64]!r}{hint} The store's folders: {', '.join(names)}."
+
+
 class StoreLayout:
     """Folders and their directories; resolves and locates model paths safely."""
 
@@ -109,7 +124,7 @@ class StoreLayout:
         try:
             return self._folders[name]
         except KeyError:
-            raise NotFound(f"No model folder named {name!r}; GET /api/v1/folders lists them.") from None
+            raise NotFound(unknown_folder_message(name, self._folders)) from None
 
     def names(self) -> list[str]:
         return list(self._folders)

@@ -37,9 +37,22 @@ def _same_site(url: str, base: str) -> bool:
     return (a.hostname or "").lower() == (b.hostname or "").lower() and (a.port == b.port)
 
 
+#: ``civitai.com/models/1`` or ``huggingface.co/x/y``: a host name with a dot, then a path or nothing.
+_BARE_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+(?::\d+)?(?:[/?#]|$)")
+
+
+def normalise_url(url: str) -> str:
+    """``url`` as people paste it, made a link: trimmed, and ``https://`` put before a bare host name (copied
+    from an address bar that hides the scheme)."""
+    url = (url or "").strip()
+    if "://" not in url and _BARE_HOST.match(url):
+        return "https://" + url
+    return url
+
+
 def parse_source(url: str, settings: Settings) -> Source:
     """Classify ``url``. Raises InvalidRequest for anything that is not an absolute http(s) URL."""
-    url = (url or "").strip()
+    url = normalise_url(url)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequest(f"Not a download URL: {url!r}. Paste an http(s) link to a Civitai model, a Hugging "

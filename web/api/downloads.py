@@ -13,7 +13,7 @@ from shared.downloads.submit import DOWNLOAD_FIELDS, submit_download
 from shared.errors import InvalidRequest
 from shared.store.paths import normalise_relpath
 from shared.upstream.http import HttpClient
-from shared.upstream.urls import parse_source
+from shared.upstream.urls import normalise_url, parse_source
 from web.api.params import (
     field,
     folder_field,
@@ -46,7 +46,7 @@ def _url_arg(value: object, label: str = "Field 'url'") -> str:
         raise InvalidRequest(f"{label} is longer than {_MAX_URL} characters.")
     if _CONTROL.search(value):
         raise InvalidRequest(f"{label} holds a control character (a line break, tab or NUL); give the link alone.")
-    return value.strip()
+    return normalise_url(value)
 
 
 @bp.get("/resolve")
