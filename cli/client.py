@@ -94,9 +94,16 @@ def fmt_seconds(s: float) -> str:
 def wait_for_task(api: ApiClient, task_id: str, *, show: bool = True, interval: float = 0.5) -> dict[str, Any]:
     """Poll a task until it is finished, drawing a progress bar on a TTY. Returns the final task."""
     terminal = set(api.get("/vocabulary")["terminal"])  # the server names the final states
+    seen = 0
     while True:
         task = api.get(f"/tasks/{task_id}")
         if show:
+            # The job's own lines (a resume, each retry and why) come above the bar, as they happen
+            for event in api.get(f"/tasks/{task_id}/events", params={"since": seen})["events"]:
+                seen = max(seen, event["seq"])
+                if event["type"] == "log":
+                    erase = "\r" + " " * 160 + "\r" if sys.stderr.isatty() else ""
+                    print(f"{erase}  {event['task'].get('message', '')}", file=sys.stderr, flush=True)
             line = f"{task['state']:<10} {progress_bar(task)}"
             if sys.stderr.isatty():
                 print("\r" + line[:160].ljust(160), end="", file=sys.stderr, flush=True)

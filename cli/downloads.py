@@ -47,9 +47,8 @@ def run(args: argparse.Namespace) -> int:
     model = result.get("model") or {}
     note = " (already present)" if result.get("already_present") else ""
     sha = (result.get("hashes") or {}).get("SHA256")
+    # (where a GGUF went and why is one of the job's log lines, already printed while waiting)
     print(f"saved {model.get('folder')}/{model.get('relpath')}{note} sha256={sha}")
-    if (result.get("gguf") or {}).get("note"):
-        print(result["gguf"]["note"], file=sys.stderr)
     return 0
 
 

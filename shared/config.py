@@ -63,7 +63,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     #: finished task records expire after this many seconds
     task_ttl_s: int = 30 * 86400
-    #: a running task's lease; heartbeats renew it every lease/4
+    #: a running task's lease; heartbeats renew it every second (or lease/4 if shorter)
     lease_s: float = 60.0
     #: beat runs the reaper this often
     reaper_interval_s: float = 30.0
@@ -95,6 +95,8 @@ class Settings:
     stale_partial_s: float = 24 * 3600.0
     #: stall watchdog: no bytes for this long means reconnect
     stall_s: float = 30.0
+    #: a download whose host has not answered once by then fails (a wrong or dead link) instead of retrying
+    unreachable_s: float = 30.0
     download_retries: int = 8
     chunk_bytes: int = 4 * 1024 * 1024
     #: hashes computed inline while downloading (the rest can be added later by verify --mode all)

@@ -59,7 +59,9 @@ class DepotTask(Task):
         ctx._done = (task.get("progress") or {}).get("done") or 0
         ctx._total = (task.get("progress") or {}).get("total")
         stop = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(ctx, stop, settings.lease_s / 4),
+        # A beat renews the lease and brings the user's pause/cancel: once a second, so a job learns of a stop
+        # within a second even while it reports no progress (retry waits, a hash of a big file)
+        beat = threading.Thread(target=self._heartbeat, args=(ctx, stop, min(settings.lease_s / 4, 1.0)),
                                 name=f"heartbeat-{task_id}", daemon=True)
         beat.start()
         log.info("event=job_start task_id=%s attempt=%s kind=%s", task_id, claim.attempt, task["kind"])

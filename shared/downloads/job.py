@@ -107,7 +107,8 @@ def _fetch(ctx: JobContext, settings: Any, http: HttpClient, plan: Plan, target:
 
     transfer = Transfer(http, plan, key_for(settings, plan.key_name), part, chunk_bytes=settings.chunk_bytes,
                         algorithms=settings.download_hashes,
-                        retries=settings.download_retries, progress=progress, sleep=sleep_checking(ctx.check))
+                        retries=settings.download_retries, progress=progress, sleep=sleep_checking(ctx.check),
+                        log=ctx.log, unreachable_s=settings.unreachable_s)
     try:
         outcome = transfer.run()
         _verify(plan, part, outcome.hashes)

@@ -13,7 +13,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,12 @@ from shared.downloads.plan import Plan
 from shared.errors import DepotError, DiskFull, HtmlInsteadOfModel, Transient
 from shared.media.formats import check_model_bytes, sniff
 from shared.media.hashing import ALL, MultiHasher
-from shared.upstream.http import HttpClient, backoff, netloc, raise_for_status
+from shared.upstream.http import HttpClient, backoff, netloc, network_reason, raise_for_status
 
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                    urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+#: the longest a received piece waits before it is written, hashed and reported
+_FLUSH_S = 0.25
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 #: chunks queued for the writer thread (bounds memory: depth × chunk size)
 _SINK_DEPTH = 8
@@ -57,8 +59,10 @@ class Transfer:
 
     def __init__(self, http: HttpClient, plan: Plan, key: str | None, part: Path, *, chunk_bytes: int,
                  retries: int, progress: Callable[[int, int | None], None], sleep: Callable[[float], None],
-                 algorithms: tuple[str, ...] = ALL) -> None:
-        self.algorithms = algorithms
+                 algorithms: tuple[str, ...] = ALL, log: Callable[[str], None] = lambda _m: None,
+                 unreachable_s: float = 30.0) -> None:
+        self.algorithms, self.log, self.unreachable_s = algorithms, log, unreachable_s
+        self.started, self.reached = time.monotonic(), False
         self.http, self.plan, self.key, self.part = http, plan, key, part
         self.chunk_bytes, self.retries = chunk_bytes, retries
         self.progress, self.sleep = progress, sleep
@@ -78,8 +82,10 @@ class Transfer:
                 except _Restart:
                     self._truncate()
                 except (_Incomplete, *_NETWORK_ERRORS) as exc:
+                    why = "the body ended early" if isinstance(exc, _Incomplete) else network_reason(exc)
                     failures = self._wait_or_give_up(failures, Transient(
-                        f"The connection to {self._host()} kept failing ({type(exc).__name__}); try again later."))
+                        f"The connection to {self._host()} kept failing ({why}); try again later.",
+                        details={"reason": why}))
                 except DepotError as exc:
                     if not exc.retryable:
                         raise
@@ -96,10 +102,14 @@ class Transfer:
 
     def _wait_or_give_up(self, failures: int, exc: DepotError) -> int:
         failures += 1
-        if failures > self.retries:
+        # A host that never answered at all is most likely a wrong link: say so in seconds, not minutes
+        never_reached = not self.reached and time.monotonic() - self.started >= self.unreachable_s
+        if failures > self.retries or never_reached:
             raise exc
         self.signed_url = None  # a fresh link from the origin, in case the storage link went bad
-        self.sleep(backoff(failures - 1, exc.retry_after))
+        delay = backoff(failures - 1, exc.retry_after)
+        self.log(f"retry {failures}/{self.retries} in {delay:.0f} s: {exc.details.get('reason') or exc.message}")
+        self.sleep(delay)
         return failures
 
     def _truncate(self) -> None:
@@ -147,6 +157,7 @@ class Transfer:
         offset = self.part.stat().st_size if self.part.exists() else 0
         self._catch_up_hasher(offset)
         resp = self._open(offset)
+        self.reached = True
         with resp:
             if resp.status_code == 416:
                 return self._complete_after_416(resp, offset)
@@ -192,10 +203,7 @@ class Transfer:
             # own, so receiving, writing and hashing overlap on several cores.
             sink = _FileSink(fh, start)
             try:
-                while True:
-                    data = resp.raw.read(self.chunk_bytes, decode_content=False)
-                    if not data:
-                        break
+                for data in _chunks(resp, self.chunk_bytes):
                     if first:
                         _refuse_non_model(data, resp.headers.get("Content-Type", ""), self.plan.filename)
                         first = False
@@ -277,6 +285,25 @@ def _refuse_non_model(head: bytes, content_type: str, filename: str) -> None:
     if ctype.startswith(_REFUSED_TYPES) and sniff(head[:64]) in ("unknown", "html", "json", "empty"):
         raise HtmlInsteadOfModel(f"The server sent a {ctype} page instead of the model file {filename!r} (usually "
                                  "a login or error page). Set the site's API key or check the link.")
+
+
+def _chunks(resp: requests.Response, size: int) -> Iterator[bytes]:
+    """The body in pieces of ``size`` bytes, or fewer when ``_FLUSH_S`` has passed: ``read1`` hands over what has
+    arrived, so on a slow link progress, pause and cancel still come every fraction of a second (a plain
+    ``read(size)`` waits for the whole piece: 8 s at 512 KiB/s with 4 MiB pieces)."""
+    pieces: list[bytes] = []
+    have, since = 0, time.monotonic()
+    while True:
+        data = resp.raw.read1(size - have, decode_content=False)
+        if data:
+            pieces.append(data)
+            have += len(data)
+        now = time.monotonic()
+        if have and (not data or have >= size or now - since >= _FLUSH_S):
+            yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            pieces, have, since = [], 0, now
+        if not data:
+            return
 
 
 def sleep_checking(check: Callable[[], None]) -> Callable[[float], None]:

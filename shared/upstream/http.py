@@ -64,8 +64,9 @@ class HttpClient:
                 resp = self.session.request(method, url, headers=hop_headers, stream=stream, allow_redirects=False,
                                             timeout=(min(10.0, read_timeout), read_timeout), data=data)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                raise Transient(f"Cannot reach {urlsplit(url).hostname} ({type(exc).__name__}). Check the link and "
-                                "the network, then retry.") from None
+                why = network_reason(exc)
+                raise Transient(f"Cannot reach {urlsplit(url).hostname} ({why}). Check the link and the network, "
+                                "then retry.", details={"reason": why}) from None
             location = resp.headers.get("Location")
             if resp.status_code in (301, 302, 303, 307, 308) and location:
                 nxt = urljoin(url, location)
@@ -104,6 +105,18 @@ class HttpClient:
             if attempt < retries:
                 time.sleep(backoff(attempt, err.retry_after))
         raise err
+
+
+def network_reason(exc: BaseException) -> str:
+    """A network error in the words a person uses: "connection refused", "timed out", ..."""
+    text = str(exc).lower()
+    for needle, words in (("refused", "connection refused"), ("name or service not known", "unknown host name"),
+                          ("temporary failure in name resolution", "unknown host name"),
+                          ("timed out", "timed out"), ("reset by peer", "connection reset"),
+                          ("unreachable", "network unreachable")):
+        if needle in text:
+            return words
+    return type(exc).__name__
 
 
 def backoff(attempt: int, retry_after: float | None = None) -> float:
