@@ -14,6 +14,7 @@ CLI_MODULES = [
     "cli.maintenance",
     "cli.downloads",
     "cli.workflows",
+    "cli.keys",
 ]
 
 

@@ -456,6 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._cdn(path, query)
             elif path.startswith("/api/models/"):
                 self._hf_api(path, query)
+            elif path == "/api/whoami-v2":
+                self._hf_whoami()
             elif "/resolve/" in path:
                 self._hf_resolve(path)
             elif path in self.up._direct:
@@ -474,7 +476,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         segs = path.strip("/").split("/")
         up = self.up
-        if len(segs) == 4 and segs[2] == "models" and segs[3].isdigit() and int(segs[3]) in up._models:
+        if segs == ["api", "v1", "me"]:  # authenticated only: an unknown token is an anonymous caller
+            if self._bearer() in up.civitai_tokens:
+                self._json(200, {"id": 1, "username": "tester", "tier": "free"})
+            else:
+                self._json(401, {"error": "Unauthorized"})
+        elif len(segs) == 4 and segs[2] == "models" and segs[3].isdigit() and int(segs[3]) in up._models:
             self._json(200, up._model_body(int(segs[3])))
         elif len(segs) == 4 and segs[2] == "model-versions" and segs[3].isdigit() and int(segs[3]) in up._versions:
             self._json(200, up._version_body(int(segs[3])))
@@ -485,6 +492,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"No model with id {segs[-1]}"})
         else:
             self._json(404, {"error": "Model not found"})
+
+    def _hf_whoami(self) -> None:
+        self.up.note_request(["/api/whoami-v2"], self.headers.get("Authorization"))
+        if self._bearer() in self.up.hf_tokens:
+            self._json(200, {"type": "user", "name": "tester"})
+        else:
+            self._json(401, {"error": "Invalid credentials in Authorization header"},
+                       headers={"X-Error-Message": "Invalid credentials in Authorization header"})
 
     def _civitai_download(self, path: str, query: dict[str, str]) -> None:
         self.up.note_request([path], self.headers.get("Authorization"))

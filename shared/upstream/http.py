@@ -134,6 +134,19 @@ def _body(resp: requests.Response) -> dict[str, Any]:
         return {}
 
 
+def _login_message(resp: requests.Response, source: str, answer: str) -> str:
+    """What to do about a refusal: add a key, or, when the request carried one, replace the key that was refused."""
+    host = urlsplit(resp.url).hostname
+    if source not in ("civitai", "huggingface"):
+        return f"{host} refused the download ({answer}): the link needs a login this server does not have."
+    which = "Civitai" if source == "civitai" else "Hugging Face"
+    where = f"`depot keys set {source}` or the dashboard's Settings view"
+    if resp.request is not None and resp.request.headers.get("Authorization"):
+        return (f"{which} refused the API key that is set ({answer}): it may have been revoked, or it lacks access "
+                f"to this model. Set a new key with {where}, then retry.")
+    return f"{which} requires a login for this file ({answer}). Add your {which} API key with {where}, then retry."
+
+
 def retry_after(resp: requests.Response) -> float | None:
     """The server's Retry-After in seconds (numeric form), or None."""
     raw = resp.headers.get("Retry-After")
@@ -170,7 +183,5 @@ def raise_for_status(resp: requests.Response, source: str) -> None:
         raise EarlyAccess(f"This version is in Early Access on Civitai ({body.get('message', '')}). Buy access "
                           "or wait until it ends, then retry.")
     if status in (401, 403):
-        which = "Hugging Face" if source == "huggingface" else "Civitai" if source == "civitai" else "the site"
-        raise LoginRequired(f"{host} refused the download (HTTP {status}: {text or 'login required'}). Set your "
-                            f"{which} API key (PUT /api/v1/settings/keys/...) and retry.")
+        raise LoginRequired(_login_message(resp, source, f"HTTP {status}: {text or 'login required'}"))
     raise UpstreamError(f"{host} answered HTTP {status} ({text or 'error'}).", http_status=502)

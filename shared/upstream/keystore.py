@@ -23,6 +23,18 @@ def mask(value: str | None) -> str | None:
     return f"{value[:4]}****{value[-4:]}"
 
 
+def clean_key(name: str, value: str | None) -> str | None:
+    """``value`` trimmed, or None to clear; InvalidRequest for an unknown name or a value that cannot be a key."""
+    if name not in KEY_NAMES:
+        raise InvalidRequest(f"Unknown key {name!r}; use one of {', '.join(KEY_NAMES)}.")
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > _MAX_KEY_LEN or any(c.isspace() for c in value):
+        raise InvalidRequest("The key must be one token without spaces (at most 512 characters).")
+    return value or None
+
+
 class KeyStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -49,12 +61,7 @@ class KeyStore:
 
     def set(self, name: str, value: str | None) -> str | None:
         """Store (or clear with None/empty) a key; returns the masked value."""
-        if name not in KEY_NAMES:
-            raise InvalidRequest(f"Unknown key {name!r}; use one of {', '.join(KEY_NAMES)}.")
-        if value is not None:
-            value = value.strip()
-            if len(value) > _MAX_KEY_LEN or any(c.isspace() for c in value):
-                raise InvalidRequest("The key must be one token without spaces (at most 512 characters).")
+        value = clean_key(name, value)
         keys = self._load()
         if value:
             keys[name] = value

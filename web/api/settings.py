@@ -7,7 +7,9 @@ from flask import Blueprint, jsonify
 
 from shared import prefs
 from shared.errors import InvalidRequest
-from shared.upstream.keystore import KEY_NAMES, KeyStore
+from shared.upstream.http import HttpClient
+from shared.upstream.keycheck import check_key
+from shared.upstream.keystore import KEY_NAMES, KeyStore, clean_key
 from web.api.params import field, json_body, named
 from web.context import depot
 
@@ -57,5 +59,10 @@ def put_key(name: str):  # type: ignore[no-untyped-def]
     body = json_body(("value",))
     if "value" not in body:
         raise InvalidRequest("Field 'value' is required: give {\"value\": \"...\"} (null clears the key).")
-    masked = named("value", KeyStore.from_settings(depot().settings).set, name, field(body, "value", str))
-    return jsonify({"name": name, "value": masked})
+    value = named("value", clean_key, name, field(body, "value", str))
+    settings = depot().settings
+    # A key the service refuses is not saved (the one before it stays); one it cannot check is saved and said so
+    check = check_key(settings, HttpClient(settings), name, value) if value else None
+    masked = KeyStore.from_settings(settings).set(name, value)
+    return jsonify({"name": name, "value": masked, "check": check and {"status": check.status,
+                                                                        "message": check.message}})

@@ -1,26 +1,12 @@
 // Add model: paste a URL → GET /resolve shows versions, files, size and target folder → POST /downloads.
-// Known refusals (login required, early access, gated repo) get a message that says what to do.
+// Refusals show the server's message (it says what to do) and, when a key would cure them, a link to Settings.
 
-import { fmtBytes, get, h, post, showError, toast } from "./api.js";
+import { fmtBytes, get, h, post, settingsLink, showError, toast } from "./api.js";
 import { folders } from "./library.js";
-
-const HINTS = {
-  login_required: "Civitai requires a logged-in user for this file: add your Civitai API key under Settings, then try again.",
-  early_access: "This version is in Civitai early access: it can be downloaded once early access ends (or with a supporter account's key).",
-  gated_repo: "This Hugging Face repo is gated: accept its terms on huggingface.co with your account and add your token under Settings.",
-  private_address_refused: "The URL points at a private or loopback address, which this server refuses unless DEPOT_ALLOW_PRIVATE_URLS is set.",
-  rate_limited: "The source is rate limiting requests; wait a minute and try again.",
-  not_found: "Nothing was found at that URL; check the link.",
-};
-
-function explain(err) {
-  const hint = HINTS[err.code];
-  return hint && !err.message.includes(hint) ? `${err.message} ${hint}` : err.message;
-}
 
 function showRefusal(box, err) {
   box.replaceChildren(h("div", { class: "card refusal", role: "alert", dataset: { code: err.code } },
-    h("strong", {}, err.code), ": ", explain(err)));
+    h("strong", {}, err.code), ": ", err.message, " ", settingsLink(err.code)));
 }
 
 function civitaiVersionUrl(url, versionId) {

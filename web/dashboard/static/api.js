@@ -10,6 +10,14 @@ export class ApiError extends Error {
   }
 }
 
+/** Error codes a key in Settings cures: their messages get a link there. */
+export const KEY_ERRORS = new Set(["login_required", "gated_repo", "key_rejected"]);
+
+/** A link that opens the Settings view, for an error a key would cure. */
+export function settingsLink(code) {
+  return KEY_ERRORS.has(code) ? h("a", { class: "settings-link", href: "#settings" }, "Open Settings") : null;
+}
+
 export function getToken() {
   return localStorage.getItem(TOKEN_KEY) || "";
 }

@@ -71,15 +71,25 @@ export async function loadKeys() {
 }
 
 async function saveKey(name, value) {
+  const said = document.getElementById(`check-${name}`);
+  said.classList.remove("rejected");
+  said.textContent = value ? "Checking the key with the service…" : "";
   try {
-    const masked = await api("PUT", `/settings/keys/${name}`, { value });
-    const shown = typeof masked === "string" ? masked : (masked && (masked[name] ?? masked.value ?? masked.masked));
-    document.getElementById(`mask-${name}`).textContent = shown || "not set";
+    const answer = await api("PUT", `/settings/keys/${name}`, { value });
+    document.getElementById(`mask-${name}`).textContent = answer.value || "not set";
     document.getElementById(`key-${name}`).value = "";
+    said.textContent = answer.check ? answer.check.message : "";
     toast(value ? `${name} key saved.` : `${name} key cleared.`);
     loadKeys();
   } catch (err) {
-    showError(err, `Saving the ${name} key`);
+    if (err.code !== "key_rejected") {
+      said.textContent = "";
+      showError(err, `Saving the ${name} key`);
+      return;
+    }
+    // Rejected by the service: said beside the key, which stays in the field to be corrected
+    said.textContent = `Rejected: ${err.message}`;
+    said.classList.add("rejected");
   }
 }
 
@@ -87,6 +97,11 @@ let flowerPort = 5555;
 
 export function initSettings(settingsInfo) {
   if (settingsInfo && settingsInfo.flower_port) flowerPort = settingsInfo.flower_port;
+  document.getElementById("token-need").textContent = !settingsInfo ? "" : settingsInfo.token_required
+    ? `This server has an access token (DEPOT_API_TOKEN): every change needs it${settingsInfo.read_token_required
+      ? ", and so does reading" : "; reading does not"}. Ask whoever runs the server for it and save it here.`
+    : "This server has no access token, so this browser needs none: anyone who can reach the server can change "
+      + "the store. Whoever runs it can set DEPOT_API_TOKEN to require one.";
   for (const b of document.querySelectorAll("[data-save]")) {
     b.addEventListener("click", () => {
       const value = document.getElementById(`key-${b.dataset.save}`).value.trim();

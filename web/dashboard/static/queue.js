@@ -1,7 +1,7 @@
 // The queue: every task with a live progress bar, speed, ETA, host and state, and the control buttons the
 // task's state allows (from GET /vocabulary, never retyped here).
 
-import { api, fmtBytes, fmtDuration, h, showError, toast } from "./api.js";
+import { api, fmtBytes, fmtDuration, h, settingsLink, showError, toast } from "./api.js";
 import { onTasks, refreshTask, refreshTasks, tasks } from "./live.js";
 import { actions, allows, isTerminal } from "./vocab.js";
 
@@ -93,7 +93,8 @@ function renderRow(t) {
     .map((a) => h("button", { type: "button", class: `small ${a === "delete" || a === "cancel" ? "secondary" : ""}`,
       dataset: { action: a }, onclick: () => act(t, a) }, a[0].toUpperCase() + a.slice(1)));
   const err = t.error && t.state !== "succeeded"
-    ? h("p", { class: "task-error", role: "note" }, h("strong", {}, t.error.code || "error"), ": ", t.error.message || "") : null;
+    ? h("p", { class: "task-error", role: "note" }, h("strong", {}, t.error.code || "error"), ": ", t.error.message || "",
+      " ", settingsLink(t.error.code)) : null;
   return h("li", { class: `task state-${t.state}`, dataset: { taskId: t.id, state: t.state } },
     h("div", { class: "task-head" },
       h("span", { class: "kind" }, t.kind || ""),
