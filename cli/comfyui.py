@@ -25,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
     params = {"host": args.host} if args.host else {}
     if args.default:
         params["default"] = "1"
-    text = fetch(ApiClient(), params)
+    text, warning = fetch(ApiClient(), params)
+    if warning:
+        print(f"depot: warning: {warning}", file=sys.stderr)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)
@@ -34,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def fetch(api: ApiClient, params: dict[str, str]) -> str:
-    """The YAML body (the JSON client only decodes JSON; errors still come back as the JSON error body)."""
+def fetch(api: ApiClient, params: dict[str, str]) -> tuple[str, str | None]:
+    """The YAML body and the server's warning about it (the JSON client only decodes JSON; errors still come back
+    as the JSON error body)."""
     try:
         resp = api.session.get(f"{api.base_url}/api/v1/comfyui/extra_model_paths.yaml", params=params, timeout=30)
     except requests.ConnectionError:
@@ -45,4 +48,4 @@ def fetch(api: ApiClient, params: dict[str, str]) -> str:
         err = (resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {})
         err = err.get("error") or {}
         raise ApiError(resp.status_code, err.get("code", "http_error"), err.get("message", resp.text[:200]))
-    return resp.text
+    return resp.text, resp.headers.get("X-Depot-Warning")

@@ -45,10 +45,20 @@ def test_host_mount_mapping_is_honoured(mounted_app, tmp_path: Path):
     assert table2["vae"] == ["/data/depot/vae"]
 
 
-def test_unmapped_host_gets_the_servers_store_path(mounted_app, settings_env, tmp_path: Path):
-    text = mounted_app.test_client().get("/api/v1/comfyui/extra_model_paths.yaml?host=gpu9").get_data(as_text=True)
+def test_unmapped_host_gets_the_servers_store_path_and_a_warning(mounted_app, settings_env, tmp_path: Path):
+    resp = mounted_app.test_client().get("/api/v1/comfyui/extra_model_paths.yaml?host=gpu9")
+    text = resp.get_data(as_text=True)
     store = str(Path(settings_env["DEPOT_STORE"]).resolve())
     assert _parse(text, tmp_path)["loras"] == [f"{store}/loras"]
+    # The reason is said, in the file and to a client, naming the hosts the mounts do list
+    warning = resp.headers["X-Depot-Warning"]
+    assert warning.startswith("Host 'gpu9' has no entry in DEPOT_HOST_MOUNTS (it names gpu1, gpu2)")
+    assert f"# Warning: {warning}" in text
+    mapped = mounted_app.test_client().get("/api/v1/comfyui/extra_model_paths.yaml?host=gpu1")
+    assert "X-Depot-Warning" not in mapped.headers and "Warning" not in mapped.get_data(as_text=True)
+    # A host name in any script still gets a clean header, not a 500
+    odd = mounted_app.test_client().get("/api/v1/comfyui/extra_model_paths.yaml?host=g\u00e9pu")
+    assert odd.status_code == 200 and "g\\xe9pu" in odd.headers["X-Depot-Warning"]
 
 
 def test_bad_host_is_a_400_json_error(mounted_app):
@@ -70,6 +80,10 @@ def test_cli_writes_the_same_yaml_over_http(mounted_app, tmp_path: Path, monkeyp
         assert main(["comfyui-config", "--host", "gpu1", "-o", str(out)]) == 0
         # Then the file parses to gpu1's mount
         assert parse_extra_model_paths(out)["embeddings"] == ["/mnt/models/embeddings"]
+        assert "warning" not in capsys.readouterr().err
+        # And a host with no mount entry is warned about
+        assert main(["comfyui-config", "--host", "gpu7", "-o", str(out)]) == 0
+        assert "depot: warning: Host 'gpu7' has no entry in DEPOT_HOST_MOUNTS" in capsys.readouterr().err
         # And a bad host is reported, not a traceback
         assert main(["comfyui-config", "--host", "a b"]) == 1
         assert "invalid_request" in capsys.readouterr().err

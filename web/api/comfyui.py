@@ -6,7 +6,7 @@ import re
 from flask import Blueprint, Response, request
 
 from shared.errors import InvalidRequest
-from shared.store.comfyui_config import extra_model_paths_yaml
+from shared.store.comfyui_config import extra_model_paths_yaml, unmapped_host_warning
 from web.api.params import choice_arg
 from web.context import depot
 
@@ -21,6 +21,11 @@ def extra_model_paths():  # type: ignore[no-untyped-def]
         raise InvalidRequest(f"Query parameter 'host': {host[:40]!r} is not a host name; use the name the worker "
                              "runs with (DEPOT_HOST), e.g. ?host=gpu1")
     default = choice_arg("default", ("0", "1", "true", "false"), "0")
-    text = extra_model_paths_yaml(depot().settings, host, default=default in ("1", "true"))
-    return Response(text, mimetype="application/yaml",
-                    headers={"Content-Disposition": 'inline; filename="extra_model_paths.yaml"'})
+    settings = depot().settings
+    text = extra_model_paths_yaml(settings, host, default=default in ("1", "true"))
+    headers = {"Content-Disposition": 'inline; filename="extra_model_paths.yaml"'}
+    warning = unmapped_host_warning(settings, host)
+    if warning:
+        # For the CLI to print (the YAML carries it as a comment too); a header holds ASCII only
+        headers["X-Depot-Warning"] = warning.encode("ascii", "backslashreplace").decode()
+    return Response(text, mimetype="application/yaml", headers=headers)
