@@ -55,6 +55,16 @@ class ApiClient:
         return "ws" + self.base_url[len("http"):] + "/api/v1/ws"
 
 
+def table(rows: list[list[str]]) -> list[str]:
+    """Rows as aligned columns (the last one left ragged: it holds the long paths and links)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows]
+
+
+def fmt_size(n: float | None) -> str:
+    return "?" if n is None else fmt_amount(n, {"kind": "download"})
+
+
 def progress_bar(task: dict[str, Any], width: int = 30) -> str:
     """One line: state, a bar, done/total, rate and ETA."""
     p = task.get("progress") or {}

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from cli.client import ApiClient, wait_for_task
+from cli.client import ApiClient, fmt_size, table, wait_for_task
 
 
 def register(sub: Any) -> None:
@@ -23,6 +23,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
     r = sub.add_parser("resolve", help="show the versions and files a download link offers")
     r.add_argument("url")
+    r.add_argument("--json", action="store_true", help="print the answer as the API gives it")
     r.set_defaults(func=run_resolve)
 
 
@@ -53,5 +54,34 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_resolve(args: argparse.Namespace) -> int:
-    print(json.dumps(ApiClient().get("/resolve", params={"url": args.url}), indent=2))
+    answer = ApiClient().get("/resolve", params={"url": args.url})
+    print(json.dumps(answer, indent=2) if args.json else describe(answer))
     return 0
+
+
+def describe(answer: dict[str, Any]) -> str:
+    """The link's model, its files (the one a download takes marked) and where it would be saved."""
+    source = {"civitai": "Civitai", "huggingface": "Hugging Face", "direct": "Direct link"}.get(answer["source"],
+                                                                                             answer["source"])
+    title = answer.get("model_name") or answer.get("repo") or answer.get("suggested_filename") or answer["url"]
+    kind = f" ({answer['model_type']})" if answer.get("model_type") else ""
+    lines = [f"{source}: {title}{kind}"]
+    version = next((v for v in answer.get("versions") or [] if v["id"] == answer.get("version_id")), None)
+    if version:
+        others = len(answer["versions"]) - 1
+        lines.append(f"version {version['name']} (id {version['id']}, base model {version.get('base_model') or '?'})"
+                     + (f"; {others} other version{'s' if others != 1 else ''}: add ?modelVersionId=ID to the "
+                        "link for another" if others else ""))
+    rows = [["", "FILE", "SIZE", "FORMAT", "FOLDER"]]
+    for f in answer.get("files") or []:
+        chosen = "*" if (f.get("id") is not None and f.get("id") == answer.get("file_id")) or \
+            f.get("name") == answer.get("suggested_filename") else ""
+        rows.append([chosen, f.get("name") or f.get("path") or "?", fmt_size(f.get("size")),
+                     f.get("format") or f.get("type") or "", f.get("folder") or ""])
+    if len(rows) > 1:
+        lines += ["", *table(rows)]
+    if answer.get("suggested_filename"):
+        lines += ["", f"A download saves {answer.get('suggested_folder')}/{answer['suggested_filename']}"
+                  + (f" ({fmt_size(answer['size'])})" if answer.get("size") else "")
+                  + ("; pick another file with --file-id" if len(rows) > 2 else "") + "."]
+    return "\n".join(lines)

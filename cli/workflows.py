@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.client import ApiClient, ApiError, wait_for_task
+from cli.client import ApiClient, ApiError, table, wait_for_task
 from shared.workflows.formats import MAX_BYTES
 
 _STATE_MARK = {"present": "ok", "missing": "MISSING", "ambiguous": "AMBIGUOUS", "mismatch": "MISMATCH"}
@@ -126,8 +126,7 @@ def render(answer: dict[str, Any]) -> str:
         state = _STATE_MARK.get(r["state"], r["state"]) + (" (optional)" if r.get("optional") else "")
         rows.append([state, r.get("folder") or "?", r["name"], r.get("matched_by") or "-",
                      *("yes" if r["hosts"].get(h) else "no" for h in hosts), where])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows]
+    lines = table(rows)
     ready = [h for h in hosts if answer["ready"][h]]
     lines.append("")
     if not hosts:

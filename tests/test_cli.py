@@ -34,12 +34,35 @@ def test_download_wait_then_tasks_and_scan(served: str, settings: Any, workers: 
     assert main(["tasks", "--kind", "download"]) == 0
     table = capsys.readouterr().out
     assert "download" in table and "succeeded" in table
-    # And a scan over the CLI finds the model already indexed
+    # And a scan over the CLI finds the model already indexed, said in a sentence
     assert main(["scan", "--folder", "loras", "--wait"]) == 0
-    # And so does a scan of the folder's first root alone
-    capsys.readouterr()
-    assert main(["scan", "--folder", "loras", "--path-index", "0", "--wait"]) == 0
+    assert capsys.readouterr().out == "Scanned 1 model files: 0 added, 0 changed, 0 removed.\n"
+    # And so does a scan of the folder's first root alone, its result as JSON for a script
+    assert main(["scan", "--folder", "loras", "--path-index", "0", "--wait", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["files"] == 1
+
+
+@pytest.fixture
+def settings_env(settings_env, upstream):  # type: ignore[no-untyped-def]
+    settings_env.update({"DEPOT_CIVITAI_URL": upstream.url})
+    return settings_env
+
+
+def test_resolve_prints_the_model_its_files_and_where_it_goes(served: str, upstream: Any, tmp_path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    upstream.add_civitai_model(7, "Ink Lines", "LORA", versions=[
+        {"id": 71, "name": "v2", "baseModel": "SDXL 1.0",
+         "files": [{"id": 710, "name": "ink-v2.safetensors", "data": _weights(tmp_path)}]},
+        {"id": 70, "name": "v1", "baseModel": "SD 1.5",
+         "files": [{"id": 700, "name": "ink.safetensors", "data": _weights(tmp_path)}]}])
+    assert main(["resolve", f"{upstream.url}/models/7"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Civitai: Ink Lines (LORA)"
+    assert out[1].startswith("version v2 (id 71, base model SDXL 1.0); 1 other version: add ?modelVersionId=")
+    assert any(line.startswith("*") and "ink-v2.safetensors" in line and "loras" in line for line in out)
+    assert out[-1].startswith("A download saves loras/ink-v2.safetensors (")
+    assert main(["resolve", f"{upstream.url}/models/7", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version_id"] == 71
 
 
 def test_bad_input_is_a_message_and_exit_1(served: str, capsys: pytest.CaptureFixture[str]) -> None:
