@@ -38,10 +38,12 @@ _CHANGES_KEPT = 64
 # whole list each time; past this many moves, re-reading every row is quicker.
 _CATCH_UP_MOVES = 5000
 # Bumps ``gen`` and logs which models that generation changed, in one step (the new gen is only known inside
-# Redis, and a reader must never see the one without the other).
+# Redis, and a reader must never see the one without the other), and tells every open dashboard (an ``index``
+# message on the task events channel, which the WebSocket relay forwards) so the library refreshes itself.
 _LOG_CHANGE = """local g = redis.call('INCR', KEYS[1])
 redis.call('RPUSH', KEYS[2], g .. '\\0' .. ARGV[1])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+redis.call('PUBLISH', ARGV[3], '{"type":"index","gen":' .. g .. '}')
 return g"""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from shared.errors import NotFound
+from shared.keys import EVENTS_CHANNEL
 from shared.media.gguf import misplacement
 from shared.store import sidecar_files as sidecars
 from shared.store.index.dirsigs import _side_sig, stat_sig
@@ -103,7 +104,7 @@ class IndexWrites(IndexReads):
         """Queue the ``gen`` bump and its change-log entry on a write's transaction (ids never hold NUL). EVAL
         rather than a registered script: a pipeline holding one first asks Redis whether it knows it, a round
         trip per batch."""
-        pipe.eval(_LOG_CHANGE, 2, GEN, CHANGES, "\0".join(ids), _CHANGES_KEPT)
+        pipe.eval(_LOG_CHANGE, 2, GEN, CHANGES, "\0".join(ids), _CHANGES_KEPT, EVENTS_CHANNEL)
 
     def remove_ids(self, ids: Iterable[str], *, edit_dirs: bool = True) -> int:
         """Drop models from the index; ``edit_dirs=False`` when the caller (the scan) rewrites the directory

@@ -8,7 +8,8 @@ import { waitForTask } from "./live.js";
 
 const PAGE = 100;
 const fileName = (rel) => rel.slice(rel.lastIndexOf("/") + 1);
-const state = { folder: "", q: "", sort: "name", order: "asc", offset: 0, total: 0, request: 0, folders: [] };
+const state = { folder: "", q: "", sort: "name", order: "asc", offset: 0, total: 0, request: 0, folders: [],
+  detail: null };
 
 export function folders() {
   return state.folders;
@@ -43,10 +44,12 @@ function selectFolder(name) {
   loadModels();
 }
 
-export async function loadModels({ append = false } = {}) {
+/** ``keep``: fetch again as many models as are shown (a live refresh keeps what the user scrolled to). */
+export async function loadModels({ append = false, keep = false } = {}) {
   const ticket = ++state.request; // answers to older requests (typing fast) are ignored
+  const limit = keep ? Math.max(PAGE, state.offset) : PAGE;
   if (!append) state.offset = 0;
-  const params = new URLSearchParams({ sort: state.sort, order: state.order, offset: state.offset, limit: PAGE });
+  const params = new URLSearchParams({ sort: state.sort, order: state.order, offset: state.offset, limit });
   if (state.folder) params.set("folder", state.folder);
   if (state.q) params.set("q", state.q);
   const status = document.getElementById("library-status");
@@ -126,15 +129,17 @@ function copyButton(text, label) {
   } }, `Copy ${label}`);
 }
 
-async function openDetail(summary) {
+async function openDetail(summary, { quiet = false } = {}) {
   const panel = document.getElementById("detail");
   panel.hidden = false;
-  panel.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  state.detail = { folder: summary.folder, path_index: summary.path_index, relpath: summary.relpath };
+  if (!quiet) panel.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   let m;
   try {
     m = await get(`/models/${modelPath(summary)}`);
   } catch (err) {
-    panel.replaceChildren(h("p", { class: "task-error" }, err.message), closeButton());
+    const gone = err.status === 404 ? "This model is no longer in the store: it was moved or deleted." : err.message;
+    panel.replaceChildren(h("p", { class: "task-error" }, gone), closeButton());
     return;
   }
   const words = m.trigger_words || [];
@@ -237,7 +242,22 @@ async function scanStore(button) {
   }
 }
 
+// Every change of the index reaches the page as an "index" message on the socket (live.js): the shown models and
+// an open detail are fetched again, at most every half second while a scan indexes batch after batch.
+let refreshTimer = null;
+
+function refreshSoon() {
+  if (refreshTimer !== null) return;
+  refreshTimer = setTimeout(async () => {
+    refreshTimer = null;
+    await loadModels({ keep: true });
+    const panel = document.getElementById("detail");
+    if (state.detail && !panel.hidden && !panel.querySelector("dialog[open]")) openDetail(state.detail, { quiet: true });
+  }, 500);
+}
+
 export function initLibrary() {
+  document.addEventListener("depot:index", refreshSoon);
   document.getElementById("empty-scan").addEventListener("click", (e) => scanStore(e.currentTarget));
   let timer = null;
   document.getElementById("search").addEventListener("input", (e) => {

@@ -159,6 +159,9 @@ export function connect() {
       for (const t of data.tasks) tasks.set(t.id, t);
       notify(null);
       refreshTasks(); // also picks up what finished while we were away
+    } else if (data.type === "index") {
+      // The store's index changed (a scan, a download, a move, a delete, an edit, from any client)
+      document.dispatchEvent(new CustomEvent("depot:index", { detail: data.gen }));
     } else if (data.type === "resync") {
       setLive("connecting", "resyncing…");
     } else if (data.task_id) {
