@@ -37,6 +37,20 @@ def test_flower_lists_our_tasks_with_auth_and_refuses_without(app, settings_env,
                                    if t["name"] == "depot.test_count" and task["id"] in (t.get("args") or "")],
                           timeout=30, interval=0.5, what="flower to list the task")
         assert listed[0]["state"] == "SUCCESS" and listed[0]["worker"] == "w@fl"
+        # And a job that ends failed in our records is a failure in Flower too, without a Celery retry
+        failing, _ = Dispatcher(make_celery(settings), records).submit("test_count", {"steps": 1, "fail": True},
+                                                                      queue="maintenance")
+        wait_for(lambda: records.get(failing["id"])["state"] == "failed", what="the job to fail")
+        failures = wait_for(lambda: [t for t in requests.get(f"{base}/api/tasks", params={"state": "FAILURE"},
+                                                             auth=auth, timeout=5).json().values()
+                                     if failing["id"] in (t.get("args") or "")],
+                            timeout=30, interval=0.5, what="flower to list the failure")
+        assert failures[0]["exception"] == "JobFailed('test_failure: asked to fail')"
+        final = records.get(failing["id"])
+        assert final["attempt"] == 1 and final["error"]["code"] == "test_failure"
+        # (its worker logs the failure in one line, not a traceback)
+        worker_log = b"".join(p.read_bytes() for p in tmp_path.glob("worker-fl-*.log"))
+        assert b"JobFailed" in worker_log and b"Traceback" not in worker_log
         # And without auth, or with a wrong password, it refuses
         assert requests.get(f"{base}/api/tasks", timeout=5).status_code == 401
         assert requests.get(f"{base}/api/tasks", auth=("ops", "nope"), timeout=5).status_code == 401

@@ -36,10 +36,18 @@ def process_services(settings: Any) -> Services:
 JobFn = Callable[[JobContext, Services], Any]
 
 
+class JobFailed(Exception):
+    """Raised to Celery once a job's record says ``failed``, so Flower and Celery's events show a failure (a job
+    that ended ``failed`` returned normally before, and Flower showed it green). Never retried by Celery: the
+    message is acknowledged like any other, and retries stay the user's (``POST /tasks/<id>/retry``)."""
+
+
 class DepotTask(Task):
     """Base class for every job task: ``run_job(task_id, service)`` does the claiming and bookkeeping."""
 
     abstract = True
+    #: expected outcomes: Celery records them as failures without logging a traceback
+    throws = (JobFailed,)
 
     @property
     def services(self) -> Services:
@@ -58,6 +66,7 @@ class DepotTask(Task):
                          progress_interval_s=settings.progress_interval_s)
         ctx._done = (task.get("progress") or {}).get("done") or 0
         ctx._total = (task.get("progress") or {}).get("total")
+        failed: dict[str, Any] | None = None
         stop = threading.Event()
         # A beat renews the lease and brings the user's pause/cancel: once a second, so a job learns of a stop
         # within a second even while it reports no progress (retry waits, a hash of a big file)
@@ -79,23 +88,29 @@ class DepotTask(Task):
             # lease runs out and the reaper requeues it; the next attempt resumes from its progress.
             log.warning("event=job_redis_lost task_id=%s attempt=%s error=%s", task_id, claim.attempt, exc)
         except SoftTimeLimitExceeded:
-            self._fail(records, ctx, {"code": "time_limit", "message": "The job ran past its time limit; "
-                                      "retry it, or raise DEPOT_TIME_LIMITS_S for this kind."})
+            failed = self._fail(records, ctx, {"code": "time_limit", "message": "The job ran past its time limit; "
+                                               "retry it, or raise DEPOT_TIME_LIMITS_S for this kind."})
         except DepotError as exc:
-            self._fail(records, ctx, exc.to_dict())
+            failed = self._fail(records, ctx, exc.to_dict())
         except Exception as exc:  # noqa: BLE001 - the record must say what happened, whatever it was
             log.exception("event=job_crash task_id=%s attempt=%s", task_id, claim.attempt)
-            self._fail(records, ctx, error_dict(exc))
+            failed = self._fail(records, ctx, error_dict(exc))
         finally:
             stop.set()
+        if failed is not None:
+            # one string argument: the result backend pickles the exception and rebuilds it from its args
+            raise JobFailed(f"{failed['code']}: {failed['message']}")
         return {"attempt": claim.attempt}
 
     @staticmethod
-    def _fail(records: Any, ctx: JobContext, error: dict[str, Any]) -> None:
+    def _fail(records: Any, ctx: JobContext, error: dict[str, Any]) -> dict[str, Any] | None:
+        """Record the failure; the error when it was recorded (None when another attempt owns the task)."""
         try:
             records.finish(ctx.task_id, ctx.attempt, TaskState.FAILED, error=error, progress=ctx.snapshot())
         except StaleAttempt:
             log.warning("event=fenced_out task_id=%s attempt=%s", ctx.task_id, ctx.attempt)
+            return None
+        return error
 
     @staticmethod
     def _heartbeat(ctx: JobContext, stop: threading.Event, interval: float) -> None:
