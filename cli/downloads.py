@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
             "sha256": args.sha256, "overwrite": args.overwrite or None}
     task = api.post("/downloads", json={k: v for k, v in body.items() if v is not None})
     plan = (task.get("params") or {}).get("plan") or {}
-    print(f"task {task['id']} ({task['state']}): {plan.get('filename', args.url)} -> {plan.get('folder', '?')}")
+    # The name the user chose, when they chose one, as the dashboard and the card show it
+    print(f"task {task['id']} ({task['state']}): {args.filename or plan.get('filename', args.url)} -> "
+          f"{plan.get('folder', '?')}")
     if not args.wait:
         return 0
     final = wait_for_task(api, task["id"])

@@ -11,7 +11,7 @@ from pathlib import Path
 from shared.downloads.plan import Plan
 from shared.errors import DepotError
 from shared.media.embedded import embedded_cover
-from shared.store.sidecar_files import save_preview, write_description
+from shared.store.sidecar_files import save_preview, stem_of, write_description
 from shared.upstream.http import HttpClient
 from shared.upstream.images import fetch_civitai_preview, pick_image
 
@@ -59,14 +59,16 @@ def save_download_preview(http: HttpClient, nsfw_level: int, plan: Plan, target:
     return source_preview(http, nsfw_level, plan, target, log) or embedded_preview(target, log)
 
 
-def write_md(target: Path, plan: Plan, hashes: dict[str, str], nsfw_level: int) -> None:
-    """Write the downloaded model's ``NAME.md`` from the plan's metadata and the hashes computed in transfer."""
+def write_md(target: Path, plan: Plan, hashes: dict[str, str], nsfw_level: int, *, chosen: bool = False) -> None:
+    """Write the downloaded model's ``NAME.md`` from the plan's metadata and the hashes computed in transfer.
+    ``chosen``: the user named the file, and that name is the model's name (the card, the task, the echo)."""
     meta = plan.meta
     extra = {k: meta[k] for k in ("model_id", "version_id", "file_id", "model_type", "version_name", "repo",
                                   "revision", "commit", "path") if meta.get(k) is not None}
     extra["source"] = plan.source
     image = pick_image(meta.get("images") or [], nsfw_level)
-    write_description(target, model_name=meta.get("model_name"), author=meta.get("author"),
+    name = stem_of(target.name) if chosen else meta.get("model_name")
+    write_description(target, model_name=name, author=meta.get("author"),
                       base_model=meta.get("base_model"), hashes=hashes, metadata=extra,
                       model_page=meta.get("model_page"), preview=[image["url"]] if image else None,
                       website=meta.get("website"), trigger_words=meta.get("trigger_words") or [],

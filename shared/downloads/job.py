@@ -88,9 +88,24 @@ def _publish(ctx: JobContext, services: Services, http: HttpClient, plan: Plan, 
     publish(part, target, ctx.fence)
     nsfw_level = services.nsfw_level()
     save_download_preview(http, nsfw_level, plan, target, ctx.log)
-    write_md(target, plan, hashes, nsfw_level)
+    write_md(target, plan, hashes, nsfw_level, chosen=bool(params.get("filename")))
     model = index.record_file(target, hashes=hashes)
+    if checked := _checked_against(plan):
+        # The bytes were checked against their source's hash on the way in: that is a verification, said once,
+        # the same way a verify job says it
+        index.set_verify_status(model["folder"], model["path_index"], model["relpath"], "ok", checked)
+        model["verify_status"] = "ok"
     return {"model": model, "already_present": False, "hashes": hashes}
+
+
+def _checked_against(plan: Plan) -> str | None:
+    """What ``_verify`` held the downloaded bytes to, in words; None when nothing was known to hold them to."""
+    where = {"civitai": "Civitai", "huggingface": "Hugging Face"}.get(plan.source)
+    if plan.sha256:
+        return f"SHA256 matches {where}" if where else "SHA256 matches the one given"
+    if plan.hashes.get("BLAKE3"):
+        return "BLAKE3 matches Civitai"
+    return None
 
 
 def _fetch(ctx: JobContext, settings: Any, http: HttpClient, plan: Plan, target: Path,

@@ -65,7 +65,10 @@ export async function loadModels({ append = false, keep = false } = {}) {
   if (ticket !== state.request) return;
   state.total = body.total;
   const grid = document.getElementById("models");
-  const cards = body.items.map(card);
+  // Cards whose names are alike say which file each is
+  const seen = new Map();
+  for (const m of body.items) seen.set(m.name, (seen.get(m.name) || 0) + 1);
+  const cards = body.items.map((m) => card(m, seen.get(m.name) > 1));
   if (append) grid.append(...cards);
   else grid.replaceChildren(...cards);
   state.offset += body.items.length;
@@ -78,7 +81,7 @@ export async function loadModels({ append = false, keep = false } = {}) {
   document.getElementById("more").hidden = state.offset >= state.total;
 }
 
-function card(m) {
+function card(m, sameName = false) {
   const img = m.preview_url
     ? h("img", { src: withToken(m.preview_url), loading: "lazy", decoding: "async", alt: "", width: 256, height: 256 })
     : h("div", { class: "noimg" }, "no preview");
@@ -86,6 +89,7 @@ function card(m) {
     onclick: () => openDetail(m) },
     img,
     h("span", { class: "name" }, m.name || m.relpath),
+    sameName ? h("span", { class: "file muted" }, m.relpath) : null,
     // The format tells apart models of one name (x.safetensors and x.gguf share their sidecars and preview).
     h("span", { class: "meta muted" }, [m.folder, fileFormat(m.relpath), fmtBytes(m.size), m.base_model].filter(Boolean).join(" · ")),
     m.verify_status && m.verify_status !== "ok" ? h("span", { class: `verify verify-${m.verify_status}` }, m.verify_status) : null,
@@ -146,7 +150,7 @@ async function openDetail(summary, { quiet = false } = {}) {
   const hashes = (m.metadata && m.metadata.hashes) || {};
   const rows = [
     ["File", `${m.folder}/${m.relpath}`], ["Size", fmtBytes(m.size)], ["Base model", m.base_model || "unknown"],
-    ["Verify", m.verify_status || "not verified"], ["SHA-256", m.sha256 || "not hashed yet"],
+    ["Verify", m.verify_status ? `${m.verify_status}${m.verify_reason ? ` (${m.verify_reason})` : ""}` : "not verified"], ["SHA-256", m.sha256 || "not hashed yet"],
     ...Object.entries(hashes).filter(([k]) => k.toUpperCase() !== "SHA256").map(([k, v]) => [k, String(v)]),
     ["Source", m.source || "unknown"], ["Added", fmtTime(m.created_at)], ["Modified", fmtTime(m.modified_at)],
   ];

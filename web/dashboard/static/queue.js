@@ -15,8 +15,14 @@ export function taskLabel(t) {
   const p = t.params || {};
   const r = t.result || {};
   if (t.kind === "download") {
-    const name = (r.model && r.model.name) || p.filename || p.url || "download";
-    return `${name}${p.folder ? ` → ${p.folder}` : ""}`;
+    // The same name however the download was started (dashboard, CLI, a workflow): the file name the user chose,
+    // else the model's own name upstream, else the file's; the link only when nothing is known yet
+    const plan = p.plan || {};
+    const stem = (f) => f && f.replace(/\.[^.]+$/, "");
+    const name = stem(p.filename) || (r.model && r.model.name) || (plan.meta && plan.meta.model_name)
+      || stem(plan.filename) || p.url || "download";
+    const folder = (r.model && r.model.folder) || plan.folder || p.folder;
+    return `${name}${folder ? ` → ${folder}` : ""}`;
   }
   if (t.kind === "scan") return `Scan (${p.mode || "quick"})${p.folder ? ` of ${p.folder}` : ""}`;
   if (t.kind === "verify") return `Verify${p.folder ? ` ${p.folder}` : ""}`;
