@@ -3,12 +3,19 @@
 
 import { api, fmtBytes, fmtDuration, h, settingsLink, showError, toast } from "./api.js";
 import { onTasks, refreshTask, refreshTasks, tasks } from "./live.js";
-import { actions, allows, isTerminal } from "./vocab.js";
+import { actions, allStates, allows, isTerminal } from "./vocab.js";
 
-const BYTE_KINDS = new Set(["download", "verify"]);
+// What each control action's button says: "delete" removes a task from the list and never touches a model.
+const ACTION_LABELS = { delete: "Remove from list" };
+
+const BYTE_KINDS = new Set(["download", "verify", "workflow"]);
+// What the other kinds count
+const UNITS = { scan: "files", preview: "models" };
 
 function amount(n, t) {
-  return BYTE_KINDS.has(t.kind) || (t.progress && t.progress.unit === "bytes") ? fmtBytes(n) : String(n ?? 0);
+  if (BYTE_KINDS.has(t.kind) || (t.progress && t.progress.unit === "bytes")) return fmtBytes(n);
+  const unit = UNITS[t.kind] && (Number(n) === 1 ? UNITS[t.kind].slice(0, -1) : UNITS[t.kind]);
+  return `${Number(n ?? 0).toLocaleString()}${unit ? ` ${unit}` : ""}`;
 }
 
 export function taskLabel(t) {
@@ -59,7 +66,7 @@ function summary(t) {
 }
 
 function scanSummary(r) {
-  const parts = [`${r.files ?? 0} models: ${r.added ?? 0} added, ${r.changed ?? 0} changed, ${r.removed ?? 0} removed, ${r.hashed ?? 0} hashed.`];
+  const parts = [`${r.files ?? 0} model${r.files === 1 ? "" : "s"}: ${r.added ?? 0} added, ${r.changed ?? 0} changed, ${r.removed ?? 0} removed, ${r.hashed ?? 0} hashed.`];
   if (r.lazy) parts.push(`${r.lazy} big files are not hashed yet (a full scan or a verify hashes them).`);
   const down = r.unreachable_roots || [];
   if (down.length) parts.push(`Unreachable, kept as they were: ${down.map((d) => d.path).join(", ")}.`);
@@ -97,7 +104,7 @@ function renderRow(t) {
   const buttons = actions()
     .filter((a) => allows(a, t))
     .map((a) => h("button", { type: "button", class: `small ${a === "delete" || a === "cancel" ? "secondary" : ""}`,
-      dataset: { action: a }, onclick: () => act(t, a) }, a[0].toUpperCase() + a.slice(1)));
+      dataset: { action: a }, onclick: () => act(t, a) }, ACTION_LABELS[a] || a[0].toUpperCase() + a.slice(1)));
   const err = t.error && t.state !== "succeeded"
     ? h("p", { class: "task-error", role: "note" }, h("strong", {}, t.error.code || "error"), ": ", t.error.message || "",
       " ", settingsLink(t.error.code)) : null;
@@ -109,12 +116,21 @@ function renderRow(t) {
     ),
     h("div", { class: "task-progress" }, bar, h("span", { class: "progress-text" }, progressText(t))),
     h("div", { class: "task-meta muted" },
-      t.host ? `host ${t.host}` : "not started", t.attempt > 1 ? ` · attempt ${t.attempt}` : "",
+      t.host ? `host ${t.host}` : "not started", when(t), t.attempt > 1 ? ` · attempt ${t.attempt}` : "",
       t.pause_requested && t.state === "running" ? " · pausing…" : "",
       t.cancel_requested && t.state === "running" ? " · cancelling…" : "", " ", summary(t)),
     err,
     h("div", { class: "task-actions" }, buttons),
   );
+}
+
+// Started, finished and how long it took, in the browser's time zone.
+function when(t) {
+  const clock = (s) => new Date(s * 1000).toLocaleTimeString();
+  if (!t.started_at) return "";
+  const end = t.finished_at || (isTerminal(t) ? t.updated_at : null);
+  return end ? ` · ${clock(t.started_at)} → ${clock(end)} (${fmtDuration(end - t.started_at)})`
+    : ` · started ${clock(t.started_at)}`;
 }
 
 function signature(t) {
@@ -181,6 +197,23 @@ export function renderAll() {
 
 let pending = false;
 
+// Remove every finished task the list shows (the records only: models stay where they are).
+async function clearFinished() {
+  const done = [...tasks.values()].filter((t) => isTerminal(t) && allows("delete", t));
+  let failed = 0;
+  for (const t of done) {
+    try {
+      await api("DELETE", `/tasks/${t.id}`);
+      tasks.delete(t.id);
+    } catch (err) {
+      failed += 1;
+    }
+  }
+  renderAll();
+  toast(`${done.length - failed} finished task${done.length - failed === 1 ? "" : "s"} removed from the list`
+    + (failed ? `; ${failed} could not be removed.` : "."));
+}
+
 export function initQueue() {
   // Coalesce bursts of events into one repaint per animation frame.
   onTasks(() => {
@@ -193,4 +226,12 @@ export function initQueue() {
   });
   document.getElementById("queue-filter").addEventListener("change", renderAll);
   document.getElementById("queue-refresh").addEventListener("click", refreshTasks);
+  document.getElementById("queue-clear").addEventListener("click", clearFinished);
+  document.addEventListener("depot:vocabulary", () => {
+    // The filter offers every state the server names
+    const select = document.getElementById("queue-filter");
+    for (const s of allStates()) {
+      if (!select.querySelector(`option[value="${s}"]`)) select.append(h("option", { value: s }, s));
+    }
+  });
 }

@@ -3,10 +3,18 @@
 
 let terminal = new Set();
 let control = {};
+let states = [];
 
 export function setVocabulary(vocab) {
   terminal = new Set(vocab.terminal);
   control = vocab.control;
+  states = vocab.states;
+  document.dispatchEvent(new CustomEvent("depot:vocabulary"));
+}
+
+// Every state a task can be in, in the server's order.
+export function allStates() {
+  return states;
 }
 
 export function isTerminal(t) {
