@@ -22,6 +22,13 @@ def test_the_library_follows_scans_deletes_and_moves_live(page: Any, site: Site,
     page.click(".folder-tab[data-folder=loras]")
     cards = page.locator("#models .model")
     wait_for(lambda: cards.count() == 2, timeout=10, what="two models")
+    # The folder chips count their models; empty folders wait behind a toggle
+    assert page.locator(".folder-tab[data-folder=loras] .count").inner_text() == "2"
+    assert page.locator(".folder-tab[data-folder=vae]").count() == 0
+    page.click(".folder-toggle")
+    assert page.locator(".folder-tab[data-folder=vae] .count").inner_text() == "0"
+    page.click(".folder-toggle")
+    assert page.locator(".folder-tab[data-folder=vae]").count() == 0
     page.click("#models .model[data-relpath='alpha.safetensors']")
     page.wait_for_selector("#detail h2")
     page.evaluate("window.notReloaded = true")
@@ -30,6 +37,8 @@ def test_the_library_follows_scans_deletes_and_moves_live(page: Any, site: Site,
     scan(settings, folder="loras")
     wait_for(lambda: cards.count() == 3, timeout=10, what="the scanned model to appear")
     assert page.locator("#library-status").inner_text() == "3 models"
+    wait_for(lambda: page.locator(".folder-tab[data-folder=loras] .count").inner_text() == "3", timeout=10,
+             what="the chip's count")
     # When another client deletes one, Then its card goes, and the count with it
     site.api("DELETE", "/models/loras/0/beta.safetensors")
     wait_for(lambda: cards.count() == 2, timeout=10, what="the deleted model to go")

@@ -47,6 +47,11 @@ def test_folders_in_comfyui_order(client: Any, store: Path) -> None:
     assert [f["name"] for f in body][:3] == ["checkpoints", "loras", "vae"]
     tenc = next(f for f in body if f["name"] == "text_encoders")
     assert tenc["paths"] == [str(store / "text_encoders"), str(store / "clip")]
+    # Each says how many models it holds (the library's folder chips)
+    counts = {f["name"]: f["count"] for f in body}
+    listed = client.get("/api/v1/models?limit=500").get_json()["items"]
+    assert sum(counts.values()) == len(listed) == 5
+    assert all(counts[f] == sum(m["folder"] == f for m in listed) for f in counts)
 
 
 def test_listing_sort_and_paging(client: Any, store: Path) -> None:

@@ -46,9 +46,11 @@ def _ref(folder: str, path_index: str, relpath: str) -> ModelRef:
 def folders():  # type: ignore[no-untyped-def]
     index = depot().index
     down = index.unreachable()
+    counts = index.folder_counts()
     out = []
     for f in index.layout.folders():
         f["unreachable"] = [i for i in range(len(f["paths"])) if f"{f['name']}/{i}" in down]
+        f["count"] = counts.get(f["name"], 0)
         out.append(f)
     return jsonify(out)
 

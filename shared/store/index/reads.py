@@ -60,6 +60,10 @@ class IndexReads(IndexDirs):
         return [to_model(d) for d in self.docs(sorted(cast(set[str], self.redis.smembers(sha_key(sha)))))
                 if (d.get("hashes") or {}).get("SHA256") == sha]
 
+    def folder_counts(self) -> dict[str, int]:
+        """How many models each folder holds (folders without any are left out)."""
+        return self._rows().counts()
+
     def models(self, folder: str | None = None) -> Iterator[ModelDoc]:
         """Every indexed document (optionally of one folder), in id order, fetched in batches."""
         ids = self._rows().ids(folder)

@@ -6,6 +6,7 @@ import bisect
 import operator
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -38,7 +39,15 @@ class Rows:
     def __init__(self, gen: str | None, rows: list[tuple[str, str]]) -> None:
         self.gen, self.rows = gen, rows
         self._orders: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
+        self._counts: dict[str, int] | None = None
         self._lock = threading.Lock()
+
+    def counts(self) -> dict[str, int]:
+        """Models per folder, counted once per generation of the rows (the library's folder chips)."""
+        with self._lock:
+            if self._counts is None:
+                self._counts = dict(Counter(mid.partition("/")[0] for mid, _ in self.rows))
+            return self._counts
 
     def order_count(self) -> int:
         with self._lock:

@@ -9,14 +9,13 @@ import { waitForTask } from "./live.js";
 const PAGE = 100;
 const fileName = (rel) => rel.slice(rel.lastIndexOf("/") + 1);
 const state = { folder: "", q: "", sort: "name", order: "asc", offset: 0, total: 0, request: 0, folders: [],
-  detail: null };
+  detail: null, showEmpty: false };
 
 export function folders() {
   return state.folders;
 }
 
-export async function loadFolders() {
-  const tabs = document.getElementById("folder-tabs");
+export async function loadFolders({ models = true } = {}) {
   try {
     state.folders = await get("/folders");
   } catch (err) {
@@ -26,21 +25,35 @@ export async function loadFolders() {
     if (err.status !== 404) showError(err, "Loading folders");
     return;
   }
-  const mk = (name, label) => h("button", { type: "button", role: "tab", class: "folder-tab",
-    "aria-selected": String(state.folder === name), dataset: { folder: name }, onclick: () => selectFolder(name) }, label);
-  tabs.replaceChildren(mk("", "All"), ...state.folders.map((f) => mk(f.name, f.name)));
+  renderTabs();
   const select = document.getElementById("maint-folder");
   // A folder with several roots also offers each root alone (scans only; "folder#path_index").
   select.replaceChildren(h("option", { value: "" }, "all folders"), ...state.folders.flatMap((f) => [
     h("option", { value: f.name }, f.name),
     ...(f.paths.length > 1 ? f.paths.map((p, i) => h("option", { value: `${f.name}#${i}` }, `${f.name} › ${p}`)) : []),
   ]));
-  await loadModels();
+  if (models) await loadModels();
+}
+
+// Folder chips with their counts; empty folders (most of ComfyUI's two dozen, in a new store) wait behind a
+// toggle, except the one selected.
+function renderTabs() {
+  const mk = (name, label, count) => h("button", { type: "button", role: "tab", class: "folder-tab",
+    "aria-selected": String(state.folder === name), dataset: { folder: name }, onclick: () => selectFolder(name) },
+  label, " ", h("span", { class: "count" }, count.toLocaleString()));
+  const shown = state.folders.filter((f) => f.count > 0 || state.showEmpty || f.name === state.folder);
+  const empty = state.folders.filter((f) => f.count === 0).length;
+  const total = state.folders.reduce((n, f) => n + (f.count || 0), 0);
+  document.getElementById("folder-tabs").replaceChildren(mk("", "All", total),
+    ...shown.map((f) => mk(f.name, f.name, f.count || 0)),
+    empty ? h("button", { type: "button", class: "folder-toggle", "aria-pressed": String(state.showEmpty),
+      onclick: () => { state.showEmpty = !state.showEmpty; renderTabs(); } },
+    state.showEmpty ? "Hide empty folders" : `+ ${empty} empty folder${empty === 1 ? "" : "s"}`) : null);
 }
 
 function selectFolder(name) {
   state.folder = name;
-  for (const b of document.querySelectorAll(".folder-tab")) b.setAttribute("aria-selected", String(b.dataset.folder === name));
+  renderTabs();
   loadModels();
 }
 
@@ -254,7 +267,7 @@ function refreshSoon() {
   if (refreshTimer !== null) return;
   refreshTimer = setTimeout(async () => {
     refreshTimer = null;
-    await loadModels({ keep: true });
+    await Promise.all([loadModels({ keep: true }), loadFolders({ models: false })]);
     const panel = document.getElementById("detail");
     if (state.detail && !panel.hidden && !panel.querySelector("dialog[open]")) openDetail(state.detail, { quiet: true });
   }, 500);
