@@ -2,6 +2,7 @@
 ``GET /resolve`` with the versions and files a URL offers so the user can choose before starting."""
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 from urllib.parse import unquote
@@ -9,10 +10,20 @@ from urllib.parse import unquote
 from shared.config import Settings
 from shared.downloads import civitai_plan, huggingface_plan
 from shared.downloads.plan import DEFAULT_FOLDER, Plan
-from shared.errors import DepotError, HtmlInsteadOfModel, InvalidRequest, NotFound, UpstreamRefused
+from shared.errors import (
+    DepotError,
+    EarlyAccess,
+    HtmlInsteadOfModel,
+    InvalidRequest,
+    LoginRequired,
+    NotFound,
+    UpstreamRefused,
+)
 from shared.media import gguf
+from shared.media.imaging import VIDEO_TYPES, encode_webp, open_image, sniff_media
 from shared.upstream import civitai, huggingface
 from shared.upstream.http import HttpClient, netloc, raise_for_status
+from shared.upstream.images import fetch_civitai_preview
 from shared.upstream.keystore import KeyStore
 from shared.upstream.netguard import PrivateAddressRefused
 from shared.upstream.urls import Source, filename_from_url, parse_source
@@ -96,6 +107,34 @@ def _direct_plan(settings: Settings, http: HttpClient, url: str, folder: str | N
                 idem_key=f"url:{url}#", key_name=key_name, size=size, meta=meta)
 
 
+def _preview(http: HttpClient, images: Any, nsfw_level: int) -> str | None:
+    """The first eligible preview as a small WebP ``data:`` URI: fetched here (guarded, size-capped), so the page
+    loads nothing from elsewhere and the user's browser never calls the image host; None for none or a video."""
+    try:
+        data = fetch_civitai_preview(http, images, nsfw_level)
+        if data is None or sniff_media(data) in VIDEO_TYPES:
+            return None
+        webp = encode_webp(open_image(data, "The preview"), side=320, quality=80)
+    except DepotError:
+        return None
+    return "data:image/webp;base64," + base64.b64encode(webp).decode()
+
+
+def _access(http: HttpClient, plan: Plan, key: str | None) -> dict[str, Any] | None:
+    """What Civitai answers a download of ``plan`` now: None when it would start, else the refusal's code and
+    message (login required, early access, a refused key)."""
+    try:
+        # A GET whose body is never read (a HEAD's answer has no body, and Civitai says why in the body); the
+        # redirect to the file's storage is not followed
+        with http.open(plan.url, key=key, timeout=15.0, follow=lambda _loc: False) as resp:
+            raise_for_status(resp, "civitai")
+    except (LoginRequired, EarlyAccess) as exc:
+        return {"code": exc.code, "message": exc.message}
+    except DepotError:
+        return None  # anything else is for the download itself to meet and report
+    return None
+
+
 def _disposition_name(header: str | None) -> str | None:
     if not header:
         return None
@@ -104,8 +143,10 @@ def _disposition_name(header: str | None) -> str | None:
     return unquote(m.group(1).strip()).rsplit("/", 1)[-1] if m else None
 
 
-def describe(settings: Settings, http: HttpClient, url: str) -> dict[str, Any]:
-    """The ``GET /resolve`` answer: source, versions/files to choose from, suggested folder and filename."""
+def describe(settings: Settings, http: HttpClient, url: str, *, nsfw_level: int | None = None) -> dict[str, Any]:
+    """The ``GET /resolve`` answer: source, versions/files to choose from, suggested folder and filename; for
+    Civitai also the preview (within ``nsfw_level``), base model, trigger words, and ``access``: what a download
+    would meet now (a login, early access), asked of Civitai before anything is queued."""
     src = parse_source(url, settings)
     out: dict[str, Any] = {"source": src.kind, "url": url, "versions": [], "files": []}
     if src.kind == "civitai":
@@ -114,8 +155,12 @@ def describe(settings: Settings, http: HttpClient, url: str) -> dict[str, Any]:
         out.update(civitai_plan.describe(model, version))
         out["files"] = next((v["files"] for v in out["versions"] if v["id"] == version["id"]), [])
         plan = civitai_plan.build_plan(settings, model, version, civitai_plan.choose_file(version, src, None), None)
+        level = settings.nsfw_level if nsfw_level is None else nsfw_level
         out.update({"model_name": plan.meta["model_name"], "model_type": plan.meta["model_type"],
-                    "version_id": version["id"], "file_id": plan.meta["file_id"]})
+                    "version_id": version["id"], "file_id": plan.meta["file_id"],
+                    "base_model": plan.meta["base_model"], "trigger_words": plan.meta["trigger_words"],
+                    "preview": _preview(http, plan.meta["images"], level),
+                    "access": _access(http, plan, key_for(settings, "civitai"))})
     elif src.kind == "huggingface":
         out["files"] = huggingface_plan.with_folders(huggingface.list_files(http, settings, src,
                                                                             key_for(settings, "huggingface")))

@@ -52,7 +52,8 @@ def _url_arg(value: object, label: str = "Field 'url'") -> str:
 @bp.get("/resolve")
 def resolve():  # type: ignore[no-untyped-def]
     settings = depot().settings
-    return jsonify(describe(settings, HttpClient(settings), _url_arg(request.args.get("url"), "Query parameter 'url'")))
+    url = _url_arg(request.args.get("url"), "Query parameter 'url'")
+    return jsonify(describe(settings, HttpClient(settings), url, nsfw_level=depot().services.nsfw_level()))
 
 
 def _file_id(body: dict[str, Any], url: str) -> int | str | None:

@@ -20,8 +20,10 @@ function render(box, info) {
   if (info.suggested_folder && !folderNames.includes(info.suggested_folder)) folderNames.unshift(info.suggested_folder);
   // The folder is sent only once the user picks one: until then the server decides, per file (a GGUF's header
   // sends it to diffusion_models or text_encoders when it is saved).
+  const dest = h("p", { id: "add-dest", class: "muted" });
+  const showDest = () => { dest.textContent = `Saves ${folderSel.value}/${nameInput.value.trim() || "…"}`; };
   const folderSel = h("select", { id: "add-folder", "aria-label": "Target folder",
-    onchange: () => { folderSel.dataset.touched = "1"; folderHint.hidden = true; } },
+    onchange: () => { folderSel.dataset.touched = "1"; folderHint.hidden = true; showDest(); } },
     folderNames.map((n) => h("option", { value: n, selected: n === info.suggested_folder }, n)));
   const folderHint = h("p", { class: "muted", id: "add-folder-hint", hidden: true },
     "GGUF: its header decides between diffusion_models and text_encoders when it is saved, unless you choose a folder.");
@@ -31,6 +33,7 @@ function render(box, info) {
     if (name && ![...folderSel.options].some((o) => o.value === name)) folderSel.prepend(h("option", { value: name }, name));
     if (name) folderSel.value = name;
     folderHint.hidden = !(/\.gguf$/i.test(f.name || f.path || "") && ["diffusion_models", "text_encoders"].includes(name));
+    showDest();
   };
   const nameInput = h("input", { id: "add-filename", type: "text", value: info.suggested_filename || "", size: 40,
     "aria-label": "File name" });
@@ -45,8 +48,9 @@ function render(box, info) {
       ` ${f.path || f.name} `, h("span", { class: "muted" }, [f.type, f.format, fmtBytes(f.size)].filter(Boolean).join(" · ")))));
     showFolder(primary);
   };
-  nameInput.addEventListener("input", () => { nameInput.dataset.touched = "1"; });
+  nameInput.addEventListener("input", () => { nameInput.dataset.touched = "1"; showDest(); });
   drawFiles();
+  showDest();
   let url = info.url;
   const versions = info.versions || [];
   const versionSel = versions.length > 1 ? h("select", { "aria-label": "Version", onchange: (e) => {
@@ -77,10 +81,21 @@ function render(box, info) {
   } },
   h("h2", {}, info.model_name || info.repo || info.suggested_filename || "Download"),
   h("p", { class: "muted" }, `Source: ${info.source}${info.model_type ? ` · ${info.model_type}` : ""}${info.size ? ` · ${fmtBytes(info.size)}` : ""}`),
+  // What a download would meet now (a login, early access), said before anything is queued
+  info.access ? h("div", { class: "refusal access-warning", role: "alert", dataset: { code: info.access.code } },
+    h("strong", {}, "Before you download: "), info.access.message, " ", settingsLink(info.access.code)) : null,
+  h("div", { class: "lookup" },
+    info.preview ? h("img", { class: "lookup-preview", src: info.preview, alt: "Preview", loading: "lazy",
+      referrerpolicy: "no-referrer", width: 160, height: 160 }) : null,
+    h("dl", { class: "lookup-facts" },
+      info.base_model ? [h("dt", {}, "Base model"), h("dd", {}, info.base_model)] : null,
+      (info.trigger_words || []).length ? [h("dt", {}, "Trigger words"),
+        h("dd", { class: "trigger-words" }, info.trigger_words.join(", "))] : null)),
   versionSel ? h("label", {}, "Version ", versionSel) : null,
   files.length ? fileList : null,
   h("div", { class: "row wrap" }, h("label", {}, "Folder ", folderSel), h("label", {}, "File name ", nameInput)),
   folderHint,
+  dest,
   h("div", { class: "row" }, start),
   h("div", { class: "add-error" }));
   box.replaceChildren(form);
