@@ -35,6 +35,9 @@ def test_sigterm_hands_the_task_back_and_it_resumes_on_another_host(app, workers
     assert done["result"]["resumed_from"] >= 5
     assert marker.read_text() == "attempt=2\n"
     assert "Restoring" in alpha.log() or "handoff" in alpha.log()
+    # And the shutdown reads as one: no traceback for the pool process stopped mid-task, no exit-code errors
+    assert "Traceback" not in alpha.log() and "WorkerLostError" not in alpha.log()
+    assert "exited with 'signal" not in alpha.log()
 
 
 def test_redis_restart_mid_run_loses_nothing_and_the_worker_finishes(app, redis_server, workers, settings, beat):

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 from shared import keys
 from workers.base import process_services
@@ -47,6 +48,29 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
             _stop.wait(PRESENCE_INTERVAL_S)
 
     threading.Thread(target=beat, name="depot-presence", daemon=True).start()
+
+
+class _ShutdownNoise(logging.Filter):
+    """Once a shutdown has begun, the pool's processes get the same signal as the worker (a Ctrl-C or a deploy
+    signals the whole process group) and end mid-task, which Celery reports as each process's exit code and a
+    WorkerLostError traceback per task. Those tasks are handed back (one ``event=handoff`` line each) and resume
+    on the next start: nothing went wrong, so nothing of that is printed."""
+
+    _EXIT = re.compile(r"exited with 'signal \d+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return "WorkerLostError" not in message and not self._EXIT.search(message)
+
+
+@worker_shutting_down.connect
+def _on_shutting_down(**_: Any) -> None:
+    quiet = _ShutdownNoise()
+    # The root's handlers, and those billiard's own logger writes through (it does not propagate to the root)
+    loggers = [logging.getLogger(), *(x for x in logging.root.manager.loggerDict.values()
+                                      if isinstance(x, logging.Logger))]
+    for handler in {h for x in loggers for h in x.handlers}:
+        handler.addFilter(quiet)
 
 
 @worker_shutdown.connect
