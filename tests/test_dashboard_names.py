@@ -41,6 +41,8 @@ def test_the_chosen_name_is_the_models_name_and_a_checked_download_is_verified(p
     wait_for(lambda: cards.count() == 2, timeout=10, what="two models")
     assert sorted(cards.locator(".name").all_inner_texts()) == ["Ink Lines", "my-ink"]
     assert cards.locator(".file").count() == 0
+    # And both carry the verified badge (their bytes were checked against Civitai's SHA256 on the way in)
+    assert cards.locator(".badge.verified").all_inner_texts() == ["✓ verified", "✓ verified"]
     # And the detail says the download was verified against Civitai's hash
     page.click("#models .model[data-relpath='my-ink.safetensors']")
     page.wait_for_selector("#detail dl")

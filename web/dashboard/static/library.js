@@ -104,8 +104,12 @@ function card(m, sameName = false) {
     h("span", { class: "name" }, m.name || m.relpath),
     sameName ? h("span", { class: "file muted" }, m.relpath) : null,
     // The format tells apart models of one name (x.safetensors and x.gguf share their sidecars and preview).
-    h("span", { class: "meta muted" }, [m.folder, fileFormat(m.relpath), fmtBytes(m.size), m.base_model].filter(Boolean).join(" · ")),
-    m.verify_status && m.verify_status !== "ok" ? h("span", { class: `verify verify-${m.verify_status}` }, m.verify_status) : null,
+    h("span", { class: "meta muted" }, [m.folder, fileFormat(m.relpath), fmtBytes(m.size)].filter(Boolean).join(" · ")),
+    // Badges: what the model is for, and whether its bytes were checked
+    h("span", { class: "badges" },
+      m.base_model ? h("span", { class: "badge base" }, m.base_model) : null,
+      m.verify_status === "ok" ? h("span", { class: "badge verified", title: "Checked against its recorded hash" }, "✓ verified") : null,
+      m.verify_status && m.verify_status !== "ok" ? h("span", { class: `badge verify verify-${m.verify_status}` }, m.verify_status) : null),
     m.misplaced ? h("span", { class: "misplaced", title: m.misplaced.reason }, `⚠ belongs in ${m.misplaced.suggested_folder}`) : null);
 }
 
