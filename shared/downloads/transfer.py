@@ -31,6 +31,8 @@ _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptio
                    urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 #: the longest a received piece waits before it is written, hashed and reported
 _FLUSH_S = 0.25
+#: how much of the body the first piece holds at least, however slowly it comes (the format sniff's head)
+_HEAD_BYTES = 64 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 #: chunks queued for the writer thread (bounds memory: depth × chunk size)
 _SINK_DEPTH = 8
@@ -293,13 +295,16 @@ def _chunks(resp: requests.Response, size: int) -> Iterator[bytes]:
     ``read(size)`` waits for the whole piece: 8 s at 512 KiB/s with 4 MiB pieces)."""
     pieces: list[bytes] = []
     have, since = 0, time.monotonic()
+    # The first piece is judged as the file's head (a web page? a model?): it waits for enough bytes to tell
+    least = min(size, _HEAD_BYTES)
     while True:
         data = resp.raw.read1(size - have, decode_content=False)
         if data:
             pieces.append(data)
             have += len(data)
         now = time.monotonic()
-        if have and (not data or have >= size or now - since >= _FLUSH_S):
+        if have and (not data or have >= size or (now - since >= _FLUSH_S and have >= least)):
+            least = 1
             yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
             pieces, have, since = [], 0, now
         if not data:
