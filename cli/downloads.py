@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from cli.client import ApiClient, fmt_size, table, wait_for_task
+from shared.upstream.urls import SOURCE_NAMES
 
 
 def register(sub: Any) -> None:
@@ -63,8 +64,7 @@ def run_resolve(args: argparse.Namespace) -> int:
 
 def describe(answer: dict[str, Any]) -> str:
     """The link's model, its files (the one a download takes marked) and where it would be saved."""
-    source = {"civitai": "Civitai", "huggingface": "Hugging Face", "direct": "Direct link"}.get(answer["source"],
-                                                                                             answer["source"])
+    source = {**SOURCE_NAMES, "direct": "Direct link"}.get(answer["source"], answer["source"])
     title = answer.get("model_name") or answer.get("repo") or answer.get("suggested_filename") or answer["url"]
     kind = f" ({answer['model_type']})" if answer.get("model_type") else ""
     lines = [f"{source}: {title}{kind}"]

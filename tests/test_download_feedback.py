@@ -4,13 +4,12 @@ done and the task shows where it stopped, and each retry is written on the task 
 with its reason; a host that never answers fails in seconds, not minutes."""
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
 
 from tests.download_support import safetensors_bytes
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 MIB = 1024 * 1024
 
@@ -51,16 +50,10 @@ def test_a_slow_link_reports_before_a_chunk_fills_and_a_cancel_stops_it_midway(c
     assert done["progress"]["total"] == len(data)
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_retries_are_written_on_the_task_and_a_host_never_reached_fails_soon(served: str, workers: Any,
                                                                              client: Any, capsys: Any) -> None:
     workers(queues=["downloads"])
-    url = f"http://127.0.0.1:{_closed_port()}/m.safetensors"
+    url = f"http://127.0.0.1:{free_port()}/m.safetensors"
     from cli import main
     # When the CLI downloads from a host that refuses every connection, and waits
     assert main(["download", url, "--wait"]) == 1

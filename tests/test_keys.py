@@ -4,13 +4,13 @@ to be rejected and the one before it stays, an unreachable service saves it unch
 refused without a key says how to add one, and refused with a key says that key was refused."""
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
 
 from shared.upstream.keystore import KeyStore
 from tests.download_support import safetensors_bytes
+from tests.support import free_port
 from tests.test_download_job import _fails, _lora
 
 GOOD, REVOKED = "civitai-good-key-1234567", "civitai-old-key-7654321"
@@ -46,10 +46,7 @@ def test_a_key_is_checked_before_it_is_saved(client: Any, upstream: Any) -> None
 
 def test_an_unreachable_service_saves_the_key_unchecked(settings: Any) -> None:
     from web import create_app
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    client = create_app(settings.replace(civitai_url=f"http://127.0.0.1:{port}")).test_client()
+    client = create_app(settings.replace(civitai_url=f"http://127.0.0.1:{free_port()}")).test_client()
     resp = _put(client, "civitai", GOOD)
     assert resp.status_code == 200, resp.json
     assert resp.json["check"]["status"] == "unchecked"

@@ -34,6 +34,7 @@ from shared.states import TaskState
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.upstream.http import HttpClient
+from shared.upstream.urls import SOURCE_NAMES
 
 _SAFETENSORS = (".safetensors", ".sft")
 
@@ -100,7 +101,7 @@ def _publish(ctx: JobContext, services: Services, http: HttpClient, plan: Plan, 
 
 def _checked_against(plan: Plan) -> str | None:
     """What ``_verify`` held the downloaded bytes to, in words; None when nothing was known to hold them to."""
-    where = {"civitai": "Civitai", "huggingface": "Hugging Face"}.get(plan.source)
+    where = SOURCE_NAMES.get(plan.source)
     if plan.sha256:
         return f"SHA256 matches {where}" if where else "SHA256 matches the one given"
     if plan.hashes.get("BLAKE3"):

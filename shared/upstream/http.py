@@ -26,6 +26,7 @@ from shared.errors import (
     UpstreamError,
 )
 from shared.upstream.netguard import check_url
+from shared.upstream.urls import SOURCE_NAMES
 
 USER_AGENT = "model-depot/1.0 (+https://github.com/; python-requests)"
 MAX_REDIRECTS = 10
@@ -137,9 +138,9 @@ def _body(resp: requests.Response) -> dict[str, Any]:
 def _login_message(resp: requests.Response, source: str, answer: str) -> str:
     """What to do about a refusal: add a key, or, when the request carried one, replace the key that was refused."""
     host = urlsplit(resp.url).hostname
-    if source not in ("civitai", "huggingface"):
+    which = SOURCE_NAMES.get(source)
+    if which is None:
         return f"{host} refused the download ({answer}): the link needs a login this server does not have."
-    which = "Civitai" if source == "civitai" else "Hugging Face"
     where = f"`depot keys set {source}` or the dashboard's Settings view"
     if resp.request is not None and resp.request.headers.get("Authorization"):
         return (f"{which} refused the API key that is set ({answer}): it may have been revoked, or it lacks access "

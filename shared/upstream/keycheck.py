@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from shared.config import Settings
 from shared.errors import DepotError, InvalidRequest
 from shared.upstream.http import HttpClient
+from shared.upstream.urls import SOURCE_NAMES
 
-SERVICES = {"civitai": "Civitai", "huggingface": "Hugging Face"}
 #: Where a user gets a new key, said when one is rejected.
 KEY_PAGES = {"civitai": "civitai.com/user/account (API Keys)", "huggingface": "huggingface.co/settings/tokens"}
 
@@ -33,7 +33,7 @@ def _check_url(settings: Settings, name: str) -> str:
 
 def check_key(settings: Settings, http: HttpClient, name: str, value: str) -> KeyCheck:
     """Ask the service; raises KeyRejected when it refuses the key (nothing should be saved then)."""
-    service = SERVICES[name]
+    service = SOURCE_NAMES[name]
     try:
         resp = http.open(_check_url(settings, name), key=value, stream=False, timeout=10.0,
                          headers={"Accept": "application/json"})

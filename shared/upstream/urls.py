@@ -37,6 +37,9 @@ def _same_site(url: str, base: str) -> bool:
     return (a.hostname or "").lower() == (b.hostname or "").lower() and (a.port == b.port)
 
 
+#: The services a source names, as people call them (messages, key checks, verify verdicts).
+SOURCE_NAMES = {"civitai": "Civitai", "huggingface": "Hugging Face"}
+
 #: ``civitai.com/models/1`` or ``huggingface.co/x/y``: a host name with a dot, then a path or nothing.
 _BARE_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+(?::\d+)?(?:[/?#]|$)")
 
