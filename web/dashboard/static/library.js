@@ -27,11 +27,13 @@ export async function loadFolders({ models = true } = {}) {
   }
   renderTabs();
   const select = document.getElementById("maint-folder");
+  const chosen = select.value; // kept when a live refresh rebuilds the list
   // A folder with several roots also offers each root alone (scans only; "folder#path_index").
   select.replaceChildren(h("option", { value: "" }, "all folders"), ...state.folders.flatMap((f) => [
     h("option", { value: f.name }, f.name),
     ...(f.paths.length > 1 ? f.paths.map((p, i) => h("option", { value: `${f.name}#${i}` }, `${f.name} › ${p}`)) : []),
   ]));
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
   if (models) await loadModels();
 }
 
