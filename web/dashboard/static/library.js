@@ -257,7 +257,7 @@ async function scanStore(button) {
     const task = await post("/scans", { mode: "quick" });
     toast("Scanning the store: new files appear in the library as they are indexed.");
     await waitForTask(task.id);
-    await loadModels();
+    await loadFolders(); // the chips' counts and the models
   } catch (err) {
     showError(err, "Starting the scan failed");
   } finally {
