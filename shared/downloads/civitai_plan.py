@@ -9,6 +9,7 @@ from shared.config import Settings
 from shared.downloads.plan import CIVITAI_FILE_FOLDERS, CIVITAI_FOLDERS, DEFAULT_FOLDER, Plan
 from shared.errors import Archived, NotFound
 from shared.media import gguf
+from shared.store import model_types
 from shared.upstream.urls import Source, civitai_download_url
 
 
@@ -48,6 +49,7 @@ def build_plan(settings: Settings, model: dict[str, Any], version: dict[str, Any
         "model_page": page, "website": "Civitai", "images": version.get("images") or [],
         "model_id": model_id, "version_id": version["id"], "file_id": f.get("id"), "model_type": model_type,
         "tags": model.get("tags") or [],
+        "nsfw_level": model_types.nsfw_level(version.get("nsfwLevel") or model.get("nsfwLevel"), model.get("nsfw")),
     }
     size_kb = f.get("sizeKB")
     return Plan(source="civitai", url=civitai_download_url(settings, version["id"], f.get("id")),

@@ -64,7 +64,7 @@ def write_md(target: Path, plan: Plan, hashes: dict[str, str], nsfw_level: int, 
     ``chosen``: the user named the file, and that name is the model's name (the card, the task, the echo)."""
     meta = plan.meta
     extra = {k: meta[k] for k in ("model_id", "version_id", "file_id", "model_type", "version_name", "repo",
-                                  "revision", "commit", "path") if meta.get(k) is not None}
+                                  "revision", "commit", "path", "nsfw_level") if meta.get(k) is not None}
     extra["source"] = plan.source
     image = pick_image(meta.get("images") or [], nsfw_level)
     name = stem_of(target.name) if chosen else meta.get("model_name")

@@ -19,7 +19,7 @@ import orjson
 from shared.errors import InvalidPath
 from shared.files import read_capped, write_atomic
 from shared.media.imaging import preview_file
-from shared.store import base_models
+from shared.store import base_models, model_types
 from shared.store.description import html_to_markdown
 from shared.store.front_matter import Quoted, dump_front_matter, split_front_matter
 from shared.store.paths import NAME_MAX, check_name
@@ -183,6 +183,9 @@ def parse_markdown(text: str) -> dict[str, Any]:
                            "author": meta.get("author")}
     website = str(meta.get("website") or meta.get("downloadPlatform") or meta.get("source") or "").lower()
     out["source"] = _SOURCES.get(website, website or None)
+    extra = meta.get("metadata") if isinstance(meta.get("metadata"), dict) else {}
+    out["model_type"] = model_types.civitai_type(extra.get("model_type"))
+    out["nsfw_level"] = model_types.nsfw_level(extra.get("nsfw_level"))
     if not out["source_url"] and meta.get("original_url"):
         out["source_url"] = meta.get("original_url")
     if isinstance(meta.get("hashes"), dict):
@@ -205,7 +208,8 @@ def _civitai_version(data: dict[str, Any]) -> dict[str, Any]:
     primary = next((f for f in files if isinstance(f, dict) and f.get("primary")), files[0] if files else {})
     out = {"name": model.get("name") or data.get("name"), "base_model": data.get("baseModel"),
            "trigger_words": [str(w) for w in data.get("trainedWords") or []], "source": "civitai",
-           "description": data.get("description")}
+           "description": data.get("description"), "model_type": model_types.civitai_type(model.get("type")),
+           "nsfw_level": model_types.nsfw_level(data.get("nsfwLevel"), model.get("nsfw"))}
     if data.get("modelId"):
         out["source_url"] = f"https://civitai.com/models/{data['modelId']}?modelVersionId={data['id']}"
     if isinstance(primary, dict) and isinstance(primary.get("hashes"), dict):
@@ -228,7 +232,9 @@ def _lora_manager(data: dict[str, Any]) -> dict[str, Any]:
 def _stability_matrix(data: dict[str, Any]) -> dict[str, Any]:
     out = {"name": data.get("ModelName"), "base_model": data.get("BaseModel"),
            "trigger_words": [str(w) for w in data.get("TrainedWords") or []],
-           "source": str(data.get("Source") or "civitai").lower(), "description": data.get("VersionDescription")}
+           "source": str(data.get("Source") or "civitai").lower(), "description": data.get("VersionDescription"),
+           "model_type": model_types.civitai_type(data.get("ModelType")),
+           "nsfw_level": model_types.nsfw_level(None, data.get("Nsfw"))}
     if data.get("ModelId") and out["source"] == "civitai":
         out["source_url"] = f"https://civitai.com/models/{data['ModelId']}?modelVersionId={data.get('VersionId')}"
     if isinstance(data.get("Hashes"), dict):
@@ -249,7 +255,8 @@ def _a1111(data: dict[str, Any]) -> dict[str, Any]:
 _COARSE_BASE = "coarse_base_model"
 _JSON_READERS = {".civitai.info": _civitai_version, ".metadata.json": _lora_manager,
                  ".cm-info.json": _stability_matrix, ".json": _a1111}
-SUMMARY_KEYS = ("name", "base_model", "trigger_words", "source", "source_url", "description", "hashes")
+SUMMARY_KEYS = ("name", "base_model", "trigger_words", "source", "source_url", "description", "hashes",
+                "model_type", "nsfw_level")
 
 
 def read_summary(model_path: str | Path, names: set[str] | None = None) -> dict[str, Any]:

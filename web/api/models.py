@@ -55,17 +55,40 @@ def folders():  # type: ignore[no-untyped-def]
     return jsonify(out)
 
 
+def _text_arg(name: str, cap: int) -> str | None:
+    """An optional free-text query parameter (absent: None; "" is a value: "none recorded" for a facet)."""
+    raw = request.args.get(name)
+    if raw is not None and (len(raw) > cap or any(c in raw for c in "\t\r\n\0")):
+        raise InvalidRequest(f"Query parameter {name!r} must be at most {cap} characters with no tabs or line "
+                             f"breaks, got {raw[:40]!r}.")
+    return raw
+
+
+def _subdir_arg() -> str | None:
+    raw = _text_arg("dir", 1024)
+    if raw is None or not raw.strip("/"):
+        return None
+    if any(part in ("", ".", "..") for part in raw.strip("/").split("/")):
+        raise InvalidPath(f"Query parameter 'dir' must be a subfolder such as 'styles/anime', got {raw[:40]!r}.")
+    return raw.strip("/")
+
+
+@bp.get("/facets")
+def facets():  # type: ignore[no-untyped-def]
+    """Models per base model, type and subfolder of one folder (or all): the library's chips and tree."""
+    return jsonify(depot().index.facets(folder_arg()))
+
+
 @bp.get("/models")
 def list_models():  # type: ignore[no-untyped-def]
     index = depot().index
     folder = folder_arg()
-    q = request.args.get("q") or None
-    if q is not None and len(q) > 500:
-        raise InvalidRequest("Query parameter 'q' is too long (500 characters at most).")
+    q = _text_arg("q", 500) or None
     sort = choice_arg("sort", SORTS, "name")
     order = choice_arg("order", ("asc", "desc"), "asc")
     joined, total = index.listing_json(folder=folder, q=q, sort=sort, order=order, offset=int_arg("offset", 0),
-                                       limit=int_arg("limit", 100, lo=0, hi=1000))
+                                       limit=int_arg("limit", 100, lo=0, hi=1000), base=_text_arg("base_model", 100),
+                                       kind=_text_arg("type", 100), subdir=_subdir_arg())
     # The index keeps each Model as JSON text, so a page is joined, not re-encoded.
     return Response(b'{"items":[' + joined + b'],"total":' + str(total).encode() + b"}", mimetype="application/json")
 

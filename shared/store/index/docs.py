@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import orjson
 
+from shared.store import model_types
 from shared.store import sidecar_files as sidecars
 
 
@@ -35,6 +36,10 @@ class ModelDoc(TypedDict):
     verify_status: str | None
     verified_at: float | None
     verify_reason: str | None
+    #: Civitai's type as the library names it (``LoRA``, ``LyCORIS`` ...), when a sidecar records it
+    model_type: NotRequired[str | None]
+    #: Civitai's content rating (1 PG ... 16 XXX), when a sidecar records it
+    nsfw_level: NotRequired[int | None]
     #: other models share this stem's sidecars (or did, for the same bytes)
     stem_shared: NotRequired[bool]
     #: where the model belongs instead, when a checkpoint is a UNet/diffusion model only
@@ -66,7 +71,8 @@ def _to_model(doc: ModelDoc, name: str) -> dict[str, Any]:
             "sha256": (doc.get("hashes") or {}).get("SHA256"), "base_model": doc.get("base_model"),
             "trigger_words": list(doc.get("trigger_words") or []), "source": doc.get("source"),
             "source_url": doc.get("source_url"), "verify_status": doc.get("verify_status"),
-            "preview": doc.get("preview"), "misplaced": doc.get("misplaced")}
+            "preview": doc.get("preview"), "misplaced": doc.get("misplaced"),
+            "model_type": model_types.model_type(doc.get("model_type"), folder), "nsfw_level": doc.get("nsfw_level")}
 
 
 def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, summary: dict[str, Any],
@@ -81,7 +87,8 @@ def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, su
                    ino=st.st_ino, hashes=known, hashed=bool(hashes), base_model=summary.get("base_model"),
                    trigger_words=summary.get("trigger_words") or [], source=summary.get("source"),
                    source_url=summary.get("source_url"), preview=preview, dir=is_dir,
-                   verify_status=None, verified_at=None, verify_reason=None)
+                   verify_status=None, verified_at=None, verify_reason=None,
+                   model_type=summary.get("model_type"), nsfw_level=summary.get("nsfw_level"))
     if shared:
         doc["stem_shared"] = True
     return doc
@@ -132,6 +139,10 @@ def _model_json(doc: ModelDoc) -> bytes | str:
 
 
 def _search_row(mid: str, doc: ModelDoc, name: str, lower: str) -> str:
+    """``size TAB created TAB modified TAB lower(name) TAB text TAB base model TAB type``: the sort keys, the
+    searched text and the two facets the library's chips filter on (as shown, tabs made spaces)."""
     text = " ".join([mid.split("/", 2)[2], name, " ".join(doc.get("trigger_words") or []),
                      doc.get("base_model") or ""]).lower().replace("\t", " ")
-    return f"{doc['size']}\t{doc['ctime_ns']}\t{doc['mtime_ns']}\t{lower}\t{text}"
+    base = (doc.get("base_model") or "").replace("\t", " ")
+    kind = model_types.model_type(doc.get("model_type"), doc["folder"]).replace("\t", " ")
+    return f"{doc['size']}\t{doc['ctime_ns']}\t{doc['mtime_ns']}\t{lower}\t{text}\t{base}\t{kind}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from redis.client import NEVER_DECODE
@@ -25,7 +25,7 @@ from shared.store.index.keys import (
     model_id,
     sha_key,
 )
-from shared.store.index.rows import Rows, token_matcher
+from shared.store.index.rows import Rows, row_filter
 from shared.store.paths import normalise_relpath
 
 
@@ -69,23 +69,26 @@ class IndexReads(IndexDirs):
         ids = self._rows().ids(folder)
         for start in range(0, len(ids), _BATCH):
             yield from self.docs(ids[start:start + _BATCH])
+    def facets(self, folder: str | None = None) -> dict[str, dict[str, int]]:
+        """Models per base model, type and subfolder (``Rows.facets``)."""
+        return self._rows().facets(folder)
+
     def listing_json(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",
-                     order: str = "asc", offset: int = 0, limit: int = 100) -> tuple[bytes, int]:
+                     order: str = "asc", offset: int = 0, limit: int = 100, base: str | None = None,
+                     kind: str | None = None, subdir: str | None = None) -> tuple[bytes, int]:
         """One page of ``Model``s as comma-joined JSON (UTF-8, as stored: never decoded, parsed or re-encoded on
-        the hot path) and the total."""
-        ids, total = self._page_ids(folder, q, sort, order, offset, limit)
+        the hot path) and the total; ``base``, ``kind`` and ``subdir`` as ``row_filter`` takes them."""
+        ids, total = self._page_ids(folder, sort, order, offset, limit, row_filter(q, base, kind, subdir))
         rows = self.redis.execute_command("HMGET", MODEL_JSON, *ids, **{NEVER_DECODE: True}) if ids else []
         return b",".join(r for r in rows if r), total
 
-    def _page_ids(self, folder: str | None, q: str | None, sort: str, order: str, offset: int,
-                  limit: int) -> tuple[list[str], int]:
-        """The ids of one page and the total, from this process's sorted copy of the rows."""
-        tokens = [t for t in (q or "").lower().split() if t.strip("*")]
+    def _page_ids(self, folder: str | None, sort: str, order: str, offset: int, limit: int,
+                  keep: Callable[[tuple[str, str]], bool] | None) -> tuple[list[str], int]:
+        """The ids of one page and the total, from this process's sorted copy of the rows (those ``keep``
+        keeps)."""
         ordered = self._rows().ordered(folder, sort)
-        if tokens:
-            matchers = [token_matcher(t) for t in tokens]
-            ordered = [(mid, row) for mid, row in ordered
-                       if all(m(text) for text in (row.split("\t", 4)[4],) for m in matchers)]
+        if keep is not None:
+            ordered = [pair for pair in ordered if keep(pair)]
         total = len(ordered)
         if order == "desc":
             page = ordered[max(0, total - offset - limit):max(0, total - offset)][::-1]

@@ -18,7 +18,27 @@ def token_matcher(token: str) -> Callable[[str], bool]:
     return lambda text: pattern.search(text) is not None
 
 
-#: Sort keys read from a search row ("size TAB created TAB modified TAB lower(name) TAB text") without
+def row_filter(q: str | None, base: str | None = None, kind: str | None = None,
+               subdir: str | None = None) -> Callable[[tuple[str, str]], bool] | None:
+    """What a listing keeps of the ``(id, row)`` pairs: rows whose text has every search token, of this base
+    model (case-insensitive; "" is none recorded) and type, under this subfolder (of any root); None keeps
+    all."""
+    matchers = [token_matcher(t) for t in (q or "").lower().split() if t.strip("*")]
+    base_l = None if base is None else base.lower()
+    under = subdir.strip("/") + "/" if subdir and subdir.strip("/") else None
+    if not matchers and base_l is None and kind is None and under is None:
+        return None
+
+    def keep(pair: tuple[str, str]) -> bool:
+        cols = pair[1].split("\t", 6)
+        cols += [""] * (7 - len(cols))  # a row written before the facet columns
+        return (all(m(cols[4]) for m in matchers) and (base_l is None or cols[5].lower() == base_l)
+                and (kind is None or cols[6] == kind)
+                and (under is None or pair[0].split("/", 2)[2].startswith(under)))
+    return keep
+
+
+#: Sort keys read from a search row ("size TAB created TAB modified TAB lower(name) TAB text ...") without
 #: splitting all of it (a process re-reads every row after each index change).
 _SORT_KEY: dict[str, Callable[[tuple[str, str]], Any]] = {
     "size": lambda r: int(r[1][:r[1].index("\t")]),
@@ -40,6 +60,7 @@ class Rows:
         self.gen, self.rows = gen, rows
         self._orders: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
         self._counts: dict[str, int] | None = None
+        self._facets: dict[str | None, dict[str, dict[str, int]]] = {}
         self._lock = threading.Lock()
 
     def counts(self) -> dict[str, int]:
@@ -48,6 +69,33 @@ class Rows:
             if self._counts is None:
                 self._counts = dict(Counter(mid.partition("/")[0] for mid, _ in self.rows))
             return self._counts
+
+    def facets(self, folder: str | None) -> dict[str, dict[str, int]]:
+        """Models per base model ("" none recorded), per type and per subfolder (every level, of all roots) of
+        one folder or of all: the library's chips and tree, counted once per generation."""
+        with self._lock:
+            got = self._facets.get(folder)
+        if got is not None:
+            return got
+        prefix = f"{folder}/" if folder else ""
+        bases: Counter[str] = Counter()
+        kinds: Counter[str] = Counter()
+        dirs: Counter[str] = Counter()
+        for mid, row in self.rows:
+            if not mid.startswith(prefix):
+                continue
+            cols = row.split("\t", 6)
+            cols += [""] * (7 - len(cols))
+            bases[cols[5]] += 1
+            kinds[cols[6]] += 1
+            if folder:
+                parts = mid.split("/", 2)[2].split("/")[:-1]
+                for depth in range(1, len(parts) + 1):
+                    dirs["/".join(parts[:depth])] += 1
+        got = {"base_models": dict(bases), "types": dict(kinds), "dirs": dict(dirs)}
+        with self._lock:
+            self._facets[folder] = got
+        return got
 
     def order_count(self) -> int:
         with self._lock:
