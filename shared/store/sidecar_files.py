@@ -183,7 +183,7 @@ def parse_markdown(text: str) -> dict[str, Any]:
                            "author": meta.get("author")}
     website = str(meta.get("website") or meta.get("downloadPlatform") or meta.get("source") or "").lower()
     out["source"] = _SOURCES.get(website, website or None)
-    extra = meta.get("metadata") if isinstance(meta.get("metadata"), dict) else {}
+    extra: dict[str, Any] = meta["metadata"] if isinstance(meta.get("metadata"), dict) else {}
     out["model_type"] = model_types.civitai_type(extra.get("model_type"))
     out["nsfw_level"] = model_types.nsfw_level(extra.get("nsfw_level"))
     if not out["source_url"] and meta.get("original_url"):
