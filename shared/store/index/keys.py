@@ -31,7 +31,7 @@ DOC, Q, SHA_OF, GEN, UNREACHABLE = P + "doc", P + "q", P + "sha256", P + "gen", 
 MODEL_JSON = P + "model"
 CHANGES = P + "changes"
 UNHASHED = P + "unhashed"
-SORTS = ("name", "size", "created", "modified")
+SORTS = ("name", "size", "created", "modified", "path", "base_model")
 _BATCH = 1000
 _CHANGES_KEPT = 64
 # Catching up moves each changed row in the id list and in every sorted order built so far, a memmove of the

@@ -45,7 +45,17 @@ _SORT_KEY: dict[str, Callable[[tuple[str, str]], Any]] = {
     "created": lambda r: int(r[1].split("\t", 2)[1]),
     "modified": lambda r: int(r[1].split("\t", 3)[2]),
     "name": lambda r: r[1].split("\t", 4)[3],
+    # the id: folder, root, then the path inside it (the list view's folder column)
+    "path": lambda r: r[0],
+    # models of no recorded base model come last, then by name
+    "base_model": lambda r: _base_key(r[1]),
 }
+
+
+def _base_key(row: str) -> tuple[bool, str, str]:
+    cols = row.split("\t", 6)
+    base = cols[5].lower() if len(cols) > 5 else ""
+    return (not base, base, cols[3])
 
 
 _row_id = operator.itemgetter(0)

@@ -4,12 +4,16 @@
 // no ComfyUI loader reads where it is (a .gguf in checkpoints) carries a badge and a one-click move.
 
 import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, post, showError, toast, withToken } from "./api.js";
+import { renderFacets, renderTree } from "./library_filters.js";
+import { breakable, tableHead, tableRows } from "./library_table.js";
 import { waitForTask } from "./live.js";
 
 const PAGE = 100;
 const fileName = (rel) => rel.slice(rel.lastIndexOf("/") + 1);
 const state = { folder: "", q: "", sort: "name", order: "asc", offset: 0, total: 0, request: 0, folders: [],
-  detail: null, showEmpty: false };
+  detail: null, showEmpty: false, base: null, kind: null, dir: "", view: "grid" };
+// Civitai's content rating (nsfwLevel); R and above carry a badge on the card
+const NSFW = { 4: "R", 8: "X", 16: "XXX", 32: "Blocked" };
 
 export function folders() {
   return state.folders;
@@ -55,8 +59,37 @@ function renderTabs() {
 
 function selectFolder(name) {
   state.folder = name;
+  // the subfolders, base models and types of another folder are other ones
+  Object.assign(state, { dir: "", base: null, kind: null });
   renderTabs();
   loadModels();
+}
+
+// The chips and the tree of the chosen folder (counted over the whole folder, whatever is filtered)
+async function loadFacets() {
+  let facets;
+  try {
+    facets = await get(`/facets${state.folder ? `?folder=${encodeURIComponent(state.folder)}` : ""}`);
+  } catch (err) {
+    return; // the listing itself says what is wrong
+  }
+  const total = (state.folders.find((f) => f.name === state.folder) || {}).count || 0;
+  renderFacets(document.getElementById("facets"), facets, state, loadModels);
+  renderTree(document.getElementById("subfolders"), state.folder, facets.dirs, total, state, loadModels);
+}
+
+function sortBy(key) {
+  state.order = state.sort === key && state.order === "asc" ? "desc" : "asc";
+  state.sort = key;
+  syncSortControls();
+  loadModels();
+}
+
+function syncSortControls() {
+  document.getElementById("sort").value = state.sort;
+  const order = document.getElementById("order");
+  order.dataset.order = state.order;
+  order.textContent = state.order === "asc" ? "↑ asc" : "↓ desc";
 }
 
 /** ``keep``: fetch again as many models as are shown (a live refresh keeps what the user scrolled to). */
@@ -67,6 +100,9 @@ export async function loadModels({ append = false, keep = false } = {}) {
   const params = new URLSearchParams({ sort: state.sort, order: state.order, offset: state.offset, limit });
   if (state.folder) params.set("folder", state.folder);
   if (state.q) params.set("q", state.q);
+  if (state.dir) params.set("dir", state.dir);
+  if (state.base !== null) params.set("base_model", state.base);
+  if (state.kind !== null) params.set("type", state.kind);
   const status = document.getElementById("library-status");
   let body;
   try {
@@ -79,19 +115,28 @@ export async function loadModels({ append = false, keep = false } = {}) {
   }
   if (ticket !== state.request) return;
   state.total = body.total;
+  if (!append) loadFacets();
   const grid = document.getElementById("models");
   // Cards whose names are alike say which file each is
   const seen = new Map();
   for (const m of body.items) seen.set(m.name, (seen.get(m.name) || 0) + 1);
-  const cards = body.items.map((m) => card(m, seen.get(m.name) > 1));
-  if (append) grid.append(...cards);
-  else grid.replaceChildren(...cards);
+  const sameNames = new Set([...seen].filter(([, n]) => n > 1).map(([name]) => name));
+  if (state.view === "list") {
+    const rows = tableRows(body.items, sameNames, (m) => openDetail(m));
+    if (append && grid.querySelector("tbody")) grid.querySelector("tbody").append(...rows);
+    else grid.replaceChildren(h("table", { class: "model-table" }, tableHead(state, sortBy), h("tbody", {}, rows)));
+  } else {
+    const cards = body.items.map((m) => card(m, sameNames.has(m.name)));
+    if (append) grid.append(...cards);
+    else grid.replaceChildren(...cards);
+  }
   state.offset += body.items.length;
   // The whole store empty (not a search or one folder): say what to do, with a button for the scan.
-  const storeEmpty = body.total === 0 && !state.q && !state.folder;
+  const filtered = state.q || state.dir || state.base !== null || state.kind !== null;
+  const storeEmpty = body.total === 0 && !filtered && !state.folder;
   document.getElementById("library-empty").hidden = !storeEmpty;
   status.textContent = storeEmpty ? "" : body.total === 0
-    ? (state.q ? `No model matches “${state.q}”.` : "No models in this folder yet. Add one, or run a scan.")
+    ? (filtered ? `No model matches${state.q ? ` “${state.q}”` : " these filters"}.` : "No models in this folder yet. Add one, or run a scan.")
     : `${body.total} model${body.total === 1 ? "" : "s"}${state.q ? ` matching “${state.q}”` : ""}`;
   document.getElementById("more").hidden = state.offset >= state.total;
 }
@@ -103,13 +148,14 @@ function card(m, sameName = false) {
   return h("button", { type: "button", class: "model", dataset: { folder: m.folder, relpath: m.relpath },
     onclick: () => openDetail(m) },
     img,
-    h("span", { class: "name" }, m.name || m.relpath),
-    sameName ? h("span", { class: "file muted" }, m.relpath) : null,
+    h("span", { class: "name" }, breakable(m.name || m.relpath)),
+    sameName ? h("span", { class: "file muted" }, breakable(m.relpath)) : null,
     // The format tells apart models of one name (x.safetensors and x.gguf share their sidecars and preview).
-    h("span", { class: "meta muted" }, [m.folder, fileFormat(m.relpath), fmtBytes(m.size)].filter(Boolean).join(" · ")),
+    h("span", { class: "meta muted" }, [m.model_type || m.folder, fileFormat(m.relpath), fmtBytes(m.size)].filter(Boolean).join(" · ")),
     // Badges: what the model is for, and whether its bytes were checked
     h("span", { class: "badges" },
       m.base_model ? h("span", { class: "badge base" }, m.base_model) : null,
+      NSFW[m.nsfw_level] ? h("span", { class: "badge nsfw", title: "Civitai's content rating" }, NSFW[m.nsfw_level]) : null,
       m.verify_status === "ok" ? h("span", { class: "badge verified", title: "Checked against its recorded hash" }, "✓ verified") : null,
       m.verify_status && m.verify_status !== "ok" ? h("span", { class: `badge verify verify-${m.verify_status}` }, m.verify_status) : null),
     m.misplaced ? h("span", { class: "misplaced", title: m.misplaced.reason }, `⚠ belongs in ${m.misplaced.suggested_folder}`) : null);
@@ -169,6 +215,7 @@ async function openDetail(summary, { quiet = false } = {}) {
   const hashes = (m.metadata && m.metadata.hashes) || {};
   const rows = [
     ["File", `${m.folder}/${m.relpath}`], ["Size", fmtBytes(m.size)], ["Base model", m.base_model || "unknown"],
+    ["Type", m.model_type || "unknown"], ...(NSFW[m.nsfw_level] ? [["Rating", `${NSFW[m.nsfw_level]} (Civitai)`]] : []),
     ["Verify", m.verify_status ? `${m.verify_status}${m.verify_reason ? ` (${m.verify_reason})` : ""}` : "not verified"], ["SHA-256", m.sha256 || "not hashed yet"],
     ...Object.entries(hashes).filter(([k]) => k.toUpperCase() !== "SHA256").map(([k, v]) => [k, String(v)]),
     ["Source", m.source || "unknown"], ["Added", fmtTime(m.created_at)], ["Modified", fmtTime(m.modified_at)],
@@ -294,21 +341,21 @@ export function initLibrary() {
     state.sort = e.target.value;
     loadModels();
   });
-  const order = document.getElementById("order");
-  order.addEventListener("click", () => {
+  document.getElementById("order").addEventListener("click", () => {
     state.order = state.order === "asc" ? "desc" : "asc";
-    order.dataset.order = state.order;
-    order.textContent = state.order === "asc" ? "↑ asc" : "↓ desc";
+    syncSortControls();
     loadModels();
   });
-  const layout = document.getElementById("layout");
-  layout.addEventListener("click", () => {
-    const grid = document.getElementById("models");
-    const toList = grid.classList.contains("grid");
-    grid.classList.toggle("grid", !toList);
-    grid.classList.toggle("list", toList);
-    layout.textContent = toList ? "Grid view" : "List view";
-  });
+  for (const button of document.querySelectorAll("#view-switch button")) {
+    button.addEventListener("click", () => {
+      state.view = button.dataset.layout;
+      for (const b of document.querySelectorAll("#view-switch button")) b.setAttribute("aria-pressed", String(b === button));
+      const grid = document.getElementById("models");
+      grid.classList.toggle("grid", state.view === "grid");
+      grid.classList.toggle("list", state.view === "list");
+      loadModels({ keep: true });
+    });
+  }
   document.getElementById("more").addEventListener("click", () => loadModels({ append: true }));
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape") document.getElementById("detail").hidden = true;
