@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -147,12 +148,42 @@ def _child_env(s: Settings, extra: dict[str, str] | None = None) -> dict[str, st
     return env
 
 
+#: What a child still says once a Ctrl-C has begun the shutdown: problems, and the tasks handed back.
+_STILL_SAID = re.compile(r"ERROR|CRITICAL|Traceback|event=handoff")
+
+
+def _shutdown_printer() -> Any:
+    """honcho's printer, made quiet for a normal stop: once SIGINT or SIGTERM is received, one line says so and
+    each process then gets its one "stopped" line; the children's own goodbyes (gunicorn's per-worker lines,
+    Celery's "Warm shutdown", Flower's "shutting down") and honcho's "sending SIGTERM" per child are left out,
+    unless a line reports a problem or a task handed back. A process that dies on its own is not a normal stop:
+    everything is printed then."""
+    from honcho.printer import Message, Printer
+
+    class ShutdownPrinter(Printer):  # type: ignore[misc]
+        stopping = False
+
+        def write(self, message: Message) -> None:
+            text = message.data.decode("utf-8", "replace") if isinstance(message.data, bytes) else message.data
+            if message.name == "system":
+                if text.endswith(" received\n"):
+                    self.stopping = True
+                    message = message._replace(data=text.rstrip("\n") + ": stopping every process\n")
+                elif self.stopping and text.startswith("sending SIGTERM"):
+                    return
+            elif self.stopping and not _STILL_SAID.search(text):
+                return
+            super().write(message)
+
+    return ShutdownPrinter(sys.stdout)
+
+
 def supervise(s: Settings, procs: list[tuple[str, list[str], dict[str, str]]]) -> int:
     """Run the processes under honcho until one exits or we get SIGINT/SIGTERM; then stop all of them."""
     import honcho.manager
     # honcho SIGKILLs children KILL_WAIT seconds after SIGTERM: leave workers their soft-shutdown grace
     honcho.manager.KILL_WAIT = s.soft_shutdown_s + 5
-    manager = honcho.manager.Manager()
+    manager = honcho.manager.Manager(printer=_shutdown_printer())
     for name, cmd, extra in procs:
         manager.add_process(name, "exec " + shlex.join(cmd), env=_child_env(s, extra), cwd=str(ROOT))
     manager.loop()

@@ -84,7 +84,8 @@ def test_the_tree_and_the_chips_narrow_the_library(page: Any, site: Site, librar
     # A toggle looks like a toggle: not the accent fill of a primary button, pressed or not; one height for all
     looks = page.evaluate("""() => {
       const bg = (sel) => getComputedStyle(document.querySelector(sel)).backgroundColor;
-      const hs = [...document.querySelectorAll('#view-library .toolbar > button, #view-library .toolbar select, #view-library .toolbar input, .segmented button')]
+      const at = '#view-library .toolbar';
+      const hs = [...document.querySelectorAll(`${at} > button, ${at} select, ${at} input, .segmented button`)]
         .map((e) => Math.round(e.getBoundingClientRect().height));
       return { primary: bg('#empty-scan'), on: bg('#view-switch [aria-pressed=true]'),
                off: bg('#view-switch [aria-pressed=false]'), heights: hs };
@@ -126,7 +127,8 @@ def test_the_tree_and_the_chips_narrow_the_library(page: Any, site: Site, librar
     assert sorted(folders) == ["loras", "loras/characters", "loras/styles", "loras/styles", "loras/styles/anime"]
     page.locator(".model-table tbody tr", has_text="Ink Lines").click()
     page.wait_for_selector("#detail h2")
-    assert "LyCORIS" in page.locator("#detail dl").inner_text() and "X (Civitai)" in page.locator("#detail dl").inner_text()
+    facts = page.locator("#detail dl").inner_text()
+    assert "LyCORIS" in facts and "X (Civitai)" in facts
     page.keyboard.press("Escape")
     page.screenshot(path=str(out / "library-table-1280.png"))
     # On a phone the chips scroll sideways, the tree folds above the models and nothing is wider than the screen

@@ -54,6 +54,13 @@ def test_depot_up_runs_the_stack_and_sigint_stops_everything(tmp_path: Path):
         assert len(tree) >= 5
         # When Ctrl-C reaches depot up, Then every child (web, worker, beat, Flower, the embedded Redis) is gone
         assert interrupt_tree(proc, timeout=60) == []
+        # And a normal stop reads clean: one line says so, then one line per process
+        said = (tmp_path / "up.log").read_text().splitlines()
+        start = next(i for i, line in enumerate(said) if "SIGINT received" in line)
+        after = [line.split("| ", 1)[-1] for line in said[start:]]
+        assert after[0] == "SIGINT received: stopping every process", after
+        assert sorted(after[1:]) == [f"{name} stopped (rc=0)" for name in
+                                     ("beat", "flower", "web", "worker", "workflows")], after
     finally:
         kill_tree(proc, tree)
         log.close()
