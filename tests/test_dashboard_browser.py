@@ -136,8 +136,9 @@ def test_the_tree_and_the_chips_narrow_the_library(page: Any, site: Site, librar
     try:
         open_view(phone, site, "library")
         phone.click(".folder-tab[data-folder=loras]")
-        phone.locator(".facet[data-facet=base]").wait_for()
-        assert phone.locator(".facet[data-facet=base]").evaluate("(e) => getComputedStyle(e).overflowX") == "auto"
+        # (the chips are drawn again once the folder's counts arrive: asked of whichever is on the page)
+        phone.wait_for_function("() => { const e = document.querySelector('.facet[data-facet=base]');"
+                                " return e && getComputedStyle(e).overflowX === 'auto'; }", timeout=10000)
         assert phone.locator(".folder-tabs").evaluate("(e) => getComputedStyle(e).overflowX") == "auto"
         assert phone.locator("#subfolders details.tree-box").get_attribute("open") is None
         phone.screenshot(path=str(out / "library-browser-390.png"))
