@@ -99,6 +99,12 @@ class Settings:
     unreachable_s: float = 30.0
     download_retries: int = 8
     chunk_bytes: int = 4 * 1024 * 1024
+    #: connections one download opens when the server takes ranges (1 = a single stream)
+    download_connections: int = 8
+    #: a download is cut in pieces of this size (a file under two of them stays a single stream)
+    segment_bytes: int = 16 * 1024 * 1024
+    #: connections all workers of all hosts together keep open to one server (a Redis semaphore)
+    origin_connections: int = 16
     #: hashes computed inline while downloading (the rest can be added later by verify --mode all)
     download_hashes: tuple[str, ...] = ("SHA256", "BLAKE3", "CRC32", "AutoV1", "AutoV2", "AutoV3")
     #: extra task modules a worker loads (extensions and the test suite)

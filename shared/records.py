@@ -22,7 +22,7 @@ from shared.replication import ReplicaFence
 from shared.states import ACTIVE, CLAIMABLE, CONTROL_FROM, FINISH_TO, TERMINAL, TaskState
 
 _LUA_DIR = Path(__file__).with_name("lua")
-_SCRIPT_NAMES = ("create", "claim", "heartbeat", "progress", "log", "finish", "control", "reap")
+_SCRIPT_NAMES = ("create", "claim", "heartbeat", "progress", "log", "finish", "control", "reap", "segments")
 
 
 def _lua_set(name: str, states: Iterable[Any]) -> str:
@@ -218,6 +218,14 @@ class TaskRecords:
 
     def log(self, task_id: str, attempt: int, message: str) -> bool:
         return bool(self._run("log", task_id, attempt, message, self.maxlen))
+
+    def save_segments(self, task_id: str, attempt: int, segment_map: str) -> bool:
+        """The owning attempt saves its download's map of finished ranges ("" removes it)."""
+        return bool(self._run("segments", task_id, attempt, segment_map))
+
+    def segments(self, task_id: str) -> str | None:
+        """The download's map of finished ranges, as the last attempt saved it."""
+        return cast(str | None, self.r.hget(keys.task(task_id), "segments"))
 
     def finish(self, task_id: str, attempt: int, state: TaskState | str, *, result: Any = None,
                error: dict[str, Any] | None = None, progress: dict[str, Any] | None = None) -> None:

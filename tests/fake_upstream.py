@@ -45,11 +45,15 @@ the next ``times`` matching requests; ``times=None`` = forever):
 * ``drop_after`` ``bytes=N``: send the headers for the full body, then close after N body bytes.
 * ``ignore_range``: answer 200 with the whole body even when a Range was asked.
 * ``stall`` ``seconds=S``, ``after=N`` (default 0): stop sending for S seconds after N bytes.
-* ``slow`` ``bytes_per_s=R`` (default ``times=None``): throttle the body.
+* ``slow`` ``bytes_per_s=R`` (default ``times=None``): throttle the body (per request: a cap per connection, as
+  storage CDNs have).
 * ``expired``: a storage/CDN URL answers 403 "Request has expired" as if its signature had expired.
 * ``html`` / ``json``: answer 200 with an HTML login page / a JSON error body instead of the file.
 * ``status`` ``code=C`` (401/403/404/410/429/500…) with optional ``retry_after=S``; the shorthand
   ``fault(key, 429, retry_after=1)`` is the same. Bodies follow the Civitai error matrix for Civitai paths.
+
+Any fault may carry ``skip=N``: it passes over the first N requests it would match (aimed at a download's
+second connection, say). ``up.max_active()`` is the most bodies sent at once (connections open).
 """
 from __future__ import annotations
 
@@ -149,6 +153,7 @@ class FakeUpstream:
         self._bytes: dict[str, int] = defaultdict(int)
         self._requests: dict[str, int] = defaultdict(int)
         self._auth: dict[str, list[str | None]] = defaultdict(list)
+        self._active = self._max_active = 0  #: bodies being sent now, and the most at once
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -265,6 +270,9 @@ class FakeUpstream:
                 for f in list(self._faults.get(key, [])):
                     if f["kind"] not in kinds:
                         continue
+                    if f.get("skip"):
+                        f["skip"] -= 1  # aimed at a later request (a download's second connection, say)
+                        continue
                     out.append(f)
                     if f["times"] is not None:
                         f["times"] -= 1
@@ -285,6 +293,11 @@ class FakeUpstream:
                 self._requests[key] += 1
                 self._auth[key].append(auth)
 
+    def max_active(self) -> int:
+        """The most bodies sent at once since the last ``reset_counts`` (connections open to this server)."""
+        with self._lock:
+            return self._max_active
+
     def bytes_served(self, key: str) -> int:
         with self._lock:
             return self._bytes.get(key, 0)
@@ -302,6 +315,7 @@ class FakeUpstream:
             self._bytes.clear()
             self._requests.clear()
             self._auth.clear()
+            self._max_active = self._active
 
     # --- Civitai bodies -----------------------------------------------------------------------------------
 
@@ -462,7 +476,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._hf_resolve(path)
             elif path in self.up._direct:
                 blob, ctype = self.up._direct[path]
-                self._bytes(blob, ctype, [path], path)
+                # each version of a direct file has its own ETag, as a CDN gives (replacing the file changes it)
+                self._bytes(blob, ctype, [path], path, {"ETag": f"\"{id(blob):x}-{blob.size}\""})
             else:
                 self._json(404, {"error": "not found"})
         except (BrokenPipeError, ConnectionResetError):
@@ -678,7 +693,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
-        self._write_body(blob, start, end, kinds, keys)
+        with self.up._lock:
+            self.up._active += 1
+            self.up._max_active = max(self.up._max_active, self.up._active)
+        try:
+            self._write_body(blob, start, end, kinds, keys)
+        finally:
+            with self.up._lock:
+                self.up._active -= 1
 
     def _write_body(self, blob: Blob, start: int, end: int, kinds: dict[str, dict[str, Any]],
                     keys: list[str]) -> None:

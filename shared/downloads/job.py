@@ -22,6 +22,7 @@ from shared.downloads.publish import (
 )
 from shared.downloads.resolve import key_for
 from shared.downloads.routing import route
+from shared.downloads.segments import SegmentMap, SplitOptions
 from shared.downloads.submit import plan_for
 from shared.downloads.transfer import Transfer, sleep_checking
 from shared.errors import BadContent, Conflict, HashMismatch, JobInterrupted
@@ -34,6 +35,7 @@ from shared.states import TaskState
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.upstream.http import HttpClient
+from shared.upstream.origin_gate import OriginGate
 from shared.upstream.urls import SOURCE_NAMES
 
 _SAFETENSORS = (".safetensors", ".sft")
@@ -56,7 +58,7 @@ def run_download(ctx: JobContext, services: Services) -> dict[str, Any]:
         if present is not None:
             remove_partials(target, ctx.task_id)
             return present
-        hashes = _fetch(ctx, settings, http, plan, target, lease)
+        hashes = _fetch(ctx, services, http, plan, target, lease)
         part = partial_for(target, ctx.host, ctx.task_id, ctx.attempt)
         where = route(part, target.name, folder, chosen=bool(params.get("folder")))
         if where is not None:
@@ -109,11 +111,26 @@ def _checked_against(plan: Plan) -> str | None:
     return None
 
 
-def _fetch(ctx: JobContext, settings: Any, http: HttpClient, plan: Plan, target: Path,
+def _fetch(ctx: JobContext, services: Services, http: HttpClient, plan: Plan, target: Path,
            lease: TargetLease) -> dict[str, str]:
+    settings = services.settings
     part = partial_for(target, ctx.host, ctx.task_id, ctx.attempt)
     have = adopt_partial(target, ctx.task_id, part)
-    if have:
+
+    def save_map(text: str) -> None:
+        services.records.save_segments(ctx.task_id, ctx.attempt, text)  # fenced: a stale attempt writes nothing
+
+    split = SplitOptions(settings.download_connections, settings.segment_bytes,
+                         OriginGate(services.redis, settings.origin_connections), save_map)
+    # A partial written by several connections is as long as the whole file; its map says what is in it
+    saved = SegmentMap.loads(services.records.segments(ctx.task_id)) if have else None
+    if saved is not None and split.connections < 2:
+        part.unlink()  # one stream now: its bytes cannot be told from the holes without the map's help
+        have, saved = 0, None
+    if saved is not None:
+        have = sum(e - s for s, e in saved.done)
+        ctx.log(f"resuming: {have} of {saved.total} bytes are here")
+    elif have:
         ctx.log(f"resuming from byte {have}")
     check_free_space(target.parent, None if plan.size is None else plan.size - have)
 
@@ -124,7 +141,7 @@ def _fetch(ctx: JobContext, settings: Any, http: HttpClient, plan: Plan, target:
     transfer = Transfer(http, plan, key_for(settings, plan.key_name), part, chunk_bytes=settings.chunk_bytes,
                         algorithms=settings.download_hashes,
                         retries=settings.download_retries, progress=progress, sleep=sleep_checking(ctx.check),
-                        log=ctx.log, unreachable_s=settings.unreachable_s)
+                        log=ctx.log, unreachable_s=settings.unreachable_s, split=split, saved_map=saved)
     try:
         outcome = transfer.run()
         _verify(plan, part, outcome.hashes)

@@ -19,16 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import urllib3
 
 from shared.downloads.plan import Plan
+from shared.downloads.segments import (
+    NETWORK_ERRORS,
+    Changed,
+    SegmentedFetch,
+    SegmentMap,
+    SplitOptions,
+    total_of,
+    validator_of,
+)
 from shared.errors import DepotError, DiskFull, HtmlInsteadOfModel, Transient
 from shared.media.formats import check_model_bytes, sniff
 from shared.media.hashing import ALL, MultiHasher
 from shared.upstream.http import HttpClient, backoff, netloc, network_reason, raise_for_status
 
-_NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                   urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+_NETWORK_ERRORS = NETWORK_ERRORS
 #: the longest a received piece waits before it is written, hashed and reported
 _FLUSH_S = 0.25
 #: how much of the body the first piece holds at least, however slowly it comes (the format sniff's head)
@@ -62,7 +69,8 @@ class Transfer:
     def __init__(self, http: HttpClient, plan: Plan, key: str | None, part: Path, *, chunk_bytes: int,
                  retries: int, progress: Callable[[int, int | None], None], sleep: Callable[[float], None],
                  algorithms: tuple[str, ...] = ALL, log: Callable[[str], None] = lambda _m: None,
-                 unreachable_s: float = 30.0) -> None:
+                 unreachable_s: float = 30.0, split: SplitOptions | None = None,
+                 saved_map: SegmentMap | None = None) -> None:
         self.algorithms, self.log, self.unreachable_s = algorithms, log, unreachable_s
         self.started, self.reached = time.monotonic(), False
         self.http, self.plan, self.key, self.part = http, plan, key, part
@@ -72,6 +80,15 @@ class Transfer:
         self.hasher: MultiHasher | None = None
         self.hashed = 0
         self.total: int | None = plan.size
+        #: the segmented fetch (several connections) when the server takes ranges; None: one stream
+        self.split = None if split is None or split.connections < 2 else SegmentedFetch(
+            http, plan.url, key, part, split, chunk_bytes=chunk_bytes, retries=retries, log=log, sleep=sleep,
+            chunks=_chunks, first_piece=lambda head, ctype: _refuse_non_model(head, ctype, plan.filename))
+        #: the map of finished ranges while the partial is a segmented one (its size is then the whole file's)
+        self.smap = saved_map if self.split is not None else None
+        self.reread = 0
+        #: where the body of the last 206 ends (its Content-Range)
+        self.range_end: int | None = None
 
     def run(self) -> Outcome:
         failures = 0
@@ -82,6 +99,11 @@ class Transfer:
                     if self._attempt():
                         break
                 except _Restart:
+                    self._truncate()
+                except Changed as exc:
+                    # One stream from a clean partial: the segments may come from another version of the file
+                    self.log(f"one connection from here: {exc}")
+                    self.split, self.smap = None, None
                     self._truncate()
                 except (_Incomplete, *_NETWORK_ERRORS) as exc:
                     why = "the body ended early" if isinstance(exc, _Incomplete) else network_reason(exc)
@@ -144,7 +166,11 @@ class Transfer:
 
     def _open(self, offset: int) -> requests.Response:
         headers = {"Accept-Encoding": "identity"}
-        if offset:
+        if offset == 0 and self.split is not None:
+            # A server that takes ranges says so (206 and the length) to a request for the first segment, which
+            # then is segment 0 of several connections; a small file is fetched on from where it ends.
+            headers["Range"] = f"bytes=0-{self.split.segment_bytes - 1}"
+        elif offset:
             headers["Range"] = f"bytes={offset}-"
         if self.signed_url:
             resp = self.http.open(self.signed_url, headers=headers)
@@ -154,8 +180,20 @@ class Transfer:
             self.signed_url = None
         return self.http.open(self.plan.url, key=self.key, headers=headers)
 
+    def _segmented(self, first: requests.Response | None, smap: SegmentMap, url: str) -> bool:
+        """Fetch what ``smap`` lacks over several connections; the hashes start again from byte 0."""
+        assert self.split is not None
+        self.smap, self.total = smap, smap.total
+        self._reset_hasher()
+        assert self.hasher is not None
+        self.reread = self.split.run(first, smap, url, self.hasher, self.progress)
+        self.hashed = smap.total
+        return True
+
     def _attempt(self) -> bool:
-        """One connection. True when the file is complete."""
+        """One connection (the first of several when segmented). True when the file is complete."""
+        if self.split is not None and self.smap is not None and self.part.exists():
+            return self._segmented(None, self.split.last or self.smap, self.signed_url or self.plan.url)
         offset = self.part.stat().st_size if self.part.exists() else 0
         self._catch_up_hasher(offset)
         resp = self._open(offset)
@@ -170,6 +208,10 @@ class Transfer:
             if netloc(resp.url) != netloc(self.plan.url):
                 self.signed_url = resp.url
             start = self._check_start(resp, offset)
+            total = total_of(resp)
+            if self.split is not None and start == 0 and total and self.split.worth(total):
+                self._truncate()
+                return self._segmented(resp, SegmentMap(total, validator_of(resp)), resp.url)
             return self._stream(resp, start)
 
     def _complete_after_416(self, resp: requests.Response, offset: int) -> bool:
@@ -188,6 +230,7 @@ class Transfer:
                 raise _Restart()  # a range we did not ask for cannot be appended
             if m.group(3) != "*":
                 self.total = int(m.group(3))
+            self.range_end = int(m.group(2)) + 1
             return offset
         if offset:
             self._truncate()  # the server ignored Range: its body starts at byte 0
@@ -217,6 +260,8 @@ class Transfer:
             finally:
                 sink.finish()
         if self.total is not None and done < self.total:
+            if done == self.range_end:
+                return False  # the range asked for is all here: the next request goes on from its end
             raise _Incomplete()
         self.total = done
         return True

@@ -1,0 +1,480 @@
+"""One download over several connections: the file is cut into segments fetched with ``Range`` requests at once
+and written at their offsets in the one partial file (``os.pwrite``, space reserved first), while the hashes
+still see the bytes strictly in order, as the contiguous prefix grows.
+
+Storage CDNs cap each connection, not the client, so N connections fetch up to N times faster. The first
+connection is the transfer's own ``Range: bytes=0-`` request: when it answers ``206`` with a total length of at
+least two segments, it carries on as segment 0 and the other connections take the next segments in file order
+(so the hashed prefix keeps up); a connection with nothing left to take splits the largest unfinished segment
+in two (work stealing), so one slow or stalled connection does not hold the file. Every connection must see the
+same validator (ETag, else Last-Modified) and length; a change means the file changed on the server and
+``Changed`` sends the caller back to a single stream from a clean partial.
+
+Hashing: ``_Feeder`` gets each piece right after it is written. A piece at the hashed frontier is hashed from
+memory; pieces ahead of it are kept in memory up to ``_AHEAD_BYTES``, and beyond that only their range is
+noted and the bytes are read back from the file (the page cache, freshly written) when the frontier gets
+there. ``reread`` counts those bytes. The map of finished ranges is saved (``save``) about once a second, so
+an attempt on any host resumes fetching only what is missing; the hashes then re-read the finished part once."""
+from __future__ import annotations
+
+import bisect
+import errno
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import requests
+import urllib3
+
+from shared.errors import DepotError, DiskFull, Transient
+from shared.media.hashing import MultiHasher
+from shared.upstream.http import HttpClient, backoff, netloc, network_reason, raise_for_status
+from shared.upstream.origin_gate import OriginGate
+
+#: what a dropped, refused or silent connection raises (reconnect and go on)
+NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                  urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+#: bytes ahead of the hashed frontier kept in memory for the hashes (beyond: read back from the file)
+_AHEAD_BYTES = 256 * 1024 * 1024
+#: a segment is split only when both halves would be at least this big
+_MIN_SPLIT = 2 * 1024 * 1024
+#: how often progress is reported and the map of finished ranges saved
+_TICK_S = 0.25
+_SAVE_S = 1.0
+_REREAD_PIECE = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    """How a download may be split: ``connections`` at most (1: never), ``segment_bytes`` per piece, the
+    origin's shared ceiling (``gate``), and where the map of finished ranges is saved (``save``)."""
+
+    connections: int
+    segment_bytes: int
+    gate: OriginGate | None
+    save: Callable[[str], None]
+
+
+class Changed(Exception):
+    """The file on the server is not the one the segments came from (validator or length differ), or the server
+    stopped taking ranges: start again from a clean partial over one stream."""
+
+
+@dataclass
+class _Segment:
+    start: int
+    end: int  #: exclusive; lowered when another connection takes the second half
+    pos: int = -1
+    owner: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.pos < 0:
+            self.pos = self.start
+
+
+@dataclass
+class SegmentMap:
+    """What is known of a segmented partial: total length, validator, storage link and finished ranges."""
+
+    total: int
+    validator: str
+    done: list[tuple[int, int]] = field(default_factory=list)
+
+    def dumps(self) -> str:
+        return orjson.dumps({"total": self.total, "validator": self.validator, "done": self.done}).decode()
+
+    @classmethod
+    def loads(cls, raw: str | None) -> SegmentMap | None:
+        try:
+            if not raw:
+                return None
+            data = orjson.loads(raw)
+            return cls(int(data["total"]), str(data["validator"]), [(int(s), int(e)) for s, e in data["done"]])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+
+    def missing(self) -> list[tuple[int, int]]:
+        out, at = [], 0
+        for s, e in sorted(self.done):
+            if s > at:
+                out.append((at, s))
+            at = max(at, e)
+        if at < self.total:
+            out.append((at, self.total))
+        return out
+
+
+def validator_of(resp: requests.Response) -> str:
+    return resp.headers.get("ETag") or resp.headers.get("Last-Modified") or ""
+
+
+def total_of(resp: requests.Response) -> int | None:
+    """The full length a ``206`` names in ``Content-Range`` (None when it does not)."""
+    raw = resp.headers.get("Content-Range", "")
+    if resp.status_code != 206 or "/" not in raw or raw.endswith("/*"):
+        return None
+    try:
+        return int(raw.rsplit("/", 1)[1])
+    except ValueError:
+        return None
+
+
+class _Feeder(threading.Thread):
+    """Hashes the file in order while pieces arrive in any order (see the module's docstring)."""
+
+    def __init__(self, hasher: MultiHasher, fd: int, done: list[tuple[int, int]]) -> None:
+        super().__init__(name="download-hash-feeder", daemon=True)
+        self.hasher, self.fd = hasher, fd
+        self.frontier, self.reread = 0, 0
+        self.noted: list[tuple[int, int]] = sorted(done)  #: finished ranges whose bytes are in the file only
+        self.ahead: dict[int, bytes] = {}
+        self.ahead_bytes = 0
+        self.q: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=64)
+        self.error: BaseException | None = None
+        self.start()
+
+    def put(self, offset: int, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.q.put((offset, data))
+
+    def finish(self) -> None:
+        self.q.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+    def run(self) -> None:
+        try:
+            self._advance()
+            while (item := self.q.get()) is not None:
+                offset, data = item
+                if offset == self.frontier:
+                    self._hash(data)
+                elif self.ahead_bytes + len(data) <= _AHEAD_BYTES:
+                    self.ahead[offset] = data
+                    self.ahead_bytes += len(data)
+                else:
+                    bisect.insort(self.noted, (offset, offset + len(data)))
+                self._advance()
+        except BaseException as exc:  # noqa: BLE001 - raised again on the transfer's thread
+            self.error = exc
+            while self.q.get() is not None:
+                pass
+
+    def _hash(self, data: bytes) -> None:
+        self.hasher.update(data)
+        self.frontier += len(data)
+
+    def _advance(self) -> None:
+        while True:
+            data = self.ahead.pop(self.frontier, None)
+            if data is not None:
+                self.ahead_bytes -= len(data)
+                self._hash(data)
+                continue
+            i = bisect.bisect_right(self.noted, (self.frontier, float("inf"))) - 1
+            if i < 0 or not self.noted[i][0] <= self.frontier < self.noted[i][1]:
+                return
+            end = self.noted[i][1]
+            nearest = min((o for o in self.ahead if self.frontier < o < end), default=end)
+            while self.frontier < nearest:
+                data = os.pread(self.fd, min(_REREAD_PIECE, nearest - self.frontier), self.frontier)
+                if not data:
+                    raise OSError(errno.EIO, "the partial file is shorter than its finished ranges")
+                self.reread += len(data)
+                self._hash(data)
+            if self.frontier >= end:
+                del self.noted[i]
+
+
+class SegmentedFetch:
+    """The segmented part of one transfer; ``Transfer`` hands it the first response (or a saved map to resume)."""
+
+    def __init__(self, http: HttpClient, url: str, key: str | None, part: Path, options: SplitOptions, *,
+                 chunk_bytes: int, retries: int, log: Callable[[str], None], sleep: Callable[[float], None],
+                 chunks: Callable[[requests.Response, int], Any], first_piece: Callable[[bytes, str], None]) -> None:
+        self.http, self.origin_url, self.key, self.part = http, url, key, part
+        self.connections, self.segment_bytes, self.chunk_bytes = options.connections, options.segment_bytes, chunk_bytes
+        self.retries, self.gate, self.save, self.log, self.sleep = retries, options.gate, options.save, log, sleep
+        self.chunks, self.first_piece = chunks, first_piece
+        self.lock = threading.Lock()
+        self.segments: list[_Segment] = []
+        self.received = 0
+        self.failures = 0
+        self.error: BaseException | None = None
+        self.stop = threading.Event()
+        self.url = url
+        self.map: SegmentMap | None = None
+        #: the map as last saved: what a retry after an error resumes from
+        self.last: SegmentMap | None = None
+        self.reread = 0
+        #: the origin slots this file's connections hold, renewed while they last
+        self.held: set[tuple[str, str]] = set()
+        #: the responses being read now (closed at once on a stop)
+        self.reading: set[requests.Response] = set()
+
+    def worth(self, total: int) -> bool:
+        return self.connections > 1 and total >= 2 * self.segment_bytes
+
+    # --- the whole file ---------------------------------------------------------------------------------
+
+    def run(self, first: requests.Response | None, smap: SegmentMap, storage_url: str,
+            hasher: MultiHasher, progress: Callable[[int, int | None], None]) -> int:
+        """Fetch what ``smap`` lacks into the partial, hashing the whole file; returns the bytes re-read for the
+        hashes. ``first`` (a ``206`` from byte 0) is used as segment 0's connection. ``progress`` may raise to
+        stop (pause, cancel): the finished ranges are saved first."""
+        self.map, self.url = smap, storage_url
+        self.segments, self.error, self.stop = [], None, threading.Event()
+        for start, end in smap.missing():
+            for s in range(start, end, self.segment_bytes):
+                self.segments.append(_Segment(s, min(end, s + self.segment_bytes)))
+        self.received = sum(e - s for s, e in smap.done)
+        self._save()  # before the partial takes the file's full length: a map must always say what is in it
+        mode = "r+b" if self.part.exists() else "w+b"
+        with open(self.part, mode, buffering=0) as fh:
+            if os.fstat(fh.fileno()).st_size != smap.total:
+                _reserve(fh.fileno(), smap.total)
+            feeder = _Feeder(hasher, fh.fileno(), smap.done)
+            self._feeder_put = feeder.put
+            n = min(self.connections, len(self.segments)) or 0
+            threads = [threading.Thread(target=self._connection, args=(i, fh.fileno(), first if i == 0 else None),
+                                        name=f"download-segment-{i}", daemon=True) for i in range(n)]
+            if first is not None and n == 0:
+                first.close()
+            here = smap.total - sum(x.end - x.start for x in self.segments)
+            self.log(f"{n} connection{'s' if n != 1 else ''}, {len(self.segments)} segments of "
+                     f"{self.segment_bytes // 2**20} MiB" + (f"; {here} bytes were already here" if here else ""))
+            for t in threads:
+                t.start()
+            try:
+                self._watch(threads, progress)
+            finally:
+                self.stop.set()
+                with self.lock:
+                    reading = list(self.reading)
+                for resp in reading:
+                    resp.close()  # a pause or cancel does not wait for a slow connection's next bytes
+                for t in threads:
+                    t.join()
+                self._save()
+                feeder_error: BaseException | None = None
+                try:
+                    feeder.finish()
+                except BaseException as exc:  # noqa: BLE001 - the transfer's own error comes first
+                    feeder_error = exc
+            if self.error is not None:
+                raise self.error
+            if feeder_error is not None:
+                raise feeder_error
+        self.reread = feeder.reread
+        return feeder.reread
+
+    def _watch(self, threads: list[threading.Thread], progress: Callable[[int, int | None], None]) -> None:
+        assert self.map is not None
+        saved = time.monotonic()
+        while any(t.is_alive() for t in threads):
+            time.sleep(_TICK_S)
+            if self.error is not None:
+                return
+            progress(self.received, self.map.total)
+            if time.monotonic() - saved >= _SAVE_S:
+                self._save()
+                self._renew_slots()
+                saved = time.monotonic()
+        if self.error is None and self.received < self.map.total:
+            raise Transient("The download's segments ended before the file was complete; retrying.")
+        progress(self.received, self.map.total)
+
+    def _renew_slots(self) -> None:
+        if self.gate is None:
+            return
+        with self.lock:
+            held = list(self.held)
+        for origin, holder in held:
+            self.gate.acquire(origin, holder, force=True)
+
+    def _save(self) -> None:
+        if self.map is None:
+            return
+        with self.lock:
+            done = sorted([(s.start, s.pos) for s in self.segments if s.pos > s.start] + list(self.map.done))
+        merged: list[tuple[int, int]] = []
+        for s, e in done:
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            else:
+                merged.append((s, e))
+        self.last = SegmentMap(self.map.total, self.map.validator, merged)
+        self.save(self.last.dumps())
+
+    # --- one connection ---------------------------------------------------------------------------------
+
+    def _take(self, me: int) -> _Segment | None:
+        """The first segment nobody fetches, else the second half of the biggest one left (work stealing)."""
+        with self.lock:
+            for seg in self.segments:
+                if seg.owner is None and seg.pos < seg.end:
+                    seg.owner = me
+                    return seg
+            busy = max((s for s in self.segments if s.owner is not None), key=lambda s: s.end - s.pos,
+                       default=None)
+            if busy is None or busy.end - busy.pos < 2 * _MIN_SPLIT:
+                return None
+            mid = busy.pos + (busy.end - busy.pos) // 2
+            mid -= mid % 65536  # whole pages at the split
+            stolen = _Segment(mid, busy.end, owner=me)
+            busy.end = mid
+            self.segments.append(stolen)
+            return stolen
+
+    def _connection(self, me: int, fd: int, first: requests.Response | None) -> None:
+        holder = OriginGate.new_holder()
+        origin = netloc(self.url)
+        holding = False
+        try:
+            while not self.stop.is_set():
+                seg = self._take(me)
+                if seg is None:
+                    if first is not None:
+                        first.close()
+                    return
+                if self.gate is not None and not holding:
+                    # the first connection is open already: counted, never refused
+                    holding = self.gate.acquire(origin, holder, force=first is not None)
+                    if holding:
+                        with self.lock:
+                            self.held.add((origin, holder))
+                    else:
+                        with self.lock:
+                            seg.owner = None
+                        return  # the origin's ceiling is reached: fewer connections for this file
+                self._fetch(seg, fd, first, me)
+                first = None
+                with self.lock:
+                    seg.owner = None
+        except BaseException as exc:  # noqa: BLE001 - raised on the transfer's thread
+            if self.error is None and not self.stop.is_set():  # after a stop, a closed socket is no news
+                self.error = exc
+            self.stop.set()
+        finally:
+            if first is not None:
+                first.close()
+            if holding and self.gate is not None:
+                with self.lock:
+                    self.held.discard((origin, holder))
+                self.gate.release(origin, holder)
+
+    def _fetch(self, seg: _Segment, fd: int, resp: requests.Response | None, me: int) -> None:
+        """Fetch ``seg`` to its (possibly lowered) end, reconnecting after errors."""
+        while seg.pos < seg.end and not self.stop.is_set():
+            try:
+                if resp is None:
+                    resp = self._open(seg)
+                with self.lock:
+                    self.reading.add(resp)
+                self._receive(seg, fd, resp, me)
+            except (Changed, DiskFull):
+                raise
+            except DepotError as exc:
+                if not exc.retryable:
+                    raise
+                self._failed(exc, exc.retry_after)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise DiskFull("The store's disk is full. Free some space and resume the download.") from None
+                if not isinstance(exc, NETWORK_ERRORS):
+                    raise
+                self._failed(Transient(f"A connection to {netloc(self.url)} failed ({network_reason(exc)})."), None)
+            except NETWORK_ERRORS as exc:
+                self._failed(Transient(f"A connection to {netloc(self.url)} failed ({network_reason(exc)})."), None)
+            finally:
+                if resp is not None:
+                    with self.lock:
+                        self.reading.discard(resp)
+                    resp.close()
+                resp = None
+
+    def _failed(self, exc: DepotError, wait: float | None) -> None:
+        with self.lock:
+            self.failures += 1
+            failures = self.failures
+        if failures > self.retries * max(1, self.connections):
+            raise exc
+        if exc.code == "rate_limited" or wait:
+            if self.gate is not None:
+                self.gate.pause(netloc(self.url), backoff(0, wait))
+        self.log(f"segment retry {failures}: {exc.details.get('reason') or exc.message}")
+        self.sleep(backoff(min(failures, 6) - 1, wait) if wait is None else backoff(0, wait))
+
+    def _open(self, seg: _Segment) -> requests.Response:
+        if self.gate is not None and (left := self.gate.paused_for(netloc(self.url))) > 0:
+            self.sleep(left)
+        headers = {"Accept-Encoding": "identity", "Range": f"bytes={seg.pos}-{seg.end - 1}"}
+        direct = self.url != self.origin_url
+        resp = self.http.open(self.url, key=None if direct else self.key, headers=headers)
+        if not direct:
+            self.url = resp.url  # the storage link the origin sent: the next connections go there directly
+        elif resp.status_code in (401, 403, 404, 410):
+            resp.close()  # an expired storage link: a fresh one from the origin
+            resp = self.http.open(self.origin_url, key=self.key, headers=headers)
+            self.url = resp.url
+        if resp.status_code == 200:
+            resp.close()
+            raise Changed("the server stopped taking ranges")
+        raise_for_status(resp, "direct")
+        return resp
+
+    def _receive(self, seg: _Segment, fd: int, resp: requests.Response, me: int) -> None:
+        assert self.map is not None
+        if total_of(resp) != self.map.total or validator_of(resp) != self.map.validator:
+            raise Changed(f"the file changed on the server (length {total_of(resp)} or validator "
+                          f"{validator_of(resp)!r} differ)")
+        got_start = int(resp.headers["Content-Range"].split(" ", 1)[1].split("-", 1)[0])
+        if got_start != seg.pos:
+            raise Changed(f"the server sent bytes from {got_start}, not {seg.pos}")
+        feeder_put = self._feeder_put
+        for data in self.chunks(resp, self.chunk_bytes):
+            with self.lock:
+                n = min(len(data), seg.end - seg.pos)
+                at = seg.pos
+            if at == 0:
+                self.first_piece(data, resp.headers.get("Content-Type", ""))
+            if n <= 0:
+                return
+            piece = data[:n] if n < len(data) else data
+            _pwrite_all(fd, piece, at)
+            feeder_put(at, piece)
+            with self.lock:
+                seg.pos += n
+                self.received += n
+            if seg.pos >= seg.end or self.stop.is_set():
+                return
+        if seg.pos < seg.end:
+            raise Transient("A segment's body ended early.", details={"reason": "the body ended early"})
+
+    _feeder_put: Callable[[int, bytes], None]
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Give the partial its full length, with the blocks allocated where the filesystem can (no fragmentation,
+    and a full disk is found now rather than at 90 %)."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull("The store's disk has no room for this file. Free some space and retry.") from None
+        os.ftruncate(fd, size)  # a filesystem without fallocate: a sparse file of the right length
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
