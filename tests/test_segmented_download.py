@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from shared.downloads.job import run_download
-from shared.downloads.segments import SegmentMap
+from shared.downloads.segment_file import SegmentMap
 from shared.errors import JobInterrupted
 from shared.media.hashing import ALL, hash_file
 from tests.download_support import job_context, safetensors_bytes

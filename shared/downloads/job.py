@@ -22,7 +22,8 @@ from shared.downloads.publish import (
 )
 from shared.downloads.resolve import key_for
 from shared.downloads.routing import route
-from shared.downloads.segments import SegmentMap, SplitOptions
+from shared.downloads.segment_file import SegmentMap
+from shared.downloads.segments import SplitOptions
 from shared.downloads.submit import plan_for
 from shared.downloads.transfer import Transfer, sleep_checking
 from shared.errors import BadContent, Conflict, HashMismatch, JobInterrupted

@@ -3,35 +3,31 @@ and written at their offsets in the one partial file (``os.pwrite``, space reser
 still see the bytes strictly in order, as the contiguous prefix grows.
 
 Storage CDNs cap each connection, not the client, so N connections fetch up to N times faster. The first
-connection is the transfer's own ``Range: bytes=0-`` request: when it answers ``206`` with a total length of at
-least two segments, it carries on as segment 0 and the other connections take the next segments in file order
+connection is the transfer's own request for the first segment: when it answers ``206`` with a total length of
+at least two segments, it is segment 0 and the other connections take the next segments in file order
 (so the hashed prefix keeps up); a connection with nothing left to take splits the largest unfinished segment
 in two (work stealing), so one slow or stalled connection does not hold the file. Every connection must see the
 same validator (ETag, else Last-Modified) and length; a change means the file changed on the server and
 ``Changed`` sends the caller back to a single stream from a clean partial.
 
-Hashing: ``_Feeder`` gets each piece right after it is written. A piece at the hashed frontier is hashed from
-memory; pieces ahead of it are kept in memory up to ``_AHEAD_BYTES``, and beyond that only their range is
-noted and the bytes are read back from the file (the page cache, freshly written) when the frontier gets
-there. ``reread`` counts those bytes. The map of finished ranges is saved (``save``) about once a second, so
-an attempt on any host resumes fetching only what is missing; the hashes then re-read the finished part once."""
+Each piece goes to the hashes right after it is written (``segment_file.Feeder``: in file order, from memory
+where it can). The map of finished ranges is saved (``save``) about once a second, and before the partial is
+given its full length, so an attempt on any host resumes fetching only what is missing."""
 from __future__ import annotations
 
-import bisect
 import errno
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import requests
 import urllib3
 
+from shared.downloads.segment_file import Feeder, SegmentMap, pwrite_all, reserve
 from shared.errors import DepotError, DiskFull, Transient
 from shared.media.hashing import MultiHasher
 from shared.upstream.http import HttpClient, backoff, netloc, network_reason, raise_for_status
@@ -40,14 +36,11 @@ from shared.upstream.origin_gate import OriginGate
 #: what a dropped, refused or silent connection raises (reconnect and go on)
 NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                   urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
-#: bytes ahead of the hashed frontier kept in memory for the hashes (beyond: read back from the file)
-_AHEAD_BYTES = 256 * 1024 * 1024
 #: a segment is split only when both halves would be at least this big
 _MIN_SPLIT = 2 * 1024 * 1024
 #: how often progress is reported and the map of finished ranges saved
 _TICK_S = 0.25
 _SAVE_S = 1.0
-_REREAD_PIECE = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,38 +71,6 @@ class _Segment:
             self.pos = self.start
 
 
-@dataclass
-class SegmentMap:
-    """What is known of a segmented partial: total length, validator, storage link and finished ranges."""
-
-    total: int
-    validator: str
-    done: list[tuple[int, int]] = field(default_factory=list)
-
-    def dumps(self) -> str:
-        return orjson.dumps({"total": self.total, "validator": self.validator, "done": self.done}).decode()
-
-    @classmethod
-    def loads(cls, raw: str | None) -> SegmentMap | None:
-        try:
-            if not raw:
-                return None
-            data = orjson.loads(raw)
-            return cls(int(data["total"]), str(data["validator"]), [(int(s), int(e)) for s, e in data["done"]])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            return None
-
-    def missing(self) -> list[tuple[int, int]]:
-        out, at = [], 0
-        for s, e in sorted(self.done):
-            if s > at:
-                out.append((at, s))
-            at = max(at, e)
-        if at < self.total:
-            out.append((at, self.total))
-        return out
-
-
 def validator_of(resp: requests.Response) -> str:
     return resp.headers.get("ETag") or resp.headers.get("Last-Modified") or ""
 
@@ -123,75 +84,6 @@ def total_of(resp: requests.Response) -> int | None:
         return int(raw.rsplit("/", 1)[1])
     except ValueError:
         return None
-
-
-class _Feeder(threading.Thread):
-    """Hashes the file in order while pieces arrive in any order (see the module's docstring)."""
-
-    def __init__(self, hasher: MultiHasher, fd: int, done: list[tuple[int, int]]) -> None:
-        super().__init__(name="download-hash-feeder", daemon=True)
-        self.hasher, self.fd = hasher, fd
-        self.frontier, self.reread = 0, 0
-        self.noted: list[tuple[int, int]] = sorted(done)  #: finished ranges whose bytes are in the file only
-        self.ahead: dict[int, bytes] = {}
-        self.ahead_bytes = 0
-        self.q: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=64)
-        self.error: BaseException | None = None
-        self.start()
-
-    def put(self, offset: int, data: bytes) -> None:
-        if self.error is not None:
-            raise self.error
-        self.q.put((offset, data))
-
-    def finish(self) -> None:
-        self.q.put(None)
-        self.join()
-        if self.error is not None:
-            raise self.error
-
-    def run(self) -> None:
-        try:
-            self._advance()
-            while (item := self.q.get()) is not None:
-                offset, data = item
-                if offset == self.frontier:
-                    self._hash(data)
-                elif self.ahead_bytes + len(data) <= _AHEAD_BYTES:
-                    self.ahead[offset] = data
-                    self.ahead_bytes += len(data)
-                else:
-                    bisect.insort(self.noted, (offset, offset + len(data)))
-                self._advance()
-        except BaseException as exc:  # noqa: BLE001 - raised again on the transfer's thread
-            self.error = exc
-            while self.q.get() is not None:
-                pass
-
-    def _hash(self, data: bytes) -> None:
-        self.hasher.update(data)
-        self.frontier += len(data)
-
-    def _advance(self) -> None:
-        while True:
-            data = self.ahead.pop(self.frontier, None)
-            if data is not None:
-                self.ahead_bytes -= len(data)
-                self._hash(data)
-                continue
-            i = bisect.bisect_right(self.noted, (self.frontier, float("inf"))) - 1
-            if i < 0 or not self.noted[i][0] <= self.frontier < self.noted[i][1]:
-                return
-            end = self.noted[i][1]
-            nearest = min((o for o in self.ahead if self.frontier < o < end), default=end)
-            while self.frontier < nearest:
-                data = os.pread(self.fd, min(_REREAD_PIECE, nearest - self.frontier), self.frontier)
-                if not data:
-                    raise OSError(errno.EIO, "the partial file is shorter than its finished ranges")
-                self.reread += len(data)
-                self._hash(data)
-            if self.frontier >= end:
-                del self.noted[i]
 
 
 class SegmentedFetch:
@@ -240,8 +132,8 @@ class SegmentedFetch:
         mode = "r+b" if self.part.exists() else "w+b"
         with open(self.part, mode, buffering=0) as fh:
             if os.fstat(fh.fileno()).st_size != smap.total:
-                _reserve(fh.fileno(), smap.total)
-            feeder = _Feeder(hasher, fh.fileno(), smap.done)
+                reserve(fh.fileno(), smap.total)
+            feeder = Feeder(hasher, fh.fileno(), smap.done)
             self._feeder_put = feeder.put
             n = min(self.connections, len(self.segments)) or 0
             threads = [threading.Thread(target=self._connection, args=(i, fh.fileno(), first if i == 0 else None),
@@ -449,7 +341,7 @@ class SegmentedFetch:
             if n <= 0:
                 return
             piece = data[:n] if n < len(data) else data
-            _pwrite_all(fd, piece, at)
+            pwrite_all(fd, piece, at)
             feeder_put(at, piece)
             with self.lock:
                 seg.pos += n
@@ -460,21 +352,3 @@ class SegmentedFetch:
             raise Transient("A segment's body ended early.", details={"reason": "the body ended early"})
 
     _feeder_put: Callable[[int, bytes], None]
-
-
-def _reserve(fd: int, size: int) -> None:
-    """Give the partial its full length, with the blocks allocated where the filesystem can (no fragmentation,
-    and a full disk is found now rather than at 90 %)."""
-    try:
-        os.posix_fallocate(fd, 0, size)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull("The store's disk has no room for this file. Free some space and retry.") from None
-        os.ftruncate(fd, size)  # a filesystem without fallocate: a sparse file of the right length
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n

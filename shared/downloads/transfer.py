@@ -21,11 +21,11 @@ from typing import Any
 import requests
 
 from shared.downloads.plan import Plan
+from shared.downloads.segment_file import SegmentMap
 from shared.downloads.segments import (
     NETWORK_ERRORS,
     Changed,
     SegmentedFetch,
-    SegmentMap,
     SplitOptions,
     total_of,
     validator_of,
