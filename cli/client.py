@@ -73,8 +73,10 @@ def progress_bar(task: dict[str, Any], width: int = 30) -> str:
         frac = min(1.0, done / total)
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
         eta = f" ETA {fmt_seconds((total - done) / rate)}" if rate and done < total else ""
+        conns = p.get("connections") or 0
+        over = f" {conns} connections" if conns > 1 and task.get("state") == "running" else ""
         return (f"[{bar}] {frac * 100:5.1f}% {fmt_amount(done, task)}/{fmt_amount(total, task)} "
-                f"{fmt_rate(rate, task)}{eta}")
+                f"{fmt_rate(rate, task)}{eta}{over}")
     return f"[{'?' * width}] {fmt_amount(done, task)}"
 
 

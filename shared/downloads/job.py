@@ -135,9 +135,9 @@ def _fetch(ctx: JobContext, services: Services, http: HttpClient, plan: Plan, ta
         ctx.log(f"resuming from byte {have}")
     check_free_space(target.parent, None if plan.size is None else plan.size - have)
 
-    def progress(done: int, total: int | None) -> None:
+    def progress(done: int, total: int | None, **extra: Any) -> None:
         lease.check()
-        ctx.progress(done, total, unit="bytes")
+        ctx.progress(done, total, unit="bytes", **extra)
 
     transfer = Transfer(http, plan, key_for(settings, plan.key_name), part, chunk_bytes=settings.chunk_bytes,
                         algorithms=settings.download_hashes,

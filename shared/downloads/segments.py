@@ -118,7 +118,7 @@ class SegmentedFetch:
     # --- the whole file ---------------------------------------------------------------------------------
 
     def run(self, first: requests.Response | None, smap: SegmentMap, storage_url: str,
-            hasher: MultiHasher, progress: Callable[[int, int | None], None]) -> int:
+            hasher: MultiHasher, progress: Callable[..., None]) -> int:
         """Fetch what ``smap`` lacks into the partial, hashing the whole file; returns the bytes re-read for the
         hashes. ``first`` (a ``206`` from byte 0) is used as segment 0's connection. ``progress`` may raise to
         stop (pause, cancel): the finished ranges are saved first."""
@@ -168,14 +168,14 @@ class SegmentedFetch:
         self.reread = feeder.reread
         return feeder.reread
 
-    def _watch(self, threads: list[threading.Thread], progress: Callable[[int, int | None], None]) -> None:
+    def _watch(self, threads: list[threading.Thread], progress: Callable[..., None]) -> None:
         assert self.map is not None
         saved = time.monotonic()
         while any(t.is_alive() for t in threads):
             time.sleep(_TICK_S)
             if self.error is not None:
                 return
-            progress(self.received, self.map.total)
+            progress(self.received, self.map.total, **self._view())
             if time.monotonic() - saved >= _SAVE_S:
                 self._save()
                 self._renew_slots()
@@ -183,6 +183,12 @@ class SegmentedFetch:
         if self.error is None and self.received < self.map.total:
             raise Transient("The download's segments ended before the file was complete; retrying.")
         progress(self.received, self.map.total)
+
+    def _view(self) -> dict[str, Any]:
+        """The connections at work and their segments (start, reached, end), for the queue's segment strip."""
+        with self.lock:
+            busy = [[s.start, s.pos, s.end] for s in self.segments if s.owner is not None and s.pos < s.end]
+        return {"connections": len(busy), "segments": busy}
 
     def _renew_slots(self) -> None:
         if self.gate is None:

@@ -51,7 +51,29 @@ function progressText(t) {
     parts.push(`${amount(p.rate, t)}/s`);
     if (p.total && done < p.total) parts.push(`ETA ${fmtDuration((p.total - done) / p.rate)}`);
   }
+  if (t.state === "running" && p.connections > 1) parts.push(`${p.connections} connections`);
   return parts.join(" · ");
+}
+
+// A download over several connections: where each is in the file (one thin bar per segment at work, placed
+// where it lies), under the one bar of the whole.
+function segmentStrip(t) {
+  const p = t.progress || {};
+  const strip = h("div", { class: "segments", "aria-hidden": "true" });
+  if (t.state !== "running" || !p.total || !Array.isArray(p.segments) || !p.segments.length) {
+    strip.hidden = true;
+    return strip;
+  }
+  const pct = (n) => `${(100 * n) / p.total}%`;
+  // placed through the CSSOM: the page's CSP refuses style attributes
+  strip.append(...p.segments.map(([start, pos, end]) => {
+    const done = h("span", { class: "segment-done" });
+    done.style.width = `${end > start ? (100 * (pos - start)) / (end - start) : 100}%`;
+    const seg = h("span", { class: "segment" }, done);
+    Object.assign(seg.style, { left: pct(start), width: pct(end - start) });
+    return seg;
+  }));
+  return strip;
 }
 
 function summary(t) {
@@ -115,6 +137,7 @@ function renderRow(t) {
       h("span", { class: `state badge-${t.state}` }, t.state),
     ),
     h("div", { class: "task-progress" }, bar, h("span", { class: "progress-text" }, progressText(t))),
+    segmentStrip(t),
     h("div", { class: "task-meta muted" },
       t.host ? `host ${t.host}` : "not started", when(t), t.attempt > 1 ? ` · attempt ${t.attempt}` : "",
       t.pause_requested && t.state === "running" ? " · pausing…" : "",
@@ -146,6 +169,7 @@ function updateRow(row, t) {
     bar.value = Math.min(p.done || 0, p.total);
   }
   row.querySelector(".progress-text").textContent = progressText(t);
+  row.querySelector(".segments").replaceWith(segmentStrip(t));
   row.querySelector(".label").textContent = taskLabel(t);
 }
 
