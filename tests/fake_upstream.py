@@ -390,6 +390,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet in tests
         pass
 
+    def handle(self) -> None:
+        # A client closing a kept-alive or half-read connection is normal (a download's finished segment, a
+        # paused transfer). socketserver would print a traceback from this thread, and CPython 3.11 parses source
+        # (ast) to draw a traceback's carets, which is not safe beside the main thread's own parsing (pytest's
+        # assertion rewriting): "SystemError: AST constructor recursion depth mismatch".
+        try:
+            super().handle()
+        except (ConnectionError, TimeoutError, OSError):
+            self.close_connection = True
+
     # --- plumbing -----------------------------------------------------------------------------------------
 
     def _send(self, status: int, body: bytes = b"", ctype: str = "application/json",

@@ -163,3 +163,13 @@ def test_pause_saves_the_finished_ranges_and_the_next_attempt_fetches_only_the_r
     _exact(settings, data, result)
     assert upstream.bytes_served(PATH) <= SIZE - have + 4 * MIB, (upstream.bytes_served(PATH), SIZE - have)
     assert any("bytes are here" in m for m in _logs(services, ctx.task_id))
+
+
+def test_a_slow_connection_s_segment_is_split_between_the_others(settings, upstream):
+    data = safetensors_bytes(SIZE)
+    url = upstream.add_direct(PATH, data)
+    upstream.fault(PATH, "slow", bytes_per_s=256 * 1024, times=1)  # segment 0's connection crawls
+    ctx, services = job_context(settings, {"url": url, "folder": "loras"})
+    result = run_download(ctx, services)
+    _exact(settings, data, result)  # every byte hashed once, in order, though written by several connections
+    assert any("split between connections" in m for m in _logs(services, ctx.task_id)), _logs(services, ctx.task_id)

@@ -63,12 +63,17 @@ class Changed(Exception):
 class _Segment:
     start: int
     end: int  #: exclusive; lowered when another connection takes the second half
-    pos: int = -1
+    pos: int = -1  #: the bytes before it are written (and handed to the hashes)
     owner: int | None = None
+    #: the end of the piece being written now: a split never cuts below it (its bytes must be hashed once)
+    claimed: int = 0
 
     def __post_init__(self) -> None:
         if self.pos < 0:
             self.pos = self.start
+
+    def left(self) -> int:
+        return self.end - max(self.pos, self.claimed)
 
 
 def validator_of(resp: requests.Response) -> str:
@@ -100,6 +105,7 @@ class SegmentedFetch:
         self.segments: list[_Segment] = []
         self.received = 0
         self.failures = 0
+        self.splits = 0  #: segments cut in two for an idle connection
         self.error: BaseException | None = None
         self.stop = threading.Event()
         self.url = url
@@ -136,6 +142,8 @@ class SegmentedFetch:
             feeder = Feeder(hasher, fh.fileno(), smap.done)
             self._feeder_put = feeder.put
             n = min(self.connections, len(self.segments)) or 0
+            if first is not None and n:
+                self.segments[0].owner = 0  # the first response's bytes are segment 0's, whoever starts first
             threads = [threading.Thread(target=self._connection, args=(i, fh.fileno(), first if i == 0 else None),
                                         name=f"download-segment-{i}", daemon=True) for i in range(n)]
             if first is not None and n == 0:
@@ -182,6 +190,8 @@ class SegmentedFetch:
                 saved = time.monotonic()
         if self.error is None and self.received < self.map.total:
             raise Transient("The download's segments ended before the file was complete; retrying.")
+        if self.splits:
+            self.log(f"{self.splits} slow segment{'s were' if self.splits != 1 else ' was'} split between connections")
         progress(self.received, self.map.total)
 
     def _view(self) -> dict[str, Any]:
@@ -221,12 +231,12 @@ class SegmentedFetch:
                 if seg.owner is None and seg.pos < seg.end:
                     seg.owner = me
                     return seg
-            busy = max((s for s in self.segments if s.owner is not None), key=lambda s: s.end - s.pos,
-                       default=None)
-            if busy is None or busy.end - busy.pos < 2 * _MIN_SPLIT:
+            busy = max((s for s in self.segments if s.owner is not None), key=_Segment.left, default=None)
+            if busy is None or busy.left() < 2 * max(64 * 1024, min(_MIN_SPLIT, self.segment_bytes // 4)):
                 return None
-            mid = busy.pos + (busy.end - busy.pos) // 2
-            mid -= mid % 65536  # whole pages at the split
+            self.splits += 1
+            mid = busy.end - busy.left() // 2
+            mid += -mid % 65536  # whole pages at the split, never below the bytes being written
             stolen = _Segment(mid, busy.end, owner=me)
             busy.end = mid
             self.segments.append(stolen)
@@ -238,7 +248,7 @@ class SegmentedFetch:
         holding = False
         try:
             while not self.stop.is_set():
-                seg = self._take(me)
+                seg = self.segments[0] if first is not None else self._take(me)
                 if seg is None:
                     if first is not None:
                         first.close()
@@ -342,6 +352,7 @@ class SegmentedFetch:
             with self.lock:
                 n = min(len(data), seg.end - seg.pos)
                 at = seg.pos
+                seg.claimed = at + n
             if at == 0:
                 self.first_piece(data, resp.headers.get("Content-Type", ""))
             if n <= 0:
