@@ -23,6 +23,7 @@ from shared.media.hashing import MultiHasher
 #: bytes ahead of the hashed frontier kept in memory for the hashes (beyond: read back from the file)
 AHEAD_BYTES = 256 * 1024 * 1024
 _REREAD_PIECE = 8 * 1024 * 1024
+_WRITEBACK_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Feeder(threading.Thread):
     def __init__(self, hasher: MultiHasher, fd: int, done: list[tuple[int, int]]) -> None:
         super().__init__(name="download-hash-feeder", daemon=True)
         self.hasher, self.fd = hasher, fd
-        self.frontier, self.reread = 0, 0
+        self.frontier, self.reread, self.flushed = 0, 0, 0
         self.noted: list[tuple[int, int]] = sorted(done)  #: finished ranges whose bytes are in the file only
         self.ahead: dict[int, bytes] = {}
         self.ahead_bytes = 0
@@ -104,6 +105,12 @@ class Feeder(threading.Thread):
     def _hash(self, data: bytes) -> None:
         self.hasher.update(data)
         self.frontier += len(data)
+        if self.frontier - self.flushed >= _WRITEBACK_BYTES:
+            # What is hashed is never read again: start its writeback now (POSIX_FADV_DONTNEED on dirty pages
+            # starts it without waiting), so the fsync before publishing has little left to flush.
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(self.fd, self.flushed, self.frontier - self.flushed, os.POSIX_FADV_DONTNEED)
+            self.flushed = self.frontier
 
     def _advance(self) -> None:
         while True:

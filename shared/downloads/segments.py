@@ -37,7 +37,7 @@ from shared.upstream.origin_gate import OriginGate
 NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                   urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 #: a segment is split only when both halves would be at least this big
-_MIN_SPLIT = 2 * 1024 * 1024
+_MIN_SPLIT = 1024 * 1024
 #: how often progress is reported and the map of finished ranges saved
 _TICK_S = 0.25
 _SAVE_S = 1.0

@@ -48,6 +48,11 @@ class HttpClient:
         self.settings = settings
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT})
+        # a segmented download keeps one connection per segment open to one host: the pool holds them all, so
+        # each connection is reused for its next segment instead of being dropped and opened again
+        pool = max(10, settings.download_connections)
+        for scheme in ("http://", "https://"):
+            self.session.mount(scheme, requests.adapters.HTTPAdapter(pool_connections=10, pool_maxsize=pool))
 
     def open(self, url: str, *, key: str | None = None, method: str = "GET", headers: dict[str, str] | None = None,
              timeout: float | None = None, stream: bool = True, follow: Callable[[str], bool] | None = None,
