@@ -3,6 +3,7 @@
 | key                                 | type   | content / TTL                                                  |
 |-------------------------------------|--------|----------------------------------------------------------------|
 | depot:task:{id}                     | HASH   | the task record; expires `task_ttl_s` after a terminal state   |
+|                                     |        | (a segmented download's map of finished ranges: `segments`)    |
 | depot:task:{id}:events              | STREAM | the task's events (field `e` = JSON), MAXLEN ~ events_maxlen   |
 | depot:tasks                         | ZSET   | every task id, score 0, ids sort by creation (lex paging)      |
 | depot:tasks:state:{state}           | ZSET   | ids per state, score 0 (lex paging)                            |
@@ -14,6 +15,9 @@
 | depot:prefs                         | HASH   | store-wide preferences set at run time (shared/prefs.py)       |
 | depot:workflows:civitai:{what}      | STRING | Civitai's answer for a workflow reference (hash / version /    |
 |                                     |        | model), JSON; 1 day, 1 hour when unknown (workflows/sources.py)|
+| depot:origin:{host:port}:slots      | ZSET   | connection slots to one server, scored by when they lapse      |
+|                                     |        | (shared/upstream/origin_gate.py)                               |
+| depot:origin:{host:port}:pause      | STRING | set for Retry-After after a 429/503: every downloader waits    |
 | channel depot:events                | PUBSUB | every task event, JSON                                         |
 """
 from __future__ import annotations
