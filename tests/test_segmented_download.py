@@ -162,7 +162,11 @@ def test_pause_saves_the_finished_ranges_and_the_next_attempt_fetches_only_the_r
     result = run_download(ctx2, services)
     _exact(settings, data, result)
     assert upstream.bytes_served(PATH) <= SIZE - have + 4 * MIB, (upstream.bytes_served(PATH), SIZE - have)
-    assert any("bytes are here" in m for m in _logs(services, ctx.task_id))
+    said = _logs(services, ctx.task_id)
+    assert any("bytes are here" in m for m in said)
+    # the hashes read the finished ranges back once, and nothing more than that
+    back = [m for m in said if "read back from the file" in m][-1]
+    assert float(back.split("; ", 1)[1].split(" MiB")[0]) * MIB <= have + MIB, back
 
 
 def test_a_slow_connection_s_segment_is_split_between_the_others(settings, upstream):
@@ -173,3 +177,14 @@ def test_a_slow_connection_s_segment_is_split_between_the_others(settings, upstr
     result = run_download(ctx, services)
     _exact(settings, data, result)  # every byte hashed once, in order, though written by several connections
     assert any("split between connections" in m for m in _logs(services, ctx.task_id)), _logs(services, ctx.task_id)
+
+
+def test_one_connection_is_one_stream(settings, upstream):
+    data = safetensors_bytes(SIZE)
+    url = upstream.add_direct(PATH, data)
+    ctx, services = job_context(settings.replace(download_connections=1), {"url": url, "folder": "loras"})
+    result = run_download(ctx, services)
+    _exact(settings, data, result)
+    assert upstream.max_active() == 1 and upstream.bytes_served(PATH) == len(data)
+    assert services.records.segments(ctx.task_id) is None
+    assert not any("connections" in m for m in _logs(services, ctx.task_id))

@@ -174,6 +174,10 @@ class SegmentedFetch:
             if feeder_error is not None:
                 raise feeder_error
         self.reread = feeder.reread
+        # What the hashes could not take from memory (pieces too far ahead of the hashed prefix, or a resumed
+        # attempt's finished ranges) came back from the file, most likely from the page cache
+        self.log(f"hashed in file order; {feeder.reread / 2**20:.1f} MiB of {smap.total / 2**20:.1f} MiB read back "
+                 "from the file for the hashes")
         return feeder.reread
 
     def _watch(self, threads: list[threading.Thread], progress: Callable[..., None]) -> None:
