@@ -742,7 +742,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 time.sleep(stall.get("seconds", 5))
                 stall = None
-            if rate:
+            if rate and pos < end:  # the last piece is not followed by a pause: the body is complete
                 time.sleep(n / rate)
 
     def _abort(self) -> None:

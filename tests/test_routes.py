@@ -11,7 +11,7 @@ from typing import Any
 from web.api import ROUTES
 
 #: Routes whose first path segment is not their module's name.
-ELSEWHERE = {"folders": "models", "duplicates": "models", "resolve": "downloads"}
+ELSEWHERE = {"folders": "models", "duplicates": "models", "facets": "models", "resolve": "downloads"}
 
 
 def _served(app: Any) -> dict[str, set[str]]:

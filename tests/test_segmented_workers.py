@@ -4,6 +4,7 @@ counters prove it), and two worker processes downloading at once keep to the per
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def test_sigkill_mid_segmented_download_fetches_only_the_missing_ranges_on_anoth
                if e["type"] == "log")
 
 
-def test_two_worker_processes_keep_to_the_origin_ceiling(app, workers, settings, upstream):
+def test_two_worker_processes_keep_to_the_origin_ceiling(app, workers, settings, upstream, redis):
     records = app.extensions["depot"].services.records
     files = {100: safetensors_bytes(SIZE, seed=3), 101: safetensors_bytes(SIZE, seed=5)}
     urls = {mid: _lora(upstream, mid, data) for mid, data in files.items()}
@@ -80,13 +81,29 @@ def test_two_worker_processes_keep_to_the_origin_ceiling(app, workers, settings,
     workers(host="alpha", queues=["downloads"])
     workers(host="beta", queues=["downloads"])
     upstream.reset_counts()
+    held: list[int] = []
+    stop = threading.Event()
+
+    def sample() -> None:  # the slots both processes hold at once, as Redis counts them
+        while not stop.is_set():
+            held.extend(redis.zcard(k) for k in redis.scan_iter("depot:origin:*:slots"))
+            stop.wait(0.01)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     dispatcher = Dispatcher(make_celery(settings), records)
     tasks = [dispatcher.submit("download", {"url": url})[0] for url in urls.values()]
-    for task in tasks:
-        done = _done(records, task["id"])
-        assert done["state"] == "succeeded", done["error"]
+    try:
+        for task in tasks:
+            done = _done(records, task["id"])
+            assert done["state"] == "succeeded", done["error"]
+    finally:
+        stop.set()
+        sampler.join()
     assert {records.get(t["id"])["host"] for t in tasks} == {"alpha", "beta"}
     for mid, data in files.items():
         assert (Path(settings.store) / "loras" / f"style{mid}.safetensors").read_bytes() == data
     # Two downloads of four connections each, one storage server allowing three: never more than three at once
-    assert 2 <= upstream.max_active() <= 3, upstream.max_active()
+    assert max(held) == 3, held
+    # (seen from the server, a connection cut short when its segment is split goes on being written for the
+    # moment it takes the server to notice the close, beside the request that replaced it)
+    assert 2 <= upstream.max_active() <= 4, upstream.max_active()

@@ -115,6 +115,7 @@ class SegmentedFetch:
         self.reread = 0
         #: the origin slots this file's connections hold, renewed while they last
         self.held: set[tuple[str, str]] = set()
+        self.first_slot: tuple[str, str] | None = None
         #: the responses being read now (closed at once on a stop)
         self.reading: set[requests.Response] = set()
 
@@ -124,10 +125,12 @@ class SegmentedFetch:
     # --- the whole file ---------------------------------------------------------------------------------
 
     def run(self, first: requests.Response | None, smap: SegmentMap, storage_url: str,
-            hasher: MultiHasher, progress: Callable[..., None]) -> int:
+            hasher: MultiHasher, progress: Callable[..., None], first_slot: tuple[str, str] | None = None) -> int:
         """Fetch what ``smap`` lacks into the partial, hashing the whole file; returns the bytes re-read for the
-        hashes. ``first`` (a ``206`` from byte 0) is used as segment 0's connection. ``progress`` may raise to
-        stop (pause, cancel): the finished ranges are saved first."""
+        hashes. ``first`` (a ``206`` from byte 0) is used as segment 0's connection, with the origin slot
+        ``first_slot`` (origin, holder) its request was opened under (given back when it ends). ``progress``
+        may raise to stop (pause, cancel): the finished ranges are saved first."""
+        self.first_slot = first_slot
         self.map, self.url = smap, storage_url
         self.segments, self.error, self.stop = [], None, threading.Event()
         for start, end in smap.missing():
@@ -148,6 +151,8 @@ class SegmentedFetch:
                                         name=f"download-segment-{i}", daemon=True) for i in range(n)]
             if first is not None and n == 0:
                 first.close()
+                if first_slot is not None and self.gate is not None:
+                    self.gate.release(*first_slot)
             here = smap.total - sum(x.end - x.start for x in self.segments)
             self.log(f"{n} connection{'s' if n != 1 else ''}, {len(self.segments)} segments of "
                      f"{self.segment_bytes // 2**20} MiB" + (f"; {here} bytes were already here" if here else ""))
@@ -250,6 +255,10 @@ class SegmentedFetch:
         holder = OriginGate.new_holder()
         origin = netloc(self.url)
         holding = False
+        if first is not None and self.first_slot is not None:
+            (origin, holder), holding = self.first_slot, True  # the first request was opened under this slot
+            with self.lock:
+                self.held.add((origin, holder))
         try:
             while not self.stop.is_set():
                 seg = self.segments[0] if first is not None else self._take(me)
@@ -258,7 +267,7 @@ class SegmentedFetch:
                         first.close()
                     return
                 if self.gate is not None and not holding:
-                    # the first connection is open already: counted, never refused
+                    # a first connection opened without a slot (none was asked for): counted, never refused
                     holding = self.gate.acquire(origin, holder, force=first is not None)
                     if holding:
                         with self.lock:

@@ -7,16 +7,11 @@ the origin URL when the storage link is refused. The first bytes are sniffed: an
 saved as a model."""
 from __future__ import annotations
 
-import errno
-import os
-import queue
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import requests
 
@@ -30,7 +25,8 @@ from shared.downloads.segments import (
     total_of,
     validator_of,
 )
-from shared.errors import DepotError, DiskFull, HtmlInsteadOfModel, Transient
+from shared.downloads.sink import FileSink
+from shared.errors import DepotError, HtmlInsteadOfModel, Transient
 from shared.media.formats import check_model_bytes, sniff
 from shared.media.hashing import ALL, MultiHasher
 from shared.upstream.http import HttpClient, backoff, netloc, network_reason, raise_for_status
@@ -41,10 +37,6 @@ _FLUSH_S = 0.25
 #: how much of the body the first piece holds at least, however slowly it comes (the format sniff's head)
 _HEAD_BYTES = 64 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-#: chunks queued for the writer thread (bounds memory: depth × chunk size)
-_SINK_DEPTH = 8
-#: start the kernel's writeback of what was written every this many bytes
-_WRITEBACK_BYTES = 64 * 1024 * 1024
 _REFUSED_TYPES = ("text/html", "application/json", "application/xml", "text/xml", "application/xhtml")
 
 
@@ -180,13 +172,14 @@ class Transfer:
             self.signed_url = None
         return self.http.open(self.plan.url, key=self.key, headers=headers)
 
-    def _segmented(self, first: requests.Response | None, smap: SegmentMap, url: str) -> bool:
+    def _segmented(self, first: requests.Response | None, smap: SegmentMap, url: str,
+                   slot: tuple[str, str] | None = None) -> bool:
         """Fetch what ``smap`` lacks over several connections; the hashes start again from byte 0."""
         assert self.split is not None
         self.smap, self.total = smap, smap.total
         self._reset_hasher()
         assert self.hasher is not None
-        self.reread = self.split.run(first, smap, url, self.hasher, self.progress)
+        self.reread = self.split.run(first, smap, url, self.hasher, self.progress, slot)
         self.hashed = smap.total
         return True
 
@@ -196,23 +189,59 @@ class Transfer:
             return self._segmented(None, self.split.last or self.smap, self.signed_url or self.plan.url)
         offset = self.part.stat().st_size if self.part.exists() else 0
         self._catch_up_hasher(offset)
-        resp = self._open(offset)
-        self.reached = True
-        with resp:
-            if resp.status_code == 416:
-                return self._complete_after_416(resp, offset)
-            if resp.status_code in (401, 403) and netloc(resp.url) != netloc(self.plan.url):
-                raise Transient(f"The storage link from {self._host()} was refused (HTTP {resp.status_code}, "
-                                "probably expired); asking for a fresh one.")
-            raise_for_status(resp, self.plan.source)
-            if netloc(resp.url) != netloc(self.plan.url):
-                self.signed_url = resp.url
-            start = self._check_start(resp, offset)
-            total = total_of(resp)
-            if self.split is not None and start == 0 and total and self.split.worth(total):
-                self._truncate()
-                return self._segmented(resp, SegmentMap(total, validator_of(resp)), resp.url)
-            return self._stream(resp, start)
+        slot = self._first_slot(netloc(self.signed_url or self.plan.url)) if offset == 0 else None
+        try:
+            resp = self._open(offset)
+            self.reached = True
+            if slot is not None and netloc(resp.url) != slot[0]:
+                # Redirected to the storage server (a CDN): the slot must count there, and there may be none
+                # free; then this connection waits for one and asks the storage link again.
+                resp, slot = self._slot_at_storage(resp, slot, offset)
+            with resp:
+                done, slot = self._answer(resp, offset, slot)
+                return done
+        finally:
+            if slot is not None and self.split is not None and self.split.gate is not None:
+                self.split.gate.release(*slot)
+
+    def _first_slot(self, origin: str) -> tuple[str, str] | None:
+        """A slot of the origin's connection ceiling for the request that may become segment 0."""
+        gate = self.split.gate if self.split is not None else None
+        return None if gate is None else gate.wait(origin, self.sleep, self.log)
+
+    def _slot_at_storage(self, resp: requests.Response, slot: tuple[str, str],
+                         offset: int) -> tuple[requests.Response, tuple[str, str]]:
+        assert self.split is not None and self.split.gate is not None
+        gate, origin = self.split.gate, netloc(resp.url)
+        gate.release(*slot)
+        if gate.acquire(origin, slot[1]):
+            return resp, (origin, slot[1])
+        resp.close()
+        self.signed_url = resp.url
+        slot = gate.wait(origin, self.sleep, self.log)
+        try:
+            return self._open(offset), slot
+        except BaseException:
+            gate.release(*slot)
+            raise
+
+    def _answer(self, resp: requests.Response, offset: int,
+                slot: tuple[str, str] | None) -> tuple[bool, tuple[str, str] | None]:
+        """Read one response; (complete?, the slot still to give back: None once segments took it over)."""
+        if resp.status_code == 416:
+            return self._complete_after_416(resp, offset), slot
+        if resp.status_code in (401, 403) and netloc(resp.url) != netloc(self.plan.url):
+            raise Transient(f"The storage link from {self._host()} was refused (HTTP {resp.status_code}, "
+                            "probably expired); asking for a fresh one.")
+        raise_for_status(resp, self.plan.source)
+        if netloc(resp.url) != netloc(self.plan.url):
+            self.signed_url = resp.url
+        start = self._check_start(resp, offset)
+        total = total_of(resp)
+        if self.split is not None and start == 0 and total and self.split.worth(total):
+            self._truncate()
+            return self._segmented(resp, SegmentMap(total, validator_of(resp)), resp.url, slot), None
+        return self._stream(resp, start), slot
 
     def _complete_after_416(self, resp: requests.Response, offset: int) -> bool:
         m = re.match(r"bytes \*/(\d+)", resp.headers.get("Content-Range", ""))
@@ -246,7 +275,7 @@ class Transfer:
             fh.seek(start)
             # The network thread only receives: the file write runs on the sink's thread and every hash on its
             # own, so receiving, writing and hashing overlap on several cores.
-            sink = _FileSink(fh, start)
+            sink = FileSink(fh, start)
             try:
                 for data in _chunks(resp, self.chunk_bytes):
                     if first:
@@ -265,64 +294,6 @@ class Transfer:
             raise _Incomplete()
         self.total = done
         return True
-
-
-class _FileSink(threading.Thread):
-    """Writes chunks to the partial file on its own thread, through a bounded queue, and starts the kernel's
-    writeback every ``_WRITEBACK_BYTES`` so the fsync before publishing has little left to flush."""
-
-    def __init__(self, fh: Any, offset: int) -> None:
-        super().__init__(name="download-writer", daemon=True)
-        self.fh, self.offset, self.flushed = fh, offset, offset
-        self.q: queue.Queue[Any] = queue.Queue(maxsize=_SINK_DEPTH)
-        self.error: BaseException | None = None
-        self.start()
-
-    def put(self, data: bytes) -> None:
-        if self.error is not None:
-            raise self.error
-        self.q.put(data)
-
-    def run(self) -> None:
-        while True:
-            data = self.q.get()
-            if data is None:
-                return
-            if self.error is not None:
-                continue  # drain so the receiver never blocks on a failed writer
-            try:
-                _write(self.fh, data)
-                self.offset += len(data)
-                if self.offset - self.flushed >= _WRITEBACK_BYTES:
-                    _start_writeback(self.fh.fileno(), self.flushed, self.offset - self.flushed)
-                    self.flushed = self.offset
-            except BaseException as exc:  # noqa: BLE001 - re-raised on the receiving thread
-                self.error = exc
-
-    def finish(self) -> None:
-        self.q.put(None)
-        self.join()
-        if self.error is not None:
-            raise self.error
-
-
-def _start_writeback(fd: int, offset: int, length: int) -> None:
-    # POSIX_FADV_DONTNEED on dirty pages starts their asynchronous writeback (and drops pages already clean);
-    # it never blocks on the disk, unlike fdatasync.
-    if hasattr(os, "posix_fadvise"):
-        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
-
-
-def _write(fh: Any, data: bytes) -> None:
-    try:
-        view = memoryview(data)
-        while view:
-            n = fh.write(view)
-            view = view[n:]
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull("The store's disk is full. Free some space and resume the download.") from None
-        raise
 
 
 def _refuse_non_model(head: bytes, content_type: str, filename: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, cast
 
 import redis
@@ -57,6 +58,17 @@ class OriginGate:
         got = self._acquire(keys=[_slots_key(origin)],
                             args=[time.time(), self.limit, holder, self.ttl_s, "1" if force else "0"])
         return bool(got)
+
+    def wait(self, origin: str, sleep: Callable[[float], None], log: Callable[[str], None]) -> tuple[str, str]:
+        """A slot of ``origin`` (a new holder), waiting while all workers have ``limit`` connections open there;
+        ``sleep`` may raise to stop waiting (a pause or cancel)."""
+        holder, waited = self.new_holder(), False
+        while not self.acquire(origin, holder):
+            if not waited:
+                log(f"waiting for a free connection to {origin} ({self.limit} open from all workers)")
+                waited = True
+            sleep(0.5)
+        return origin, holder
 
     def release(self, origin: str, holder: str) -> None:
         self.redis.zrem(_slots_key(origin), holder)

@@ -18,7 +18,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "tasks":         ("GET /tasks", f"GET {T}", f"GET {T}/events", f"POST {T}/pause", f"POST {T}/resume",
                       f"POST {T}/cancel", f"POST {T}/retry", f"DELETE {T}"),
     "models":        ("GET /folders", "GET /models", f"GET {M}", f"PATCH {M}", f"DELETE {M}", f"POST {M}/repair",
-                      "GET /duplicates"),
+                      "GET /duplicates", "GET /facets"),
     "scans":         ("POST /scans",),
     "verifications": ("POST /verifications",),
     "previews":      ("GET /previews/<folder>/<path_index>/<relpath>", "POST /previews/regenerate"),
