@@ -47,6 +47,12 @@ def _target(settings: Any) -> Path:
     return Path(settings.store) / "loras" / "big.safetensors"
 
 
+def _capped(upstream: Any) -> None:
+    """Every connection to the fake held to 32 MiB/s, as a CDN holds it (an uncapped loopback server is fetched
+    over one connection: more would only add work)."""
+    upstream.fault(PATH, "slow", bytes_per_s=32 * MIB, times=None)
+
+
 def _exact(settings: Any, data: bytes, result: dict[str, Any]) -> None:
     target = _target(settings)
     assert target.read_bytes() == data
@@ -58,6 +64,7 @@ def _exact(settings: Any, data: bytes, result: dict[str, Any]) -> None:
 def test_a_segmented_download_is_byte_exact_with_every_hash(settings, upstream):
     data = safetensors_bytes(SIZE)
     url = upstream.add_direct(PATH, data)
+    _capped(upstream)
     ctx, services = job_context(settings, {"url": url, "folder": "loras"})
     result = run_download(ctx, services)
     _exact(settings, data, result)
@@ -65,6 +72,16 @@ def test_a_segmented_download_is_byte_exact_with_every_hash(settings, upstream):
     assert upstream.requests(PATH) >= 4 and upstream.max_active() >= 2
     assert upstream.bytes_served(PATH) <= SIZE + 4 * MIB  # the first connection's body beyond segment 0 at most
     assert any("4 connections, 9 segments" in m for m in _logs(services, ctx.task_id))
+
+
+def test_a_server_that_is_not_capped_gets_one_stream(settings, upstream):
+    data = safetensors_bytes(SIZE)
+    url = upstream.add_direct(PATH, data)
+    ctx, services = job_context(settings, {"url": url, "folder": "loras"})
+    result = run_download(ctx, services)
+    _exact(settings, data, result)
+    assert upstream.max_active() == 1 and upstream.bytes_served(PATH) == len(data)
+    assert any(m.startswith("one connection:") and "faster than" in m for m in _logs(services, ctx.task_id))
 
 
 def test_a_server_that_ignores_range_gets_one_stream(settings, upstream):
@@ -96,6 +113,7 @@ def test_a_file_that_changes_mid_download_is_fetched_again_over_one_stream(setti
 def test_a_stalled_segment_is_fetched_again(settings, upstream):
     data = safetensors_bytes(SIZE)
     url = upstream.add_direct(PATH, data)
+    _capped(upstream)
     upstream.fault(PATH, "stall", seconds=4, after=100_000, skip=2)  # the third connection stops mid-segment
     ctx, services = job_context(settings, {"url": url, "folder": "loras"})
     result = run_download(ctx, services)
@@ -106,6 +124,7 @@ def test_a_stalled_segment_is_fetched_again(settings, upstream):
 def test_a_429_on_one_segment_backs_the_origin_off_and_retries(settings, upstream, redis):
     data = safetensors_bytes(SIZE)
     url = upstream.add_direct(PATH, data)
+    _capped(upstream)
     upstream.fault(PATH, 429, retry_after=1, skip=1)  # the second connection is told to slow down
     paused: list[int] = []
     watcher = threading.Event()

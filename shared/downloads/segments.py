@@ -19,7 +19,7 @@ import errno
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,8 @@ class SegmentedFetch:
         #: the origin slots this file's connections hold, renewed while they last
         self.held: set[tuple[str, str]] = set()
         self.first_slot: tuple[str, str] | None = None
+        self.first_resp: requests.Response | None = None
+        self.first_pieces: Iterator[bytes] | None = None
         #: the responses being read now (closed at once on a stop)
         self.reading: set[requests.Response] = set()
 
@@ -125,12 +127,14 @@ class SegmentedFetch:
     # --- the whole file ---------------------------------------------------------------------------------
 
     def run(self, first: requests.Response | None, smap: SegmentMap, storage_url: str,
-            hasher: MultiHasher, progress: Callable[..., None], first_slot: tuple[str, str] | None = None) -> int:
+            hasher: MultiHasher, progress: Callable[..., None], first_slot: tuple[str, str] | None = None,
+            first_pieces: Iterator[bytes] | None = None) -> int:
         """Fetch what ``smap`` lacks into the partial, hashing the whole file; returns the bytes re-read for the
         hashes. ``first`` (a ``206`` from byte 0) is used as segment 0's connection, with the origin slot
         ``first_slot`` (origin, holder) its request was opened under (given back when it ends). ``progress``
-        may raise to stop (pause, cancel): the finished ranges are saved first."""
-        self.first_slot = first_slot
+        may raise to stop (pause, cancel): the finished ranges are saved first. ``first_pieces``: the first
+        response's body as read so far and to come (when some was read to judge the server)."""
+        self.first_slot, self.first_resp, self.first_pieces = first_slot, first, first_pieces
         self.map, self.url = smap, storage_url
         self.segments, self.error, self.stop = [], None, threading.Event()
         for start, end in smap.missing():
@@ -361,7 +365,9 @@ class SegmentedFetch:
         if got_start != seg.pos:
             raise Changed(f"the server sent bytes from {got_start}, not {seg.pos}")
         feeder_put = self._feeder_put
-        for data in self.chunks(resp, self.chunk_bytes):
+        pieces = self.first_pieces if resp is self.first_resp and self.first_pieces is not None else None
+        self.first_pieces = None
+        for data in pieces or self.chunks(resp, self.chunk_bytes):
             with self.lock:
                 n = min(len(data), seg.end - seg.pos)
                 at = seg.pos

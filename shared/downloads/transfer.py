@@ -7,6 +7,7 @@ the origin URL when the storage link is refused. The first bytes are sniffed: an
 saved as a model."""
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,11 @@ _NETWORK_ERRORS = NETWORK_ERRORS
 _FLUSH_S = 0.25
 #: how much of the body the first piece holds at least, however slowly it comes (the format sniff's head)
 _HEAD_BYTES = 64 * 1024
+#: how much of the first segment shows whether its server caps each connection
+_PROBE_BYTES = 1024 * 1024
+#: a connection faster than this is not held back by its server: more would only add work (on loopback or a
+#: LAN mirror one stream is quicker than eight), slower ones are split
+_UNCAPPED_BYTES_PER_S = 128 * 1024 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _REFUSED_TYPES = ("text/html", "application/json", "application/xml", "text/xml", "application/xhtml")
 
@@ -173,13 +179,13 @@ class Transfer:
         return self.http.open(self.plan.url, key=self.key, headers=headers)
 
     def _segmented(self, first: requests.Response | None, smap: SegmentMap, url: str,
-                   slot: tuple[str, str] | None = None) -> bool:
+                   slot: tuple[str, str] | None = None, pieces: Iterator[bytes] | None = None) -> bool:
         """Fetch what ``smap`` lacks over several connections; the hashes start again from byte 0."""
         assert self.split is not None
         self.smap, self.total = smap, smap.total
         self._reset_hasher()
         assert self.hasher is not None
-        self.reread = self.split.run(first, smap, url, self.hasher, self.progress, slot)
+        self.reread = self.split.run(first, smap, url, self.hasher, self.progress, slot, pieces)
         self.hashed = smap.total
         return True
 
@@ -239,9 +245,30 @@ class Transfer:
         start = self._check_start(resp, offset)
         total = total_of(resp)
         if self.split is not None and start == 0 and total and self.split.worth(total):
-            self._truncate()
-            return self._segmented(resp, SegmentMap(total, validator_of(resp)), resp.url, slot), None
+            # Several connections help only where the server caps each one: the first MiB says which
+            pieces, capped = self._probe(resp)
+            if capped:
+                self._truncate()
+                return self._segmented(resp, SegmentMap(total, validator_of(resp)), resp.url, slot, pieces), None
+            self.log(f"one connection: {netloc(resp.url)} sends the first MiB faster than "
+                     f"{_UNCAPPED_BYTES_PER_S // 2**20} MiB/s")
+            return self._stream(resp, start, pieces), slot
         return self._stream(resp, start), slot
+
+    def _probe(self, resp: requests.Response) -> tuple[Iterator[bytes], bool]:
+        """The body's pieces (the first MiB read already, replayed) and whether the server sent that MiB slower
+        than ``_UNCAPPED_BYTES_PER_S`` (a per-connection cap, which more connections get round)."""
+        t0 = time.monotonic()
+        pieces = _chunks(resp, self.chunk_bytes)
+        head: list[bytes] = []
+        got = 0
+        for data in pieces:
+            head.append(data)
+            got += len(data)
+            if got >= _PROBE_BYTES:
+                break
+        elapsed = time.monotonic() - t0
+        return itertools.chain(head, pieces), got >= _PROBE_BYTES and got < elapsed * _UNCAPPED_BYTES_PER_S
 
     def _complete_after_416(self, resp: requests.Response, offset: int) -> bool:
         m = re.match(r"bytes \*/(\d+)", resp.headers.get("Content-Range", ""))
@@ -267,7 +294,7 @@ class Transfer:
             self.total = int(length)
         return 0
 
-    def _stream(self, resp: requests.Response, start: int) -> bool:
+    def _stream(self, resp: requests.Response, start: int, pieces: Iterator[bytes] | None = None) -> bool:
         assert self.hasher is not None
         done = start
         first = start == 0
@@ -277,7 +304,7 @@ class Transfer:
             # own, so receiving, writing and hashing overlap on several cores.
             sink = FileSink(fh, start)
             try:
-                for data in _chunks(resp, self.chunk_bytes):
+                for data in pieces or _chunks(resp, self.chunk_bytes):
                     if first:
                         _refuse_non_model(data, resp.headers.get("Content-Type", ""), self.plan.filename)
                         first = False
