@@ -1,15 +1,18 @@
-"""Fixtures for the multi-host tests: ``depot beat`` as a real subprocess with a fast reaper."""
+"""Fixtures and steps of the multi-host tests: ``depot beat`` as a real subprocess with a fast reaper, waiting for
+a task's end, and a killed host's download resumed on another."""
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support import VENV_BIN, base_env
+from tests.support import VENV_BIN, base_env, wait_for
 
 
 @pytest.fixture
@@ -25,3 +28,21 @@ def beat(settings_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Po
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
     log.close()
+
+
+def finished(records: Any, task_id: str, timeout: float = 90) -> Any:
+    """The task once it has succeeded or failed."""
+    return wait_for(lambda: (t := records.get(task_id))["state"] in ("succeeded", "failed") and t, timeout=timeout,
+                    interval=0.2, what=f"task {task_id} to finish")
+
+
+def resumed_on(host: str, workers: Any, records: Any, task_id: str, target: Path, data: bytes) -> Any:
+    """Start a worker on ``host`` for a download whose first host died; its second attempt publishes ``data``
+    at ``target`` with the right SHA256. Returns the finished task."""
+    workers(host=host, queues=["downloads"])
+    done = finished(records, task_id)
+    assert done["state"] == "succeeded", done["error"]
+    assert done["attempt"] == 2 and done["host"] == host
+    assert target.read_bytes() == data
+    assert done["result"]["hashes"]["SHA256"] == hashlib.sha256(data).hexdigest().upper()
+    return done

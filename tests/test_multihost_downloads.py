@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.download_support import safetensors_bytes
-from tests.multihost_support import beat  # noqa: F401 - fixture
+from tests.multihost_support import beat, finished, resumed_on  # noqa: F401 - fixture
 from tests.support import wait_for
 from workers.celery_app import make_celery
 from workers.dispatch import Dispatcher
@@ -34,10 +34,6 @@ def _lora(upstream, data: bytes) -> str:  # type: ignore[no-untyped-def]
     return f"{upstream.url}/models/100"
 
 
-def _done(records, task_id: str, timeout: float = 60):  # type: ignore[no-untyped-def]
-    return wait_for(lambda: (t := records.get(task_id))["state"] in ("succeeded", "failed") and t, timeout=timeout,
-                    interval=0.2, what=f"task {task_id} to finish")
-
 
 def test_sigkill_mid_download_resumes_on_another_host_from_the_partial(app, workers, settings, upstream, beat):
     records = app.extensions["depot"].services.records
@@ -56,13 +52,8 @@ def test_sigkill_mid_download_resumes_on_another_host_from_the_partial(app, work
     upstream.clear_faults()
     wait_for(lambda: records.get(task["id"])["state"] == "lost", timeout=30, what="the reaper to mark it lost")
     # Then beta resumes it from alpha's partial (attempt 2) and publishes one correct file
-    workers(host="beta", queues=["downloads"])
-    done = _done(records, task["id"])
-    assert done["state"] == "succeeded", done["error"]
-    assert done["attempt"] == 2 and done["host"] == "beta"
     target = Path(settings.store) / "loras" / "papercut.safetensors"
-    assert target.read_bytes() == data
-    assert done["result"]["hashes"]["SHA256"] == hashlib.sha256(data).hexdigest().upper()
+    resumed_on("beta", workers, records, task["id"], target, data)
     # And it resumed rather than restarted: far less than twice the file crossed the wire
     assert upstream.bytes_served(key) < SIZE * 1.5
     # And no partial is left, and the dead attempt can no longer write
@@ -83,7 +74,7 @@ def test_three_hosts_asking_for_the_same_model_make_one_transfer(app, workers, s
     dispatcher = Dispatcher(make_celery(settings), records)
     ids = [dispatcher.submit("download", {"url": url}, queue=host_queue(h))[0]["id"] for h in hosts]
     # Then all three succeed, each on its host, agreeing on one result
-    finals = [_done(records, i) for i in ids]
+    finals = [finished(records, i) for i in ids]
     assert [t["state"] for t in finals] == ["succeeded"] * 3, [t["error"] for t in finals]
     assert sorted(t["host"] for t in finals) == hosts
     assert len({t["result"]["hashes"]["SHA256"] for t in finals}) == 1
@@ -120,7 +111,7 @@ def test_two_hosts_scanning_the_same_root_make_one_scan(app, workers, settings):
     from shared.scan import submit_params
     dispatcher = Dispatcher(make_celery(settings), records)
     ids = [dispatcher.submit("scan", submit_params(folder="loras"), queue=host_queue(h))[0]["id"] for h in ("s1", "s2")]
-    finals = [_done(records, i) for i in ids]
+    finals = [finished(records, i) for i in ids]
     # Then both finish, and every file was hashed exactly once between them
     assert [t["state"] for t in finals] == ["succeeded", "succeeded"], [t["error"] for t in finals]
     assert sum(t["result"]["hashed"] for t in finals) == 40

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.download_support import safetensors_bytes
-from tests.multihost_support import beat  # noqa: F401 - fixture
+from tests.multihost_support import beat, finished, resumed_on  # noqa: F401 - fixture
 from tests.support import wait_for
 from workers.celery_app import make_celery
 from workers.dispatch import Dispatcher
@@ -35,10 +35,6 @@ def _lora(upstream, model_id: int, data: bytes) -> str:  # type: ignore[no-untyp
     return f"{upstream.url}/models/{model_id}"
 
 
-def _done(records, task_id: str, timeout: float = 90):  # type: ignore[no-untyped-def]
-    return wait_for(lambda: (t := records.get(task_id))["state"] in ("succeeded", "failed") and t, timeout=timeout,
-                    interval=0.2, what=f"task {task_id} to finish")
-
 
 def test_sigkill_mid_segmented_download_fetches_only_the_missing_ranges_on_another_host(app, workers, settings,
                                                                                         upstream, beat):
@@ -59,13 +55,8 @@ def test_sigkill_mid_segmented_download_fetches_only_the_missing_ranges_on_anoth
     saved = records.segments(task["id"])
     assert saved and '"done"' in saved
     # Then beta resumes it from alpha's partial and its map, and publishes one correct file
-    workers(host="beta", queues=["downloads"])
-    done = _done(records, task["id"])
-    assert done["state"] == "succeeded", done["error"]
-    assert done["attempt"] == 2 and done["host"] == "beta"
     target = Path(settings.store) / "loras" / "style100.safetensors"
-    assert target.read_bytes() == data
-    assert done["result"]["hashes"]["SHA256"] == hashlib.sha256(data).hexdigest().upper()
+    resumed_on("beta", workers, records, task["id"], target, data)
     # And only the unfinished ranges were fetched again: at most one segment per connection more than the file
     assert upstream.bytes_served(key) <= len(data) + CONNECTIONS * MIB, upstream.bytes_served(key)
     assert any("bytes are here" in str(e["task"].get("message")) for e in records.events(task["id"])
@@ -94,7 +85,7 @@ def test_two_worker_processes_keep_to_the_origin_ceiling(app, workers, settings,
     tasks = [dispatcher.submit("download", {"url": url})[0] for url in urls.values()]
     try:
         for task in tasks:
-            done = _done(records, task["id"])
+            done = finished(records, task["id"])
             assert done["state"] == "succeeded", done["error"]
     finally:
         stop.set()

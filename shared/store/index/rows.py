@@ -23,14 +23,22 @@ def row_filter(q: str | None, base: str | None = None, kind: str | None = None,
     """What a listing keeps of the ``(id, row)`` pairs: rows whose text has every search token, of this base
     model (case-insensitive; "" is none recorded) and type, under this subfolder (of any root); None keeps
     all."""
-    matchers = [token_matcher(t) for t in (q or "").lower().split() if t.strip("*")]
+    tokens = [t for t in (q or "").lower().split() if t.strip("*")]
+    matchers = [token_matcher(t) for t in tokens]
+    # A plain token missing from the whole row is missing from its text: most rows fail this substring test,
+    # done in C, before any is split into columns
+    plain = [t for t in tokens if "*" not in t]
     base_l = None if base is None else base.lower()
     under = subdir.strip("/") + "/" if subdir and subdir.strip("/") else None
     if not matchers and base_l is None and kind is None and under is None:
         return None
 
     def keep(pair: tuple[str, str]) -> bool:
-        cols = pair[1].split("\t", 6)
+        row = pair[1]
+        for token in plain:
+            if token not in row:
+                return False
+        cols = row.split("\t", 6)
         cols += [""] * (7 - len(cols))  # a row written before the facet columns
         return (all(m(cols[4]) for m in matchers) and (base_l is None or cols[5].lower() == base_l)
                 and (kind is None or cols[6] == kind)
