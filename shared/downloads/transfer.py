@@ -32,7 +32,6 @@ from shared.media.formats import check_model_bytes, sniff
 from shared.media.hashing import ALL, MultiHasher
 from shared.upstream.http import HttpClient, backoff, netloc, network_reason, raise_for_status
 
-_NETWORK_ERRORS = NETWORK_ERRORS
 #: the longest a received piece waits before it is written, hashed and reported
 _FLUSH_S = 0.25
 #: how much of the body the first piece holds at least, however slowly it comes (the format sniff's head)
@@ -103,7 +102,7 @@ class Transfer:
                     self.log(f"one connection from here: {exc}")
                     self.split, self.smap = None, None
                     self._truncate()
-                except (_Incomplete, *_NETWORK_ERRORS) as exc:
+                except (_Incomplete, *NETWORK_ERRORS) as exc:
                     why = "the body ended early" if isinstance(exc, _Incomplete) else network_reason(exc)
                     failures = self._wait_or_give_up(failures, Transient(
                         f"The connection to {self._host()} kept failing ({why}); try again later.",
