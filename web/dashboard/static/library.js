@@ -1,8 +1,8 @@
 // The library: folder tabs, grid/list of models with lazy thumbnails, search as you type, sort with direction,
-// a paged list (fast on 100k models: the server filters and sorts, we fetch a page at a time), a detail panel
+// a paged list (fast on 100k models: the server filters and sorts, we fetch a page at a time), the subfolder tree
+// and the base-model/type chips (library_filters.js), the list view's table (library_table.js), a detail panel
 // with metadata, trigger words (copy), hashes, verify status and source link, and rename/move/delete; a model
 // no ComfyUI loader reads where it is (a .gguf in checkpoints) carries a badge and a one-click move.
-
 import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, post, showError, toast, withToken } from "./api.js";
 import { renderFacets, renderTree } from "./library_filters.js";
 import { breakable, tableHead, tableRows } from "./library_table.js";
