@@ -3,6 +3,7 @@
 // and the base-model/type chips (library_filters.js), the list view's table (library_table.js), a detail panel
 // with metadata, trigger words (copy), hashes, verify status and source link, and rename/move/delete; a model
 // no ComfyUI loader reads where it is (a .gguf in checkpoints) carries a badge and a one-click move.
+
 import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, post, showError, toast, withToken } from "./api.js";
 import { renderFacets, renderTree } from "./library_filters.js";
 import { breakable, tableHead, tableRows } from "./library_table.js";
