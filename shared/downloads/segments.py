@@ -326,6 +326,12 @@ class SegmentedFetch:
                     resp.close()
                 resp = None
 
+    def _wait(self, seconds: float) -> None:
+        """Sleep, but no longer than the whole file goes on (another connection's error stops them all)."""
+        end = time.monotonic() + seconds
+        while not self.stop.is_set() and (left := end - time.monotonic()) > 0:
+            self.sleep(min(0.2, left))
+
     def _failed(self, exc: DepotError, wait: float | None) -> None:
         with self.lock:
             self.failures += 1
@@ -336,11 +342,11 @@ class SegmentedFetch:
             if self.gate is not None:
                 self.gate.pause(netloc(self.url), backoff(0, wait))
         self.log(f"segment retry {failures}: {exc.details.get('reason') or exc.message}")
-        self.sleep(backoff(min(failures, 6) - 1, wait) if wait is None else backoff(0, wait))
+        self._wait(backoff(min(failures, 6) - 1, wait) if wait is None else backoff(0, wait))
 
     def _open(self, seg: _Segment) -> requests.Response:
         if self.gate is not None and (left := self.gate.paused_for(netloc(self.url))) > 0:
-            self.sleep(left)
+            self._wait(left)
         headers = {"Accept-Encoding": "identity", "Range": f"bytes={seg.pos}-{seg.end - 1}"}
         direct = self.url != self.origin_url
         resp = self.http.open(self.url, key=None if direct else self.key, headers=headers)
