@@ -36,7 +36,7 @@ from shared.upstream.http import HttpClient, backoff, netloc, network_reason, ra
 _FLUSH_S = 0.25
 #: how much of the body the first piece holds at least, however slowly it comes (the format sniff's head)
 _HEAD_BYTES = 64 * 1024
-#: how much of the first segment shows whether its server caps each connection
+#: how much of the first segment shows whether its server caps each connection (and is the sniffed head)
 _PROBE_BYTES = 1024 * 1024
 #: a connection faster than this is not held back by its server: more would only add work (on loopback or a
 #: LAN mirror one stream is quicker than eight), slower ones are split
@@ -244,30 +244,32 @@ class Transfer:
         start = self._check_start(resp, offset)
         total = total_of(resp)
         if self.split is not None and start == 0 and total and self.split.worth(total):
-            # Several connections help only where the server caps each one: the first MiB says which
+            # Several connections help only where the server caps each one: the first bytes say which
             pieces, capped = self._probe(resp)
             if capped:
                 self._truncate()
                 return self._segmented(resp, SegmentMap(total, validator_of(resp)), resp.url, slot, pieces), None
-            self.log(f"one connection: {netloc(resp.url)} sends the first MiB faster than "
+            self.log(f"one connection: {netloc(resp.url)} sends the first bytes faster than "
                      f"{_UNCAPPED_BYTES_PER_S // 2**20} MiB/s")
             return self._stream(resp, start, pieces), slot
         return self._stream(resp, start), slot
 
     def _probe(self, resp: requests.Response) -> tuple[Iterator[bytes], bool]:
-        """The body's pieces (the first MiB read already, replayed) and whether the server sent that MiB slower
-        than ``_UNCAPPED_BYTES_PER_S`` (a per-connection cap, which more connections get round)."""
+        """The body's pieces (its first ``_PROBE_BYTES`` read already, replayed) and whether the server sent
+        them slower than ``_UNCAPPED_BYTES_PER_S`` (a per-connection cap, which more connections get round).
+        Read as they arrive, not in the pieces ``_chunks`` gathers, so a capped server is known in milliseconds."""
         t0 = time.monotonic()
-        pieces = _chunks(resp, self.chunk_bytes)
         head: list[bytes] = []
         got = 0
-        for data in pieces:
+        while got < _PROBE_BYTES:
+            data = resp.raw.read1(_PROBE_BYTES - got, decode_content=False)
+            if not data:
+                break
             head.append(data)
             got += len(data)
-            if got >= _PROBE_BYTES:
-                break
         elapsed = time.monotonic() - t0
-        return itertools.chain(head, pieces), got >= _PROBE_BYTES and got < elapsed * _UNCAPPED_BYTES_PER_S
+        pieces = itertools.chain([b"".join(head)] if head else [], _chunks(resp, self.chunk_bytes))
+        return pieces, got >= _PROBE_BYTES and got < elapsed * _UNCAPPED_BYTES_PER_S
 
     def _complete_after_416(self, resp: requests.Response, offset: int) -> bool:
         m = re.match(r"bytes \*/(\d+)", resp.headers.get("Content-Range", ""))
