@@ -93,8 +93,11 @@ def client_for(target: RedisTarget | str, *, socket_timeout: float = 10.0, retri
     if not target.is_sentinel:
         return redis.Redis.from_url(target.url, **options)
     sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=sentinel_options(target))
+    # one mapping of keyword arguments: redis-py's stubs type master_for's keywords one by one, differently from
+    # one release to the next
+    master_options: dict[str, Any] = {**target.master_auth(), **options}
     client: redis.Redis = sentinel.master_for(target.master_name, connection_pool_class=FollowingPool,
-                                              db=target.db, **target.master_auth(), **options)
+                                              db=target.db, **master_options)
     return client
 
 
