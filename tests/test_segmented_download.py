@@ -32,11 +32,10 @@ def settings_env(settings_env, upstream):  # type: ignore[no-untyped-def]
 
 
 def _download(settings: Any, url: str) -> tuple[dict[str, Any], list[str]]:
+    """Run one download of ``url`` into ``loras``: its result and the lines it logged."""
     ctx, services = job_context(settings, {"url": url, "folder": "loras"})
     result = run_download(ctx, services)
-    logs = [e["message"] for e in services.records.events(ctx.task_id) if e.get("type") == "log"
-            for e in [e.get("task", e)] if e.get("message")]
-    return result, logs
+    return result, _logs(services, ctx.task_id)
 
 
 def _logs(services: Any, task_id: str) -> list[str]:
@@ -65,31 +64,28 @@ def test_a_segmented_download_is_byte_exact_with_every_hash(settings, upstream):
     data = safetensors_bytes(SIZE)
     url = upstream.add_direct(PATH, data)
     _capped(upstream)
-    ctx, services = job_context(settings, {"url": url, "folder": "loras"})
-    result = run_download(ctx, services)
+    result, said = _download(settings, url)
     _exact(settings, data, result)
     # several connections, each fetching its own ranges: the bytes crossed the wire once
     assert upstream.requests(PATH) >= 4 and upstream.max_active() >= 2
     assert upstream.bytes_served(PATH) <= SIZE + 4 * MIB  # the first connection's body beyond segment 0 at most
-    assert any("4 connections, 9 segments" in m for m in _logs(services, ctx.task_id))
+    assert any("4 connections, 9 segments" in m for m in said)
 
 
 def test_a_server_that_is_not_capped_gets_one_stream(settings, upstream):
     data = safetensors_bytes(SIZE)
     url = upstream.add_direct(PATH, data)
-    ctx, services = job_context(settings, {"url": url, "folder": "loras"})
-    result = run_download(ctx, services)
+    result, said = _download(settings, url)
     _exact(settings, data, result)
     assert upstream.max_active() == 1 and upstream.bytes_served(PATH) == len(data)
-    assert any(m.startswith("one connection:") and "faster than" in m for m in _logs(services, ctx.task_id))
+    assert any(m.startswith("one connection:") and "faster than" in m for m in said)
 
 
 def test_a_server_that_ignores_range_gets_one_stream(settings, upstream):
     data = safetensors_bytes(SIZE)
     url = upstream.add_direct(PATH, data)
     upstream.fault(PATH, "ignore_range", times=None)
-    ctx, services = job_context(settings, {"url": url, "folder": "loras"})
-    result = run_download(ctx, services)
+    result, said = _download(settings, url)
     _exact(settings, data, result)
     assert upstream.max_active() == 1 and upstream.bytes_served(PATH) == len(data)
 
@@ -115,10 +111,9 @@ def test_a_stalled_segment_is_fetched_again(settings, upstream):
     url = upstream.add_direct(PATH, data)
     _capped(upstream)
     upstream.fault(PATH, "stall", seconds=4, after=100_000, skip=2)  # the third connection stops mid-segment
-    ctx, services = job_context(settings, {"url": url, "folder": "loras"})
-    result = run_download(ctx, services)
+    result, said = _download(settings, url)
     _exact(settings, data, result)
-    assert any(m.startswith("segment retry") for m in _logs(services, ctx.task_id))
+    assert any(m.startswith("segment retry") for m in said)
 
 
 def test_a_429_on_one_segment_backs_the_origin_off_and_retries(settings, upstream, redis):
@@ -194,10 +189,9 @@ def test_a_slow_connection_s_segment_is_split_between_the_others(settings, upstr
     _capped(upstream)
     # the second connection crawls (the first's opening MiB, which tells a capped server, is left alone)
     upstream.fault(PATH, "slow", bytes_per_s=256 * 1024, times=1, skip=1)
-    ctx, services = job_context(settings, {"url": url, "folder": "loras"})
-    result = run_download(ctx, services)
+    result, said = _download(settings, url)
     _exact(settings, data, result)  # every byte hashed once, in order, though written by several connections
-    assert any("split between connections" in m for m in _logs(services, ctx.task_id)), _logs(services, ctx.task_id)
+    assert any("split between connections" in m for m in said), said
 
 
 def test_one_connection_is_one_stream(settings, upstream):

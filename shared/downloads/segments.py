@@ -112,7 +112,6 @@ class SegmentedFetch:
         self.map: SegmentMap | None = None
         #: the map as last saved: what a retry after an error resumes from
         self.last: SegmentMap | None = None
-        self.reread = 0
         #: the origin slots this file's connections hold, renewed while they last
         self.held: set[tuple[str, str]] = set()
         self.first_slot: tuple[str, str] | None = None
@@ -128,10 +127,10 @@ class SegmentedFetch:
 
     def run(self, first: requests.Response | None, smap: SegmentMap, storage_url: str,
             hasher: MultiHasher, progress: Callable[..., None], first_slot: tuple[str, str] | None = None,
-            first_pieces: Iterator[bytes] | None = None) -> int:
-        """Fetch what ``smap`` lacks into the partial, hashing the whole file; returns the bytes re-read for the
-        hashes. ``first`` (a ``206`` from byte 0) is used as segment 0's connection, with the origin slot
-        ``first_slot`` (origin, holder) its request was opened under (given back when it ends). ``progress``
+            first_pieces: Iterator[bytes] | None = None) -> None:
+        """Fetch what ``smap`` lacks into the partial, hashing the whole file (the bytes read back from the file
+        for the hashes are logged). ``first`` (a ``206`` from byte 0) is used as segment 0's connection, with the
+        origin slot ``first_slot`` (origin, holder) its request was opened under (given back when it ends). ``progress``
         may raise to stop (pause, cancel): the finished ranges are saved first. ``first_pieces``: the first
         response's body as read so far and to come (when some was read to judge the server)."""
         self.first_slot, self.first_resp, self.first_pieces = first_slot, first, first_pieces
@@ -182,12 +181,10 @@ class SegmentedFetch:
                 raise self.error
             if feeder_error is not None:
                 raise feeder_error
-        self.reread = feeder.reread
         # What the hashes could not take from memory (pieces too far ahead of the hashed prefix, or a resumed
         # attempt's finished ranges) came back from the file, most likely from the page cache
         self.log(f"hashed in file order; {feeder.reread / 2**20:.1f} MiB of {smap.total / 2**20:.1f} MiB read back "
                  "from the file for the hashes")
-        return feeder.reread
 
     def _watch(self, threads: list[threading.Thread], progress: Callable[..., None]) -> None:
         assert self.map is not None
@@ -271,8 +268,7 @@ class SegmentedFetch:
                         first.close()
                     return
                 if self.gate is not None and not holding:
-                    # a first connection opened without a slot (none was asked for): counted, never refused
-                    holding = self.gate.acquire(origin, holder, force=first is not None)
+                    holding = self.gate.acquire(origin, holder)
                     if holding:
                         with self.lock:
                             self.held.add((origin, holder))
@@ -311,13 +307,11 @@ class SegmentedFetch:
                 if not exc.retryable:
                     raise
                 self._failed(exc, exc.retry_after)
-            except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            except (OSError, *NETWORK_ERRORS) as exc:
+                if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise DiskFull("The store's disk is full. Free some space and resume the download.") from None
                 if not isinstance(exc, NETWORK_ERRORS):
                     raise
-                self._failed(Transient(f"A connection to {netloc(self.url)} failed ({network_reason(exc)})."), None)
-            except NETWORK_ERRORS as exc:
                 self._failed(Transient(f"A connection to {netloc(self.url)} failed ({network_reason(exc)})."), None)
             finally:
                 if resp is not None:

@@ -83,7 +83,6 @@ class Transfer:
             chunks=_chunks, first_piece=lambda head, ctype: _refuse_non_model(head, ctype, plan.filename))
         #: the map of finished ranges while the partial is a segmented one (its size is then the whole file's)
         self.smap = saved_map if self.split is not None else None
-        self.reread = 0
         #: where the body of the last 206 ends (its Content-Range)
         self.range_end: int | None = None
 
@@ -184,7 +183,7 @@ class Transfer:
         self.smap, self.total = smap, smap.total
         self._reset_hasher()
         assert self.hasher is not None
-        self.reread = self.split.run(first, smap, url, self.hasher, self.progress, slot, pieces)
+        self.split.run(first, smap, url, self.hasher, self.progress, slot, pieces)
         self.hashed = smap.total
         return True
 

@@ -26,8 +26,6 @@ _FOLDER_TYPES = {
     "audio_encoders": "Audio encoder", "detection": "Detection",
 }
 
-#: Civitai's ``nsfwLevel`` steps (a bit each); the badge names the highest.
-NSFW_LABELS = {1: "PG", 2: "PG-13", 4: "R", 8: "X", 16: "XXX", 32: "Blocked"}
 #: What Civitai's older boolean ``nsfw`` stands for when no level is given.
 _NSFW_TRUE = 4
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, cast
 
 import redis
 
@@ -54,7 +53,8 @@ class OriginGate:
 
     def acquire(self, origin: str, holder: str, *, force: bool = False) -> bool:
         """Take (or renew) ``holder``'s slot; False when the origin has ``limit`` connections open already.
-        ``force``: a connection already open (a download's first) is counted whatever the others hold."""
+        ``force``: a connection already open is counted whatever the others hold (renewing a slot that lapsed
+        while its connection went on)."""
         got = self._acquire(keys=[_slots_key(origin)],
                             args=[time.time(), self.limit, holder, self.ttl_s, "1" if force else "0"])
         return bool(got)
@@ -72,10 +72,6 @@ class OriginGate:
 
     def release(self, origin: str, holder: str) -> None:
         self.redis.zrem(_slots_key(origin), holder)
-
-    def open_slots(self, origin: str) -> int:
-        """Slots held now (lapsed ones not counted)."""
-        return int(cast(Any, self.redis.zcount(_slots_key(origin), time.time(), "+inf")))
 
     def pause(self, origin: str, seconds: float) -> None:
         """Every downloader of ``origin`` waits ``seconds`` before its next request (a 429 or 503 met)."""

@@ -18,6 +18,12 @@ def token_matcher(token: str) -> Callable[[str], bool]:
     return lambda text: pattern.search(text) is not None
 
 
+def _columns(row: str) -> list[str]:
+    """A search row's seven columns (a row written before the facet columns has empty ones)."""
+    cols = row.split("\t", 6)
+    return cols + [""] * (7 - len(cols))
+
+
 def row_filter(q: str | None, base: str | None = None, kind: str | None = None,
                subdir: str | None = None) -> Callable[[tuple[str, str]], bool] | None:
     """What a listing keeps of the ``(id, row)`` pairs: rows whose text has every search token, of this base
@@ -38,8 +44,7 @@ def row_filter(q: str | None, base: str | None = None, kind: str | None = None,
         for token in plain:
             if token not in row:
                 return False
-        cols = row.split("\t", 6)
-        cols += [""] * (7 - len(cols))  # a row written before the facet columns
+        cols = _columns(row)
         return (all(m(cols[4]) for m in matchers) and (base_l is None or cols[5].lower() == base_l)
                 and (kind is None or cols[6] == kind)
                 and (under is None or pair[0].split("/", 2)[2].startswith(under)))
@@ -61,8 +66,8 @@ _SORT_KEY: dict[str, Callable[[tuple[str, str]], Any]] = {
 
 
 def _base_key(row: str) -> tuple[bool, str, str]:
-    cols = row.split("\t", 6)
-    base = cols[5].lower() if len(cols) > 5 else ""
+    cols = _columns(row)
+    base = cols[5].lower()
     return (not base, base, cols[3])
 
 
@@ -102,8 +107,7 @@ class Rows:
         for mid, row in self.rows:
             if not mid.startswith(prefix):
                 continue
-            cols = row.split("\t", 6)
-            cols += [""] * (7 - len(cols))
+            cols = _columns(row)
             bases[cols[5]] += 1
             kinds[cols[6]] += 1
             if folder:
