@@ -60,7 +60,9 @@ def test_the_tree_and_the_chips_narrow_the_library(page: Any, site: Site, librar
     wait_for(lambda: page.locator("#models .model").count() == 3, timeout=10, what="the styles subfolder")
     tree.locator("li[data-path='styles/anime'] button").click()
     wait_for(lambda: _names(page) == ["Ink Lines"], timeout=10, what="the anime subfolder")
-    assert tree.locator("li[data-path='styles/anime'] button").get_attribute("aria-current") == "true"
+    # (the tree is drawn again once the folder's counts arrive, just after the models)
+    wait_for(lambda: tree.locator("li[data-path='styles/anime'] button").get_attribute("aria-current") == "true",
+             timeout=10, what="the chosen subfolder marked in the tree")
     # The card carries its rating and its type
     card = page.locator("#models .model").first
     assert card.locator(".badge.nsfw").inner_text() == "X"
@@ -74,7 +76,8 @@ def test_the_tree_and_the_chips_narrow_the_library(page: Any, site: Site, librar
     assert base.locator("button[data-value='']").inner_text().startswith("unknown")
     base.locator("button[data-value='SDXL 1.0']").click()
     wait_for(lambda: page.locator("#models .model").count() == 2, timeout=10, what="the SDXL models")
-    assert base.locator("button[data-value='SDXL 1.0']").get_attribute("aria-pressed") == "true"
+    wait_for(lambda: base.locator("button[data-value='SDXL 1.0']").get_attribute("aria-pressed") == "true",
+             timeout=10, what="the pressed chip")
     base.locator("button[data-value='SDXL 1.0']").click()
     wait_for(lambda: page.locator("#models .model").count() == 5, timeout=10, what="no base filter")
     page.locator(".facet[data-facet=type] button[data-value=LyCORIS]").click()
