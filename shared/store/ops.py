@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.library.edit import Edits, edited_markdown
 from shared.store import siblings
 from shared.store import sidecar_files as sidecars
 from shared.store.index import ModelDoc, StoreIndex
@@ -48,11 +49,15 @@ def known_doc(index: StoreIndex, ref: ModelRef) -> ModelDoc:
 
 
 def update_model(index: StoreIndex, ref: ModelRef, *, move_to: tuple[str, int, str] | None = None,
-                 description: str | None = None) -> dict[str, Any]:
-    """Move ``ref`` to ``move_to`` (folder, path_index, relpath) and/or replace its description; returns the
-    model as it is now. A refused move changes nothing."""
+                 description: str | None = None, edits: Edits | None = None) -> dict[str, Any]:
+    """Move ``ref`` to ``move_to`` (folder, path_index, relpath), replace its ``NAME.md`` with ``description``
+    and/or apply ``edits`` to it (after the description); returns the model as it is now. A refused move or
+    edit changes nothing."""
     doc = known_doc(index, ref)
     path = ref.path
+    if edits:  # made before anything moves, so an edit refused (409) leaves the model where it was
+        description = edited_markdown(description if description is not None else sidecars.read_description(path),
+                                      edits)
     if move_to is not None:
         path = _move(index, ref, *move_to)
     if description is not None:

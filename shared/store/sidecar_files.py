@@ -186,6 +186,7 @@ def parse_markdown(text: str) -> dict[str, Any]:
     extra: dict[str, Any] = meta["metadata"] if isinstance(meta.get("metadata"), dict) else {}
     out["model_type"] = model_types.civitai_type(extra.get("model_type"))
     out["nsfw_level"] = model_types.nsfw_level(extra.get("nsfw_level"))
+    out["tags"], out["favorite"] = _tags(extra.get("tags")), extra.get("favorite") is True
     if not out["source_url"] and meta.get("original_url"):
         out["source_url"] = meta.get("original_url")
     if isinstance(meta.get("hashes"), dict):
@@ -198,6 +199,13 @@ def parse_markdown(text: str) -> dict[str, Any]:
         elif "name" not in out:
             out["name"] = title
     return out
+
+
+def _tags(value: Any) -> list[str]:
+    """A sidecar's tags: one word each (a tag with a space could not be searched as ``tag:<tag>``)."""
+    if not isinstance(value, list):
+        return []
+    return [str(t).strip().replace(" ", "_") for t in value if isinstance(t, (str, int)) and str(t).strip()][:100]
 
 
 def _civitai_version(data: dict[str, Any]) -> dict[str, Any]:
@@ -223,7 +231,8 @@ def _lora_manager(data: dict[str, Any]) -> dict[str, Any]:
     out.update({k: v for k, v in {
         "name": data.get("model_name"), "base_model": data.get("base_model"),
         "trigger_words": [str(w) for w in (data.get("trainedWords") or civ.get("trainedWords") or [])],
-        "description": data.get("modelDescription") or data.get("notes")}.items() if v})
+        "description": data.get("modelDescription") or data.get("notes"), "tags": _tags(data.get("tags")),
+        "favorite": data.get("favorite") is True}.items() if v})
     if data.get("sha256"):
         out.setdefault("hashes", {})["SHA256"] = str(data["sha256"]).upper()
     return out
@@ -256,7 +265,7 @@ _COARSE_BASE = "coarse_base_model"
 _JSON_READERS = {".civitai.info": _civitai_version, ".metadata.json": _lora_manager,
                  ".cm-info.json": _stability_matrix, ".json": _a1111}
 SUMMARY_KEYS = ("name", "base_model", "trigger_words", "source", "source_url", "description", "hashes",
-                "model_type", "nsfw_level")
+                "model_type", "nsfw_level", "tags", "favorite")
 
 
 def read_summary(model_path: str | Path, names: set[str] | None = None) -> dict[str, Any]:
@@ -268,7 +277,7 @@ def read_summary(model_path: str | Path, names: set[str] | None = None) -> dict[
 
 
 #: The summary of a model without sidecars (shared: callers never modify a summary).
-EMPTY_SUMMARY: dict[str, Any] = {**dict.fromkeys(SUMMARY_KEYS), "trigger_words": [], "hashes": {}}
+EMPTY_SUMMARY: dict[str, Any] = {**dict.fromkeys(SUMMARY_KEYS), "trigger_words": [], "hashes": {}, "tags": []}
 
 
 def summary_in(directory: str, name: str, stem: str, names: Any = None,
@@ -291,7 +300,7 @@ def summary_in(directory: str, name: str, stem: str, names: Any = None,
         data = _read_json(prefix + suffix, sizes.get(side))
         if data:
             parts.append(reader(data))
-    summary: dict[str, Any] = dict(EMPTY_SUMMARY, trigger_words=[], hashes={})
+    summary: dict[str, Any] = dict(EMPTY_SUMMARY, trigger_words=[], hashes={}, tags=[])
     for part in parts:
         for key, value in part.items():
             if value and not summary.get(key, True):

@@ -10,9 +10,10 @@ from flask import Blueprint, Response, jsonify, request
 
 from shared.downloads.repair import submit_repair
 from shared.errors import InvalidPath, InvalidRequest
+from shared.library.edit import EDIT_FIELDS, check_edits
 from shared.store import ops, siblings
 from shared.store import sidecar_files as sidecars
-from shared.store.index import SORTS, to_model
+from shared.store.index import SORTS, Filters, to_model
 from shared.store.ops import ModelRef
 from web.api.params import (
     choice_arg,
@@ -29,6 +30,8 @@ from web.api.params import (
 from web.context import depot
 
 bp = Blueprint("models", __name__)
+#: A description is a sidecar read whole by every scan: as large as the readers take (4 MiB), no larger.
+MAX_DESCRIPTION = 1_000_000
 
 
 def _path_index(raw: str) -> int:
@@ -86,9 +89,13 @@ def list_models():  # type: ignore[no-untyped-def]
     q = _text_arg("q", 500) or None
     sort = choice_arg("sort", SORTS, "name")
     order = choice_arg("order", ("asc", "desc"), "asc")
+    tag = _text_arg("tag", 64)
+    if tag is not None and (not tag or " " in tag):
+        raise InvalidRequest(f"Query parameter 'tag' must be one tag (no spaces), got {tag[:40]!r}.")
+    filters = Filters(base=_text_arg("base_model", 100), kind=_text_arg("type", 100), subdir=_subdir_arg(),
+                      tag=tag, favorite=choice_arg("favorite", ("true", "false"), "false") == "true")
     joined, total = index.listing_json(folder=folder, q=q, sort=sort, order=order, offset=int_arg("offset", 0),
-                                       limit=int_arg("limit", 100, lo=0, hi=1000), base=_text_arg("base_model", 100),
-                                       kind=_text_arg("type", 100), subdir=_subdir_arg())
+                                       limit=int_arg("limit", 100, lo=0, hi=1000), filters=filters)
     # The index keeps each Model as JSON text, so a page is joined, not re-encoded.
     return Response(b'{"items":[' + joined + b'],"total":' + str(total).encode() + b"}", mimetype="application/json")
 
@@ -114,15 +121,20 @@ def model_detail(folder: str, path_index: str, relpath: str):  # type: ignore[no
 
 @bp.patch("/models/<folder>/<path_index>/<path:relpath>")
 def model_update(folder: str, path_index: str, relpath: str):  # type: ignore[no-untyped-def]
-    body = json_body(("move_to", "description"))
+    body = json_body(("move_to", "description") + EDIT_FIELDS)
     move_to = field(body, "move_to", dict)
     if move_to is not None:
         move_to = _move_target(move_to, folder, _path_index(path_index))
     description = field(body, "description", str)
-    if move_to is None and description is None:
-        raise InvalidRequest("Nothing to change: send 'move_to' {folder, path_index, relpath} and/or 'description'.")
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise InvalidRequest(f"Field 'description' is {len(description)} characters long; at most "
+                             f"{MAX_DESCRIPTION}.")
+    edits = check_edits(body)
+    if move_to is None and description is None and not edits:
+        raise InvalidRequest("Nothing to change: send 'move_to' {folder, path_index, relpath}, 'description', or "
+                             f"any of {', '.join(repr(f) for f in EDIT_FIELDS)}.")
     model = ops.update_model(depot().index, _ref(folder, path_index, relpath), move_to=move_to,
-                             description=description)
+                             description=description, edits=edits)
     return jsonify(model)
 
 

@@ -40,6 +40,9 @@ class ModelDoc(TypedDict):
     model_type: NotRequired[str | None]
     #: Civitai's content rating (1 PG ... 16 XXX), when a sidecar records it
     nsfw_level: NotRequired[int | None]
+    #: the user's tags and favorite flag (``NAME.md``'s ``metadata``, or LoRA-Manager's sidecar)
+    tags: NotRequired[list[str]]
+    favorite: NotRequired[bool]
     #: other models share this stem's sidecars (or did, for the same bytes)
     stem_shared: NotRequired[bool]
     #: where the model belongs instead, when a checkpoint is a UNet/diffusion model only
@@ -72,7 +75,8 @@ def _to_model(doc: ModelDoc, name: str) -> dict[str, Any]:
             "trigger_words": list(doc.get("trigger_words") or []), "source": doc.get("source"),
             "source_url": doc.get("source_url"), "verify_status": doc.get("verify_status"),
             "preview": doc.get("preview"), "misplaced": doc.get("misplaced"),
-            "model_type": model_types.model_type(doc.get("model_type"), folder), "nsfw_level": doc.get("nsfw_level")}
+            "model_type": model_types.model_type(doc.get("model_type"), folder), "nsfw_level": doc.get("nsfw_level"),
+            "tags": list(doc.get("tags") or []), "favorite": bool(doc.get("favorite")), "update_available": None}
 
 
 def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, summary: dict[str, Any],
@@ -89,6 +93,11 @@ def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, su
                    source_url=summary.get("source_url"), preview=preview, dir=is_dir,
                    verify_status=None, verified_at=None, verify_reason=None,
                    model_type=summary.get("model_type"), nsfw_level=summary.get("nsfw_level"))
+    # Kept only when set: most models have neither, and a million documents pay for every key.
+    if summary.get("tags"):
+        doc["tags"] = list(summary["tags"])
+    if summary.get("favorite"):
+        doc["favorite"] = True
     if shared:
         doc["stem_shared"] = True
     return doc
@@ -140,9 +149,11 @@ def _model_json(doc: ModelDoc) -> bytes | str:
 
 def _search_row(mid: str, doc: ModelDoc, name: str, lower: str) -> str:
     """``size TAB created TAB modified TAB lower(name) TAB text TAB base model TAB type``: the sort keys, the
-    searched text and the two facets the library's chips filter on (as shown, tabs made spaces)."""
+    searched text and the two facets the library's chips filter on (as shown, tabs made spaces). The text ends
+    with a ``tag:<tag>`` word per tag and ``fav:1`` for a favorite, so a search finds them as words."""
+    marks = [f"tag:{t}" for t in doc.get("tags") or []] + (["fav:1"] if doc.get("favorite") else [])
     text = " ".join([mid.split("/", 2)[2], name, " ".join(doc.get("trigger_words") or []),
-                     doc.get("base_model") or ""]).lower().replace("\t", " ")
+                     doc.get("base_model") or "", *marks]).lower().replace("\t", " ")
     base = (doc.get("base_model") or "").replace("\t", " ")
     kind = model_types.model_type(doc.get("model_type"), doc["folder"]).replace("\t", " ")
     return f"{doc['size']}\t{doc['ctime_ns']}\t{doc['mtime_ns']}\t{lower}\t{text}\t{base}\t{kind}"

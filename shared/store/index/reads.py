@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -25,7 +26,7 @@ from shared.store.index.keys import (
     model_id,
     sha_key,
 )
-from shared.store.index.rows import Rows, row_filter
+from shared.store.index.rows import Filters, Rows, row_filter
 from shared.store.paths import normalise_relpath
 
 
@@ -74,11 +75,12 @@ class IndexReads(IndexDirs):
         return self._rows().facets(folder)
 
     def listing_json(self, *, folder: str | None = None, q: str | None = None, sort: str = "name",
-                     order: str = "asc", offset: int = 0, limit: int = 100, base: str | None = None,
-                     kind: str | None = None, subdir: str | None = None) -> tuple[bytes, int]:
+                     order: str = "asc", offset: int = 0, limit: int = 100,
+                     filters: Filters | None = None) -> tuple[bytes, int]:
         """One page of ``Model``s as comma-joined JSON (UTF-8, as stored: never decoded, parsed or re-encoded on
-        the hot path) and the total; ``base``, ``kind`` and ``subdir`` as ``row_filter`` takes them."""
-        ids, total = self._page_ids(folder, sort, order, offset, limit, row_filter(q, base, kind, subdir))
+        the hot path) and the total; ``q`` is the search, ``filters`` the rest of ``Filters``."""
+        f = replace(filters or Filters(), q=q)
+        ids, total = self._page_ids(folder, sort, order, offset, limit, row_filter(f))
         rows = self.redis.execute_command("HMGET", MODEL_JSON, *ids, **{NEVER_DECODE: True}) if ids else []
         return b",".join(r for r in rows if r), total
 

@@ -6,6 +6,7 @@ import bisect
 import operator
 import re
 import threading
+from dataclasses import dataclass
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -24,19 +25,37 @@ def _columns(row: str) -> list[str]:
     return cols + [""] * (7 - len(cols))
 
 
-def row_filter(q: str | None, base: str | None = None, kind: str | None = None,
-               subdir: str | None = None) -> Callable[[tuple[str, str]], bool] | None:
-    """What a listing keeps of the ``(id, row)`` pairs: rows whose text has every search token, of this base
-    model (case-insensitive; "" is none recorded) and type, under this subfolder (of any root); None keeps
-    all."""
-    tokens = [t for t in (q or "").lower().split() if t.strip("*")]
+@dataclass(frozen=True)
+class Filters:
+    """What a listing keeps: every search token in a row's text, this base model (case-insensitive; "" is
+    none recorded), this type, under this subfolder (of any root), with this tag (whole, case-insensitive),
+    favorites only."""
+
+    q: str | None = None
+    base: str | None = None
+    kind: str | None = None
+    subdir: str | None = None
+    tag: str | None = None
+    favorite: bool = False
+
+
+def row_filter(f: Filters) -> Callable[[tuple[str, str]], bool] | None:
+    """What a listing keeps of the ``(id, row)`` pairs (``Filters``); None keeps all."""
+    tokens = [t for t in (f.q or "").lower().split() if t.strip("*")]
     matchers = [token_matcher(t) for t in tokens]
     # A plain token missing from the whole row is missing from its text: most rows fail this substring test,
     # done in C, before any is split into columns
     plain = [t for t in tokens if "*" not in t]
-    base_l = None if base is None else base.lower()
-    under = subdir.strip("/") + "/" if subdir and subdir.strip("/") else None
-    if not matchers and base_l is None and kind is None and under is None:
+    if f.tag:
+        plain.append(f"tag:{f.tag.lower()}")
+    if f.favorite:
+        plain.append("fav:1")
+    # A tag is a whole word of the text, in the search box too: "tag:anime" does not keep a row tagged
+    # "anime-style"
+    words = [f" {t} " for t in plain if t.startswith(("tag:", "fav:"))]
+    base_l = None if f.base is None else f.base.lower()
+    under = f.subdir.strip("/") + "/" if f.subdir and f.subdir.strip("/") else None
+    if not plain and not matchers and base_l is None and f.kind is None and under is None:
         return None
 
     def keep(pair: tuple[str, str]) -> bool:
@@ -46,8 +65,9 @@ def row_filter(q: str | None, base: str | None = None, kind: str | None = None,
                 return False
         cols = _columns(row)
         return (all(m(cols[4]) for m in matchers) and (base_l is None or cols[5].lower() == base_l)
-                and (kind is None or cols[6] == kind)
-                and (under is None or pair[0].split("/", 2)[2].startswith(under)))
+                and (f.kind is None or cols[6] == f.kind)
+                and (under is None or pair[0].split("/", 2)[2].startswith(under))
+                and all(w in f" {cols[4]} " for w in words))
     return keep
 
 
@@ -94,8 +114,8 @@ class Rows:
             return self._counts
 
     def facets(self, folder: str | None) -> dict[str, dict[str, int]]:
-        """Models per base model ("" none recorded), per type and per subfolder (every level, of all roots) of
-        one folder or of all: the library's chips and tree, counted once per generation."""
+        """Models per base model ("" none recorded), per type, per tag and per subfolder (every level, of all
+        roots) of one folder or of all: the library's chips and tree, counted once per generation."""
         with self._lock:
             got = self._facets.get(folder)
         if got is not None:
@@ -104,17 +124,20 @@ class Rows:
         bases: Counter[str] = Counter()
         kinds: Counter[str] = Counter()
         dirs: Counter[str] = Counter()
+        tags: Counter[str] = Counter()
         for mid, row in self.rows:
             if not mid.startswith(prefix):
                 continue
             cols = _columns(row)
             bases[cols[5]] += 1
             kinds[cols[6]] += 1
+            if "tag:" in cols[4]:
+                tags.update(w[4:] for w in cols[4].split() if w.startswith("tag:") and len(w) > 4)
             if folder:
                 parts = mid.split("/", 2)[2].split("/")[:-1]
                 for depth in range(1, len(parts) + 1):
                     dirs["/".join(parts[:depth])] += 1
-        got = {"base_models": dict(bases), "types": dict(kinds), "dirs": dict(dirs)}
+        got = {"base_models": dict(bases), "types": dict(kinds), "dirs": dict(dirs), "tags": dict(tags)}
         with self._lock:
             self._facets[folder] = got
         return got
