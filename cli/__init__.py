@@ -15,6 +15,7 @@ CLI_MODULES = [
     "cli.downloads",
     "cli.workflows",
     "cli.keys",
+    "cli.trash",
 ]
 
 

@@ -54,6 +54,7 @@ def celery_config(s: Settings) -> dict[str, Any]:
         "reap-lost-tasks": {"task": "depot.maintenance.reap", "schedule": timedelta(seconds=s.reaper_interval_s)},
         "cleanup-task-indexes": {"task": "depot.maintenance.cleanup", "schedule": timedelta(hours=1)},
         "clean-stale-partials": {"task": "depot.maintenance.partials", "schedule": timedelta(hours=1)},
+        "empty-old-trash": {"task": "depot.maintenance.trash", "schedule": timedelta(hours=1)},
     }
     if s.scan_interval_s > 0:
         beat["periodic-quick-scan"] = {"task": "depot.maintenance.periodic_scan",

@@ -1,4 +1,4 @@
-"""Beat jobs: the lease reaper, index cleanup, stale partial files, and the optional periodic scan."""
+"""Beat jobs: the lease reaper, index cleanup, stale partial files, the trash, and the optional periodic scan."""
 from __future__ import annotations
 
 import logging
@@ -39,6 +39,18 @@ def cleanup() -> int:
 def partials() -> int:
     from shared.hygiene import clean_stale_partials
     return clean_stale_partials(_services())
+
+
+@shared_task(name="depot.maintenance.trash")
+def empty_trash() -> int:
+    """Models deleted more than ``trash_days`` ago leave the trash for good."""
+    from shared.library import trash
+    from shared.store.layout import StoreLayout
+    settings = _services().settings
+    gone = trash.empty(StoreLayout.from_settings(settings), older_than_days=settings.trash_days)
+    for entry in gone:
+        log.info("event=trash_emptied folder=%s relpath=%s", entry["folder"], entry["relpath"])
+    return len(gone)
 
 
 @shared_task(name="depot.maintenance.periodic_scan")

@@ -1,4 +1,5 @@
-"""Changing a model in the store: move/rename (with a new description), and delete. Each takes the model's
+"""Changing a model in the store: move/rename, a new description and edits of its ``NAME.md`` (deleting is
+``shared/library/trash.py``'s: a move into the trash). A move takes the model's
 sidecars and previews along by the same-stem rules of ``siblings.py`` and keeps the index current, so the API and
 any later caller change a model in one way only.
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.library.edit import Edits, edited_markdown
+from shared.store.edits import Edits, edited_markdown
 from shared.store import siblings
 from shared.store import sidecar_files as sidecars
 from shared.store.index import ModelDoc, StoreIndex
@@ -94,20 +95,3 @@ def _move(index: StoreIndex, ref: ModelRef, t_folder: str, t_pi: int, t_rel: str
             shutil.move(str(src), str(dst))
     index.remove(ref.folder, ref.path_index, ref.relpath)
     return target
-
-
-def delete_model(index: StoreIndex, ref: ModelRef) -> None:
-    """Delete the model (a file, or a diffusers directory) and, when no model of its stem remains, its sidecars;
-    ``NotFound`` when neither the index nor the disk has it."""
-    path = ref.path
-    doc = index.lookup(ref.folder, ref.path_index, ref.relpath)
-    if doc is None and not os.path.lexists(path):
-        raise NotFound(f"No model {ref.folder}/{ref.path_index}/{ref.relpath}.")
-    for side in siblings.sidecars_to_delete(index.layout.folder(ref.folder), path):
-        side.unlink(missing_ok=True)  # none while a model of the same stem remains: they are its too
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        path.unlink()
-    index.remove(ref.folder, ref.path_index, ref.relpath)
-    index.refresh_siblings(path)

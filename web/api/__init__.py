@@ -25,6 +25,8 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "downloads":     ("GET /resolve", "POST /downloads"),
     "comfyui":       ("GET /comfyui/extra_model_paths.yaml",),
     "workflows":     ("POST /workflows/resolve", "POST /workflows/fetch"),
+    "trash":         ("GET /trash", "GET /trash/<entry_id>", "POST /trash/<entry_id>/restore",
+                      "DELETE /trash/<entry_id>"),
 }
 # Besides these: the WebSocket GET /api/v1/ws (web/ws.py) and the dashboard under / (web/dashboard/).
 

@@ -10,7 +10,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from shared.downloads.repair import submit_repair
 from shared.errors import InvalidPath, InvalidRequest
-from shared.library.edit import EDIT_FIELDS, check_edits
+from shared.library import trash
+from shared.store.edits import EDIT_FIELDS, check_edits
 from shared.store import ops, siblings
 from shared.store import sidecar_files as sidecars
 from shared.store.index import SORTS, Filters, to_model
@@ -152,8 +153,9 @@ def _move_target(move_to: dict[str, Any], folder: str, pi: int) -> tuple[str, in
 @bp.delete("/models/<folder>/<path_index>/<path:relpath>")
 def model_delete(folder: str, path_index: str, relpath: str):  # type: ignore[no-untyped-def]
     json_body(())
-    ops.delete_model(depot().index, _ref(folder, path_index, relpath))
-    return "", 204
+    entry = trash.trash_model(depot().index, _ref(folder, path_index, relpath))
+    # 204 as before; where it went, for an undo (POST <Location>/restore)
+    return "", 204, {"Location": f"/api/v1/trash/{entry['id']}"}
 
 
 @bp.post("/models/<folder>/<int:path_index>/<path:relpath>/repair")
