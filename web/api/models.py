@@ -14,6 +14,7 @@ from shared.library import trash
 from shared.store.edits import EDIT_FIELDS, check_edits
 from shared.store import ops, siblings
 from shared.store import sidecar_files as sidecars
+from shared.store.description import description_html
 from shared.store.index import SORTS, Filters, to_model
 from shared.store.ops import ModelRef
 from web.api.params import (
@@ -110,6 +111,7 @@ def model_detail(folder: str, path_index: str, relpath: str):  # type: ignore[no
     model["hashes"] = doc.get("hashes") or {}
     model["metadata"] = siblings.model_summary(depot().layout.folder(folder), path, doc)
     model["description"] = sidecars.read_description(path)
+    model["description_html"] = description_html(model["description"])
     model["safetensors_metadata"] = sidecars.read_safetensors_metadata(path) if path.is_file() else None
     model["verified_at"], model["verify_reason"] = doc.get("verified_at"), doc.get("verify_reason")
     # Other models of the same stem beside it show the same sidecars and preview (CONTRACT §4).

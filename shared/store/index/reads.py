@@ -70,7 +70,7 @@ class IndexReads(IndexDirs):
         ids = self._rows().ids(folder)
         for start in range(0, len(ids), _BATCH):
             yield from self.docs(ids[start:start + _BATCH])
-    def facets(self, folder: str | None = None) -> dict[str, dict[str, int]]:
+    def facets(self, folder: str | None = None) -> dict[str, Any]:
         """Models per base model, type and subfolder (``Rows.facets``)."""
         return self._rows().facets(folder)
 

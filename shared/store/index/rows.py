@@ -103,7 +103,7 @@ class Rows:
         self.gen, self.rows = gen, rows
         self._orders: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
         self._counts: dict[str, int] | None = None
-        self._facets: dict[str | None, dict[str, dict[str, int]]] = {}
+        self._facets: dict[str | None, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def counts(self) -> dict[str, int]:
@@ -113,9 +113,10 @@ class Rows:
                 self._counts = dict(Counter(mid.partition("/")[0] for mid, _ in self.rows))
             return self._counts
 
-    def facets(self, folder: str | None) -> dict[str, dict[str, int]]:
+    def facets(self, folder: str | None) -> dict[str, Any]:
         """Models per base model ("" none recorded), per type, per tag and per subfolder (every level, of all
-        roots) of one folder or of all: the library's chips and tree, counted once per generation."""
+        roots) of one folder or of all, and its favorites: the library's chips and tree, counted once per
+        generation."""
         with self._lock:
             got = self._facets.get(folder)
         if got is not None:
@@ -125,19 +126,23 @@ class Rows:
         kinds: Counter[str] = Counter()
         dirs: Counter[str] = Counter()
         tags: Counter[str] = Counter()
+        favorites = 0
         for mid, row in self.rows:
             if not mid.startswith(prefix):
                 continue
             cols = _columns(row)
             bases[cols[5]] += 1
             kinds[cols[6]] += 1
-            if "tag:" in cols[4]:
-                tags.update(w[4:] for w in cols[4].split() if w.startswith("tag:") and len(w) > 4)
+            if "tag:" in cols[4] or "fav:1" in cols[4]:
+                words = cols[4].split()
+                tags.update(w[4:] for w in words if w.startswith("tag:") and len(w) > 4)
+                favorites += "fav:1" in words
             if folder:
                 parts = mid.split("/", 2)[2].split("/")[:-1]
                 for depth in range(1, len(parts) + 1):
                     dirs["/".join(parts[:depth])] += 1
-        got = {"base_models": dict(bases), "types": dict(kinds), "dirs": dict(dirs), "tags": dict(tags)}
+        got = {"base_models": dict(bases), "types": dict(kinds), "dirs": dict(dirs), "tags": dict(tags),
+               "favorites": favorites}
         with self._lock:
             self._facets[folder] = got
         return got

@@ -90,7 +90,8 @@ export async function api(method, path, body, { retried = false } = {}) {
   if (resp.status === 401 && !retried) {
     if (await askForToken()) return api(method, path, body, { retried: true });
   }
-  if (resp.status === 204) return null;
+  // A deletion says where the model went (its trash entry), for an undo
+  if (resp.status === 204) return resp.headers.get("Location") ? { location: resp.headers.get("Location") } : null;
   let data = null;
   try {
     data = await resp.json();
@@ -109,12 +110,21 @@ export const post = (path, body = {}) => api("POST", path, body);
 
 // ---- toasts: errors are never silent ----------------------------------------------------------------
 
-export function toast(message, kind = "info") {
+/** ``action``: an optional {label, run} button (an undo), which closes the toast when pressed. */
+export function toast(message, kind = "info", action = null) {
   const box = document.getElementById("toasts");
   const el = document.createElement("div");
   el.className = `toast ${kind}`;
   el.setAttribute("role", kind === "error" ? "alert" : "status");
   el.textContent = message;
+  if (action) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "small toast-action";
+    button.textContent = action.label;
+    button.onclick = () => { el.remove(); action.run(); };
+    el.append(" ", button);
+  }
   const close = document.createElement("button");
   close.type = "button";
   close.className = "close";
@@ -123,7 +133,7 @@ export function toast(message, kind = "info") {
   close.onclick = () => el.remove();
   el.append(close);
   box.append(el);
-  setTimeout(() => el.remove(), kind === "error" ? 12000 : 4000);
+  setTimeout(() => el.remove(), kind === "error" || action ? 12000 : 4000);
 }
 
 export function showError(err, context = "") {

@@ -1,10 +1,10 @@
 // The library: folder tabs, grid/list of models with lazy thumbnails, search as you type, sort with direction,
 // a paged list (fast on 100k models: the server filters and sorts, we fetch a page at a time), the subfolder tree
-// and the base-model/type chips (library_filters.js), the list view's table (library_table.js), a detail panel
-// with metadata, trigger words (copy), hashes, verify status and source link, and rename/move/delete; a model
-// no ComfyUI loader reads where it is (a .gguf in checkpoints) carries a badge and a one-click move.
+// and the base-model/type/tag/favorite chips (library_filters.js), the list view's table (library_table.js), and
+// the detail panel (detail.js); a model no ComfyUI loader reads where it is (a .gguf in checkpoints) carries a badge.
 
-import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, post, showError, toast, withToken } from "./api.js";
+import { fmtBytes, get, h, post, showError, toast, withToken } from "./api.js";
+import { NSFW, initDetail, openDetail, shownModel } from "./detail.js";
 import { renderFacets, renderTree } from "./library_filters.js";
 import { breakable, tableHead, tableRows } from "./library_table.js";
 import { waitForTask } from "./live.js";
@@ -12,9 +12,7 @@ import { waitForTask } from "./live.js";
 const PAGE = 100;
 const fileName = (rel) => rel.slice(rel.lastIndexOf("/") + 1);
 const state = { folder: "", q: "", sort: "name", order: "asc", offset: 0, total: 0, request: 0, folders: [],
-  detail: null, showEmpty: false, base: null, kind: null, dir: "", view: "grid" };
-// Civitai's content rating (nsfwLevel); R and above carry a badge on the card
-const NSFW = { 4: "R", 8: "X", 16: "XXX", 32: "Blocked" };
+  showEmpty: false, base: null, kind: null, tag: null, favorite: false, dir: "", view: "grid" };
 
 export function folders() {
   return state.folders;
@@ -61,7 +59,7 @@ function renderTabs() {
 function selectFolder(name) {
   state.folder = name;
   // the subfolders, base models and types of another folder are other ones
-  Object.assign(state, { dir: "", base: null, kind: null });
+  Object.assign(state, { dir: "", base: null, kind: null, tag: null });
   renderTabs();
   loadModels();
 }
@@ -104,6 +102,8 @@ export async function loadModels({ append = false, keep = false } = {}) {
   if (state.dir) params.set("dir", state.dir);
   if (state.base !== null) params.set("base_model", state.base);
   if (state.kind !== null) params.set("type", state.kind);
+  if (state.tag !== null) params.set("tag", state.tag);
+  if (state.favorite) params.set("favorite", "true");
   const status = document.getElementById("library-status");
   let body;
   try {
@@ -133,7 +133,7 @@ export async function loadModels({ append = false, keep = false } = {}) {
   }
   state.offset += body.items.length;
   // The whole store empty (not a search or one folder): say what to do, with a button for the scan.
-  const filtered = state.q || state.dir || state.base !== null || state.kind !== null;
+  const filtered = state.q || state.dir || state.base !== null || state.kind !== null || state.tag !== null || state.favorite;
   const storeEmpty = body.total === 0 && !filtered && !state.folder;
   document.getElementById("library-empty").hidden = !storeEmpty;
   status.textContent = storeEmpty ? "" : body.total === 0
@@ -149,6 +149,7 @@ function card(m, sameName = false) {
   return h("button", { type: "button", class: "model", dataset: { folder: m.folder, relpath: m.relpath },
     onclick: () => openDetail(m) },
     img,
+    m.favorite ? h("span", { class: "star", title: "Favorite", "aria-label": "Favorite" }, "★") : null,
     h("span", { class: "name" }, breakable(m.name || m.relpath)),
     sameName ? h("span", { class: "file muted" }, breakable(m.relpath)) : null,
     // The format tells apart models of one name (x.safetensors and x.gguf share their sidecars and preview).
@@ -162,141 +163,10 @@ function card(m, sameName = false) {
     m.misplaced ? h("span", { class: "misplaced", title: m.misplaced.reason }, `⚠ belongs in ${m.misplaced.suggested_folder}`) : null);
 }
 
-// A model in a folder where no ComfyUI loader reads it (a .gguf in checkpoints): why, and a one-click move to
-// the folder its loader reads, keeping its path inside the folder.
-function misplacedNote(m) {
-  const to = m.misplaced.suggested_folder;
-  return h("div", { class: "misplaced-note", role: "note" },
-    h("strong", {}, "Not loadable here. "), m.misplaced.reason, " ",
-    h("button", { type: "button", class: "small", id: "move-suggested", onclick: async (e) => {
-      e.target.disabled = true;
-      try {
-        const moved = await api("PATCH", `/models/${modelPath(m)}`, { move_to: { folder: to, path_index: 0, relpath: m.relpath } });
-        toast(`Moved to ${moved.folder}/${moved.relpath}.`);
-        await loadModels();
-        openDetail(moved);
-      } catch (err) {
-        e.target.disabled = false;
-        showError(err, "Move failed");
-      }
-    } }, `Move to ${to}`));
-}
-
 function fileFormat(relpath) {
   const name = fileName(relpath);
   const dot = name.lastIndexOf(".");
   return dot > 0 ? name.slice(dot + 1).toUpperCase() : "";
-}
-
-function copyButton(text, label) {
-  return h("button", { type: "button", class: "small", onclick: async () => {
-    try {
-      await navigator.clipboard.writeText(text);
-      toast(`Copied ${label}.`);
-    } catch (err) {
-      showError(new Error("The browser refused clipboard access; select the text and copy it by hand."));
-    }
-  } }, `Copy ${label}`);
-}
-
-async function openDetail(summary, { quiet = false } = {}) {
-  const panel = document.getElementById("detail");
-  panel.hidden = false;
-  state.detail = { folder: summary.folder, path_index: summary.path_index, relpath: summary.relpath };
-  if (!quiet) panel.replaceChildren(h("p", { class: "muted" }, "Loading…"));
-  let m;
-  try {
-    m = await get(`/models/${modelPath(summary)}`);
-  } catch (err) {
-    const gone = err.status === 404 ? "This model is no longer in the store: it was moved or deleted." : err.message;
-    panel.replaceChildren(h("p", { class: "task-error" }, gone), closeButton());
-    return;
-  }
-  const words = m.trigger_words || [];
-  const hashes = (m.metadata && m.metadata.hashes) || {};
-  const rows = [
-    ["File", `${m.folder}/${m.relpath}`], ["Size", fmtBytes(m.size)], ["Base model", m.base_model || "unknown"],
-    ["Type", m.model_type || "unknown"], ...(NSFW[m.nsfw_level] ? [["Rating", `${NSFW[m.nsfw_level]} (Civitai)`]] : []),
-    ["Verify", m.verify_status ? `${m.verify_status}${m.verify_reason ? ` (${m.verify_reason})` : ""}` : "not verified"], ["SHA-256", m.sha256 || "not hashed yet"],
-    ...Object.entries(hashes).filter(([k]) => k.toUpperCase() !== "SHA256").map(([k, v]) => [k, String(v)]),
-    ["Source", m.source || "unknown"], ["Added", fmtTime(m.created_at)], ["Modified", fmtTime(m.modified_at)],
-  ];
-  panel.replaceChildren(...[
-    h("div", { class: "detail-head" }, h("h2", {}, m.name || m.relpath), closeButton()),
-    m.misplaced ? misplacedNote(m) : null,
-    m.preview_url ? h("img", { src: withToken(m.preview_url), alt: `Preview of ${m.name}`, class: "detail-img" }) : null,
-    h("dl", {}, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { class: k === "SHA-256" ? "hash" : "" }, v)])),
-    shares(m),
-    h("h3", {}, "Trigger words"),
-    words.length
-      ? h("div", { class: "words" }, words.map((w) => h("code", {}, w)), copyButton(words.join(", "), "trigger words"))
-      : h("p", { class: "muted" }, "None recorded."),
-    m.source_url ? h("p", {}, h("a", { href: m.source_url, target: "_blank", rel: "noopener noreferrer" }, "Open source page ↗")) : null,
-    m.description ? h("details", {}, h("summary", {}, "Description"), h("pre", { class: "description" }, m.description)) : null,
-    m.safetensors_metadata ? h("details", {}, h("summary", {}, "Embedded metadata"),
-      h("pre", { class: "description" }, JSON.stringify(m.safetensors_metadata, null, 2).slice(0, 20000))) : null,
-    h("div", { class: "row wrap" },
-      h("button", { type: "button", onclick: () => moveModel(m) }, "Rename / move"),
-      h("button", { type: "button", class: "danger", onclick: () => deleteModel(m) }, "Delete")),
-  ].filter(Boolean));
-  panel.querySelector(".detail-head button").focus();
-}
-
-function listText(items) {
-  return items.length < 2 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
-}
-
-// Models of the same stem beside this one (x.safetensors and x.gguf) show the same sidecars and preview.
-function shares(m) {
-  const siblings = m.siblings || [];
-  if (!siblings.length) return null;
-  const links = siblings.map((rel) => h("a", { href: "#library", class: "sibling",
-    onclick: (e) => { e.preventDefault(); openDetail({ folder: m.folder, path_index: m.path_index, relpath: rel }); } },
-  fileName(rel)));
-  const parts = links.flatMap((a, i) => (i === 0 ? [a] : [i === links.length - 1 ? " and " : ", ", a]));
-  const what = (m.sidecars || []).length ? `Shares ${listText(m.sidecars)} with ` : "Shares its name with ";
-  return h("p", { class: "shares muted" }, what, ...parts, ".");
-}
-
-function closeButton() {
-  return h("button", { type: "button", class: "small secondary", "aria-label": "Close details",
-    onclick: () => { document.getElementById("detail").hidden = true; } }, "Close");
-}
-
-async function moveModel(m) {
-  const folderSel = h("select", { "aria-label": "Target folder" },
-    state.folders.map((f) => h("option", { value: f.name, selected: f.name === m.folder }, f.name)));
-  const rel = h("input", { type: "text", value: m.relpath, "aria-label": "New relative path", size: 40 });
-  const form = h("div", { class: "stack" }, h("label", {}, "Folder ", folderSel), h("label", {}, "Path ", rel));
-  if ((m.siblings || []).length && (m.sidecars || []).length) {
-    form.append(h("p", { class: "muted" }, `Its sidecars are copied: ${listText(m.siblings.map(fileName))} keeps them.`));
-  }
-  if (!(await confirmDialog(`Rename or move ${m.name}?`, form, "Move"))) return;
-  const target = { folder: folderSel.value, path_index: folderSel.value === m.folder ? m.path_index : 0, relpath: rel.value.trim() };
-  try {
-    const moved = await api("PATCH", `/models/${modelPath(m)}`, { move_to: target });
-    toast(`Moved to ${moved.folder}/${moved.relpath}.`);
-    await loadModels();
-    openDetail(moved);
-  } catch (err) {
-    showError(err, "Move failed");
-  }
-}
-
-async function deleteModel(m) {
-  const others = (m.siblings || []).map(fileName);
-  const text = others.length && (m.sidecars || []).length
-    ? `Delete ${m.folder}/${m.relpath}? Its previews and sidecars stay: ${listText(others)} shares them. This cannot be undone.`
-    : `Delete ${m.folder}/${m.relpath} with its previews and sidecars? This cannot be undone.`;
-  if (!(await confirmDialog(text, null, "Delete"))) return;
-  try {
-    await api("DELETE", `/models/${modelPath(m)}`);
-    toast(`Deleted ${m.name}.`);
-    document.getElementById("detail").hidden = true;
-    await loadModels();
-  } catch (err) {
-    showError(err, "Delete failed");
-  }
 }
 
 async function scanStore(button) {
@@ -322,12 +192,15 @@ function refreshSoon() {
   refreshTimer = setTimeout(async () => {
     refreshTimer = null;
     await Promise.all([loadModels({ keep: true }), loadFolders({ models: false })]);
-    const panel = document.getElementById("detail");
-    if (state.detail && !panel.hidden && !panel.querySelector("dialog[open]")) openDetail(state.detail, { quiet: true });
+    const shown = shownModel();
+    if (shown && !document.querySelector("dialog[open]")) openDetail(shown, { quiet: true });
   }, 500);
 }
 
 export function initLibrary() {
+  initDetail({ reload: () => Promise.all([loadModels({ keep: true }), loadFolders({ models: false })]),
+    folders: () => state.folders,
+    filterTag: (tag) => { state.tag = tag.toLowerCase(); document.getElementById("detail").hidden = true; loadModels(); } });
   document.addEventListener("depot:index", refreshSoon);
   document.getElementById("empty-scan").addEventListener("click", (e) => scanStore(e.currentTarget));
   let timer = null;

@@ -1,16 +1,17 @@
-// The library's narrowing controls, fed by GET /facets for the chosen folder: base-model and type chips (toggles:
-// press one to filter, again to clear) and the subfolder tree of the store's real layout (every root of the
+// The library's narrowing controls, fed by GET /facets for the chosen folder: base-model, type and tag chips and
+// the favorites toggle (toggles: press one to filter, again to clear) and the subfolder tree of the store's real layout (every root of the
 // folder merged, as ComfyUI lists them), each with its count.
 
 import { h } from "./api.js";
 
 const UNKNOWN_BASE = "unknown";
 
-/** Chips of one facet; ``chosen`` is the pressed value (null: none), ``pick(value|null)`` changes it. */
-function chips(label, counts, chosen, pick, name) {
+/** Chips of one facet; ``chosen`` is the pressed value (null: none), ``pick(value|null)`` changes it; fewer
+ * than ``least`` values show no chips (one type tells nothing: every model in loras is a LoRA). */
+function chips(label, counts, chosen, pick, name, least = 2) {
   const values = Object.entries(counts).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-  // One value tells nothing (every model is a LoRA in loras): no chips, unless it is the pressed one.
-  if (values.length < 2 && chosen === null) return null;
+  if (chosen !== null && !values.some(([v]) => v === chosen)) values.unshift([chosen, 0]);
+  if (values.length < least && chosen === null) return null;
   return h("div", { class: "facet", role: "group", "aria-label": label, dataset: { facet: name } },
     h("span", { class: "facet-label muted" }, label),
     values.map(([value, count]) => h("button", { type: "button", class: "chip toggle",
@@ -19,10 +20,20 @@ function chips(label, counts, chosen, pick, name) {
     value || UNKNOWN_BASE, " ", h("span", { class: "count" }, count.toLocaleString()))));
 }
 
+function favorites(count, state, changed) {
+  if (!count && !state.favorite) return null;
+  return h("div", { class: "facet", role: "group", "aria-label": "Favorites", dataset: { facet: "favorite" } },
+    h("button", { type: "button", class: "chip toggle", "aria-pressed": String(state.favorite),
+      onclick: () => { state.favorite = !state.favorite; changed(); } },
+    "★ Favorites ", h("span", { class: "count" }, (count || 0).toLocaleString())));
+}
+
 export function renderFacets(box, facets, state, changed) {
   box.replaceChildren(...[
+    favorites(facets.favorites, state, changed),
     chips("Base model", facets.base_models || {}, state.base, (v) => { state.base = v; changed(); }, "base"),
     chips("Type", facets.types || {}, state.kind, (v) => { state.kind = v; changed(); }, "type"),
+    chips("Tag", facets.tags || {}, state.tag, (v) => { state.tag = v; changed(); }, "tag", 1),
   ].filter(Boolean));
   box.hidden = !box.childElementCount;
 }

@@ -6,11 +6,12 @@ import { initLibrary, loadFolders } from "./library.js";
 import { connect, refreshTasks } from "./live.js";
 import { initHosts, initMaintenance, initSettings, loadHosts, loadKeys } from "./panels.js";
 import { initQueue, renderAll } from "./queue.js";
+import { initTrash, loadTrash } from "./trash.js";
 import { setVocabulary } from "./vocab.js";
 import { initWorkflows } from "./workflows.js";
 
 const VIEWS = ["library", "add", "workflows", "queue", "maintenance", "settings", "hosts"];
-const loaders = { settings: loadKeys, hosts: loadHosts, queue: renderAll };
+const loaders = { settings: loadKeys, hosts: loadHosts, queue: renderAll, maintenance: loadTrash };
 
 function route() {
   const name = VIEWS.includes(location.hash.slice(1)) ? location.hash.slice(1) : "library";
@@ -47,6 +48,7 @@ async function start() {
   initMaintenance();
   initHosts();
   initWorkflows();
+  initTrash();
   window.addEventListener("hashchange", route);
   try {
     setVocabulary(await get("/vocabulary"));
