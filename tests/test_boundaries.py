@@ -24,6 +24,7 @@ LAYERS: dict[str, tuple[str, int]] = {
     "shared.verify": ("verify", 3),
     "shared.previews": ("previews", 3),
     "shared.metadata": ("metadata", 3),
+    "shared.library": ("library", 3),
     "shared.hygiene": ("hygiene", 3),
     "shared.scan": ("scan", 4),
     "shared.workflows": ("workflows", 4),
