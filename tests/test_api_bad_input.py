@@ -177,6 +177,23 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("PATCH", "/api/v1/models/loras/%200/zeta.pt", {"description": "x"}, 400, "path_index"),
     ("PATCH", "/api/v1/models/loras/%D9%A0/zeta.pt", {"description": "x"}, 400, "path_index"),
     ("DELETE", MODEL, {"force": True}, 400, "force"),
+    # PATCH /models/...: the edits of NAME.md
+    ("PATCH", MODEL, {"name": ["x"]}, 400, "name"),
+    ("PATCH", MODEL, {"name": "x" * 201}, 400, "name"),
+    ("PATCH", MODEL, {"trigger_words": "a, b"}, 400, "trigger_words"),
+    ("PATCH", MODEL, {"trigger_words": ["ok", None]}, 400, "trigger_words"),
+    ("PATCH", MODEL, {"base_model": ["SDXL"]}, 400, "base_model"),
+    ("PATCH", MODEL, {"base_model": ""}, 400, "base_model"),
+    ("PATCH", MODEL, {"tags": "anime"}, 400, "tags"),
+    ("PATCH", MODEL, {"tags": ["a\tb"]}, 400, "tags[0]"),
+    ("PATCH", MODEL, {"favorite": "true"}, 400, "favorite"),
+    ("PATCH", MODEL, {"favorite": 0}, 400, "favorite"),
+    ("PATCH", MODEL, {"description": "x" * 1_000_001}, 400, "description"),
+    # the trash: ids are 32 hex digits; its actions take no fields
+    ("POST", "/api/v1/trash/abc/restore", None, 400, "abc"),
+    ("DELETE", "/api/v1/trash/ABCDEF", None, 400, "ABCDEF"),
+    ("POST", "/api/v1/trash/" + "0" * 32 + "/restore", {"to": "x"}, 400, "to"),
+    ("DELETE", "/api/v1/trash/" + "0" * 32, {"force": True}, 400, "force"),
     # PUT /settings/...
     ("PUT", "/api/v1/settings/keys/civitai", {"value": 5}, 400, "value"),
     ("PUT", "/api/v1/settings/keys/civitai", {"value": "two words"}, 400, "value"),
