@@ -1,5 +1,7 @@
-"""The model store over HTTP: folders, listing/search, model detail, move/rename/description, delete, repair
-(download it again from its recorded source, checked against its recorded hash) and duplicates. Every path
+"""The model store over HTTP: folders, listing/search, model detail, move/rename/description and the edits of
+NAME.md, delete (into the trash), repair (download it again from its recorded source, checked against its
+recorded hash), duplicates, and the preview a user chooses: an uploaded file (multipart ``file``), a URL
+(``{"url"}``) or one of its Civitai images (``{"civitai_image": id}``, ids from ``GET …/civitai_images``). Every path
 from a client is validated against its store root; the changes themselves are ``shared/store/ops.py``'s."""
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from shared.downloads.repair import submit_repair
 from shared.errors import InvalidPath, InvalidRequest
+from shared.library import previews as chosen
 from shared.library import trash
 from shared.store.edits import EDIT_FIELDS, check_edits
 from shared.store import ops, siblings
@@ -17,6 +20,7 @@ from shared.store import sidecar_files as sidecars
 from shared.store.description import description_html
 from shared.store.index import SORTS, Filters, to_model
 from shared.store.ops import ModelRef
+from shared.upstream.images import MAX_PREVIEW_BYTES
 from web.api.params import (
     choice_arg,
     field,
@@ -28,10 +32,13 @@ from web.api.params import (
     only_fields,
     path_index_field,
     relpath_field,
+    text_field,
 )
 from web.context import depot
 
 bp = Blueprint("models", __name__)
+#: An uploaded preview: the cap of a fetched one plus the multipart envelope.
+BODY_LIMITS = {"models.set_preview": MAX_PREVIEW_BYTES + 64 * 1024}
 #: A description is a sidecar read whole by every scan: as large as the readers take (4 MiB), no larger.
 MAX_DESCRIPTION = 1_000_000
 
@@ -172,3 +179,40 @@ def repair(folder: str, path_index: int, relpath: str) -> Any:
 @bp.get("/duplicates")
 def duplicates():  # type: ignore[no-untyped-def]
     return jsonify(depot().index.duplicates(folder_arg()))
+
+
+@bp.get("/models/<folder>/<path_index>/<path:relpath>/civitai_images")
+def civitai_images(folder: str, path_index: str, relpath: str) -> Any:
+    """The pictures Civitai has for this model's version (within the NSFW setting): the preview picker."""
+    ctx = depot()
+    return jsonify(chosen.civitai_images(ctx.settings, ctx.index, _ref(folder, path_index, relpath),
+                                         ctx.services.nsfw_level()))
+
+
+@bp.put("/models/<folder>/<path_index>/<path:relpath>/preview")
+def set_preview(folder: str, path_index: str, relpath: str) -> Any:
+    ctx = depot()
+    ref = _ref(folder, path_index, relpath)
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None or set(request.form) or len(request.files) != 1:
+            raise InvalidRequest("Send the picture as the only multipart field 'file'.")
+        data = upload.stream.read(MAX_PREVIEW_BYTES + 1)
+        if len(data) > MAX_PREVIEW_BYTES:
+            raise InvalidRequest(f"The picture is larger than {MAX_PREVIEW_BYTES // (1024 * 1024)} MiB.",
+                                 code="file_too_large", http_status=413)
+    else:
+        body = json_body(("url", "civitai_image"))
+        url = text_field(body, "url", max_len=4096)
+        image = field(body, "civitai_image", int)
+        if (url is None) == (image is None):
+            raise InvalidRequest("Send one of: multipart field 'file', {'url': ...} or {'civitai_image': id}.")
+        data = (chosen.fetch_url(ctx.settings, url) if url is not None
+                else chosen.civitai_image(ctx.settings, ctx.index, ref, image, ctx.services.nsfw_level()))
+    return jsonify(chosen.set_preview(ctx.index, ref, data))
+
+
+@bp.delete("/models/<folder>/<path_index>/<path:relpath>/preview")
+def remove_preview(folder: str, path_index: str, relpath: str) -> Any:
+    json_body(())
+    return jsonify(chosen.remove_preview(depot().index, _ref(folder, path_index, relpath)))
