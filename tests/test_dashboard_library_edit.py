@@ -130,3 +130,37 @@ def test_delete_then_undo_and_restore_from_the_trash(page: Any, site: Site, libr
     row.locator("button", has_text="Restore").click()
     page.locator("#trash", has_text="The trash is empty").wait_for()
     assert (library / "plain.safetensors").is_file()
+
+
+def test_a_new_preview_reaches_every_open_page(page: Any, site: Site, library: Path, browser: Any,
+                                               tmp_path: Path) -> None:
+    from tests.download_support import jpeg_bytes
+    picture = tmp_path / "red.jpg"
+    picture.write_bytes(jpeg_bytes("red"))
+    other = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    try:
+        for pg in (page, other):
+            open_view(pg, site, "library")
+            pg.click(".folder-tab[data-folder=loras]")
+            wait_for(lambda pg=pg: len(_names(pg)) == 2, timeout=10, what="two models")
+        card = other.locator("#models .model", has_text="plain").locator("img")
+        before = card.get_attribute("src")
+        # When one page uploads a picture as the preview
+        _open(page, "plain")
+        page.locator("#detail button", has_text="Change preview").click()
+        page.locator("#confirm input[type=file]").set_input_files(str(picture))
+        page.click("#confirm-ok")
+        page.locator(".toast", has_text="Preview saved").wait_for()
+        # Then the file is the model's NAME.webp, and the other page's card shows it without a reload
+        assert (library / "plain.webp").is_file()
+        wait_for(lambda: card.get_attribute("src") != before, timeout=10, what="the other page's new thumbnail")
+        wait_for(lambda: other.evaluate("""(sel) => {
+            const img = [...document.querySelectorAll('#models .model')].find((c) => c.innerText.includes('plain'))
+              .querySelector('img');
+            if (!img.complete || !img.naturalWidth) return false;
+            const c = document.createElement('canvas'); c.width = c.height = 1;
+            const g = c.getContext('2d'); g.drawImage(img, 0, 0, 1, 1);
+            const [r, gr, b] = g.getImageData(0, 0, 1, 1).data; return r > 180 && gr < 80 && b < 80;
+          }""", None), timeout=10, what="a red thumbnail in the other page")
+    finally:
+        other.context.close()

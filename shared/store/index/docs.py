@@ -43,6 +43,9 @@ class ModelDoc(TypedDict):
     #: the user's tags and favorite flag (``NAME.md``'s ``metadata``, or LoRA-Manager's sidecar)
     tags: NotRequired[list[str]]
     favorite: NotRequired[bool]
+    #: the preview file's mtime when it was indexed one model at a time (an edit, a preview set by the user): the
+    #: thumbnail's address changes with it, so every open page fetches the new picture (a scan leaves it out)
+    preview_v: NotRequired[int]
     #: other models share this stem's sidecars (or did, for the same bytes)
     stem_shared: NotRequired[bool]
     #: where the model belongs instead, when a checkpoint is a UNet/diffusion model only
@@ -70,7 +73,7 @@ def _to_model(doc: ModelDoc, name: str) -> dict[str, Any]:
     folder, pi, rel = doc["folder"], doc["path_index"], doc["relpath"]
     return {"folder": folder, "path_index": pi, "relpath": rel, "name": name,
             "size": doc["size"], "created_at": doc["ctime_ns"] / 1e9, "modified_at": doc["mtime_ns"] / 1e9,
-            "preview_url": preview_url(folder, pi, rel),
+            "preview_url": preview_url(folder, pi, rel) + (f"?v={doc['preview_v']}" if doc.get("preview_v") else ""),
             "sha256": (doc.get("hashes") or {}).get("SHA256"), "base_model": doc.get("base_model"),
             "trigger_words": list(doc.get("trigger_words") or []), "source": doc.get("source"),
             "source_url": doc.get("source_url"), "verify_status": doc.get("verify_status"),

@@ -2,6 +2,7 @@
 verify verdicts, removals."""
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable
@@ -173,8 +174,12 @@ class IndexWrites(IndexReads):
             raise
         stem = sidecars.stem_of(path.name)
         models = 1 + len(sibling_names(self.layout.folder(ref["folder"]), path.name, names))
+        preview = sidecars.preview_from_names(stem, names)
         doc = build_doc(ref["folder"], ref["path_index"], ref["relpath"], st, sidecars.read_summary(path, names),
-                        sidecars.preview_from_names(stem, names), hashes, shared=models > 1)
+                        preview, hashes, shared=models > 1)
+        if preview is not None:
+            with contextlib.suppress(OSError):
+                doc["preview_v"] = os.stat(path.parent / preview).st_mtime_ns // 1000
         if misplaced := misplacement(ref["folder"], path):
             doc["misplaced"] = misplaced
         if old is not None and (same_file(doc, old, inode=False) if moved_from is not None

@@ -4,6 +4,7 @@
 // edits (name, trigger words, base model, tags, favorite: written to NAME.md), rename/move and delete with undo.
 
 import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, showError, toast, withToken } from "./api.js";
+import { choosePreview } from "./preview_picker.js";
 
 const fileName = (rel) => rel.slice(rel.lastIndexOf("/") + 1);
 // Civitai's content rating (nsfwLevel)
@@ -120,6 +121,10 @@ export async function openDetail(summary, { quiet = false } = {}) {
       h("pre", { class: "description" }, JSON.stringify(m.safetensors_metadata, null, 2).slice(0, 20000))) : null,
     h("div", { class: "row wrap" },
       h("button", { type: "button", onclick: () => editModel(m) }, "Edit"),
+      h("button", { type: "button", class: "secondary", onclick: async () => {
+        const model = await choosePreview(m);
+        if (model) await changed(model, "Preview saved");
+      } }, "Change preview"),
       h("button", { type: "button", class: "secondary", onclick: () => moveModel(m) }, "Rename / move"),
       h("button", { type: "button", class: "danger", onclick: () => deleteModel(m) }, "Delete")),
   ].filter(Boolean));
