@@ -16,7 +16,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import orjson
 
@@ -103,7 +103,7 @@ def _read(box: Path) -> TrashEntry | None:
         data = orjson.loads((box / ENTRY).read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return None
-    return data if isinstance(data, dict) and data.get("id") == box.name else None
+    return cast(TrashEntry, data) if isinstance(data, dict) and data.get("id") == box.name else None
 
 
 def entries(layout: StoreLayout) -> list[tuple[Path, TrashEntry]]:

@@ -3,7 +3,8 @@
 
 Sources, each read only when every better one is silent (see ``sidecar_files.summary_in``): the safetensors
 ``__metadata__`` (SAI ModelSpec ``modelspec.architecture``, then kohya's ``ss_base_model_version``, as sd-scripts,
-OneTrainer and ai-toolkit spell it), then A1111's ``"sd version"``. Only the header is read, never the weights.
+OneTrainer and ai-toolkit spell it), then the tensors' names and shapes (``media/safetensors_kind``), then
+A1111's ``"sd version"``. Only the header is read, never the weights.
 A value that names no known family stays unknown (None), never a guess. The SD 1 family is labelled ``SD 1.5``
 and the SD 2 family ``SD 2.1`` (``SD 2.1 768`` for the v-prediction 768 models), the labels Civitai files nearly
 all of them under; a Flux.1 that does not say schnell is ``Flux.1 D``."""
@@ -14,6 +15,8 @@ import os
 import struct
 from collections.abc import Mapping
 from typing import Any
+
+from shared.media import safetensors_kind
 
 #: File name endings whose header is read.
 HEADER_SUFFIXES = (".safetensors", ".sft")
@@ -129,6 +132,17 @@ def from_header(path: str | os.PathLike[str]) -> str | None:
         return from_metadata(_header_values(path))
     except OSError:
         return None
+
+
+def header_facts(path: str | os.PathLike[str], *, need_kind: bool = True) -> tuple[str | None, str | None]:
+    """``(base model, kind)`` of a safetensors file from its header: the metadata's statement first (one read
+    of the file's start), then, when the base model or the kind (``need_kind``) is still unknown, the tensor names
+    and shapes (``media.safetensors_kind``: the whole header is parsed, never the weights)."""
+    base = from_header(path)
+    if base is not None and not need_kind:
+        return base, None
+    found = safetensors_kind.detect_file(path)
+    return base or found.family, found.kind
 
 
 def _header_values(path: str | os.PathLike[str]) -> dict[str, str]:

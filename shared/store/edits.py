@@ -139,7 +139,7 @@ def edited_markdown(text: str | None, edits: Edits) -> str:
     # Only the keys edited here are dropped when emptied; what other tools wrote stays as it was.
     for key in ("tags", "favorite"):
         if key in edits:
-            meta[key] = edits[key]  # type: ignore[literal-required]
+            meta[key] = edits[key]
             if not meta[key]:
                 del meta[key]
     if meta:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.store.edits import Edits, edited_markdown
 from shared.store import siblings
 from shared.store import sidecar_files as sidecars
+from shared.store.edits import Edits, edited_markdown
 from shared.store.index import ModelDoc, StoreIndex
 from shared.store.paths import normalise_relpath
 

@@ -305,11 +305,13 @@ def summary_in(directory: str, name: str, stem: str, names: Any = None,
         for key, value in part.items():
             if value and not summary.get(key, True):
                 summary[key] = value
+    if (not summary["base_model"] or not summary["model_type"]) and base_models.reads_header(name):
+        # The file's own header is read only now, when no sidecar said what the model is
+        base, kind = base_models.header_facts(f"{directory}/{name}", need_kind=not summary["model_type"])
+        summary["base_model"] = summary["base_model"] or base
+        summary["model_type"] = summary["model_type"] or kind
     if not summary["base_model"]:
-        # The file's own header is read only now, when no sidecar named the base model (one read per file).
-        coarse = next((part[_COARSE_BASE] for part in parts if part.get(_COARSE_BASE)), None)
-        summary["base_model"] = (base_models.from_header(f"{directory}/{name}")
-                                 if base_models.reads_header(name) else None) or coarse
+        summary["base_model"] = next((part[_COARSE_BASE] for part in parts if part.get(_COARSE_BASE)), None)
     return summary
 
 

@@ -14,10 +14,10 @@ from shared.downloads.repair import submit_repair
 from shared.errors import InvalidPath, InvalidRequest
 from shared.library import previews as chosen
 from shared.library import trash
-from shared.store.edits import EDIT_FIELDS, check_edits
 from shared.store import ops, siblings
 from shared.store import sidecar_files as sidecars
 from shared.store.description import description_html
+from shared.store.edits import EDIT_FIELDS, check_edits
 from shared.store.index import SORTS, Filters, to_model
 from shared.store.ops import ModelRef
 from shared.upstream.images import MAX_PREVIEW_BYTES

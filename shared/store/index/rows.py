@@ -6,9 +6,9 @@ import bisect
 import operator
 import re
 import threading
-from dataclasses import dataclass
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 
