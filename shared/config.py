@@ -107,6 +107,8 @@ class Settings:
     origin_connections: int = 16
     #: hashes computed inline while downloading (the rest can be added later by verify --mode all)
     download_hashes: tuple[str, ...] = ("SHA256", "BLAKE3", "CRC32", "AutoV1", "AutoV2", "AutoV3")
+    #: the largest model file a browser may upload
+    upload_max_bytes: int = 256 * 1024**3
     #: days a deleted model stays restorable in its root's trash (0 = emptied at the next hourly pass)
     trash_days: float = 7.0
     #: extra task modules a worker loads (extensions and the test suite)

@@ -28,6 +28,7 @@ LAYERS: dict[str, tuple[str, int]] = {
     "shared.hygiene": ("hygiene", 3),
     "shared.scan": ("scan", 4),
     "shared.workflows": ("workflows", 4),
+    "shared.uploads": ("uploads", 4),
 }
 
 

@@ -15,6 +15,7 @@ from shared.services import Services
 from shared.store.index import StoreIndex
 from shared.store.layout import StoreLayout
 from shared.store.lookup import ModelLookup
+from shared.uploads.uploads import Uploads
 from web.relay import Relay, subscriber_client
 from workers.dispatch import Dispatcher
 
@@ -45,6 +46,11 @@ class WebContext:
     def lookup(self) -> ModelLookup:
         """The workflow check's lookup tables, kept current from the index's change log."""
         return ModelLookup(self.services.redis)
+
+    @cached_property
+    def uploads(self) -> Uploads:
+        """Browser uploads: records in Redis, each upload's hasher in this process."""
+        return Uploads(self.services.redis, self.settings, self.index)
 
     @cached_property
     def thumbnailer(self) -> Thumbnailer:

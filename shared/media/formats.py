@@ -283,8 +283,9 @@ def gguf_check(path: str | os.PathLike[str]) -> tuple[bool, str | None]:
 _EXPECTED = {".safetensors": "safetensors", ".sft": "safetensors", ".gguf": "gguf"}
 
 
-def validate_file(path: str | os.PathLike[str]) -> tuple[str, str | None]:
-    """Sniff a model file and run the structural checks for its format.
+def validate_file(path: str | os.PathLike[str], name: str | None = None) -> tuple[str, str | None]:
+    """Sniff a model file and run the structural checks for its format; ``name``: the file's name when its path
+    does not end in it (a partial about to be published), whose extension says what it must be.
 
     Returns:
         ``(format, reason)`` where ``reason`` is None when the file is structurally sound. Formats with no
@@ -297,7 +298,7 @@ def validate_file(path: str | os.PathLike[str]) -> tuple[str, str | None]:
     except OSError as exc:
         return "unknown", f"cannot read the file: {exc.strerror or exc}"
     kind = sniff(head)
-    expected = _EXPECTED.get(p.suffix.lower())
+    expected = _EXPECTED.get(Path(name or p.name).suffix.lower())
     if kind == "empty":
         return kind, "the file is empty (0 bytes)"
     if kind in ("html", "json"):
@@ -307,7 +308,7 @@ def validate_file(path: str | os.PathLike[str]) -> tuple[str, str | None]:
         ok, reason = validate_safetensors(p)
         return "safetensors", reason
     if expected and kind != expected:
-        return kind, f"the file is named {p.suffix} but its bytes are {kind}"
+        return kind, f"the file is named {Path(name or p.name).suffix} but its bytes are {kind}"
     checks = {"gguf": gguf_check, "zip": pickle_check, "pickle": pickle_check}
     if kind in checks:
         return kind, checks[kind](p)[1]

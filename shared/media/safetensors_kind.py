@@ -129,6 +129,21 @@ def detect(header: Mapping[str, Any]) -> Detected:
     return UNKNOWN
 
 
+def detect_bytes(head: bytes) -> Detected:
+    """What a file is from its first bytes (they must hold the whole header): a browser sends them before an
+    upload, for the folder it suggests."""
+    if len(head) < 10:
+        return UNKNOWN
+    (n,) = struct.unpack_from("<Q", head)
+    if not 2 <= n <= min(MAX_HEADER_BYTES, len(head) - 8):
+        return UNKNOWN
+    try:
+        header = orjson.loads(head[8:8 + n])
+    except orjson.JSONDecodeError:
+        return UNKNOWN
+    return detect(header) if isinstance(header, dict) else UNKNOWN
+
+
 def detect_file(path: str | os.PathLike[str]) -> Detected:
     header = read_tensors(path)
     return detect(header) if header is not None else UNKNOWN

@@ -26,6 +26,11 @@ _FOLDER_TYPES = {
     "audio_encoders": "Audio encoder", "detection": "Detection",
 }
 
+#: Where a file of a kind goes (the ComfyUI folder whose loader takes it).
+_KIND_FOLDERS = {"Checkpoint": "checkpoints", "Diffusion model": "diffusion_models", "LoRA": "loras",
+                 "LyCORIS": "loras", "DoRA": "loras", "VAE": "vae", "Text encoder": "text_encoders",
+                 "ControlNet": "controlnet", "Embedding": "embeddings", "Upscaler": "upscale_models"}
+
 #: What Civitai's older boolean ``nsfw`` stands for when no level is given.
 _NSFW_TRUE = 4
 
@@ -52,3 +57,8 @@ def nsfw_level(level: Any, flag: Any = None) -> int | None:
     if flag is False:
         return 1
     return None
+
+
+def folder_for(kind: str | None) -> str | None:
+    """The ComfyUI folder a model of this kind belongs in, or None."""
+    return _KIND_FOLDERS.get(kind) if kind else None
