@@ -3,6 +3,7 @@
 
 import { fmtBytes, get, h, post, settingsLink, showError, toast } from "./api.js";
 import { folders } from "./library.js";
+import { renderUpload } from "./upload.js";
 
 function showRefusal(box, err) {
   box.replaceChildren(h("div", { class: "card refusal", role: "alert", dataset: { code: err.code } },
@@ -102,6 +103,7 @@ function render(box, info) {
 }
 
 export function initAdd() {
+  renderUpload(document.getElementById("upload-box"));
   const form = document.getElementById("resolve-form");
   const box = document.getElementById("resolve-result");
   form.addEventListener("submit", async (e) => {

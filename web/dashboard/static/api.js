@@ -78,11 +78,14 @@ export async function api(method, path, body, { retried = false } = {}) {
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   // A FormData body (a file upload) goes as multipart: the browser writes its Content-Type with the boundary.
+  // A Blob (a file's first bytes) goes as it is, with its own type.
   const form = typeof FormData !== "undefined" && body instanceof FormData;
-  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
+  const blob = typeof Blob !== "undefined" && body instanceof Blob;
+  if (blob) headers["Content-Type"] = body.type || "application/octet-stream";
+  else if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   let resp;
   try {
-    resp = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : form ? body : JSON.stringify(body) });
+    resp = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : form || blob ? body : JSON.stringify(body) });
   } catch (err) {
     throw new ApiError(0, "unreachable", "The server cannot be reached; check that Model Depot is running.");
   }
