@@ -35,6 +35,7 @@ DEFAULT_TIME_LIMITS_S: dict[str, tuple[int, int]] = {
     "verify": (4 * 3600, 4 * 3600 + 300),
     "preview": (1800, 1900),
     "workflow": (4 * 3600, 4 * 3600 + 300),  # it waits on its downloads
+    "bulk": (2 * 3600, 2 * 3600 + 300),
     "maintenance": (300, 330),
 }
 

@@ -20,7 +20,7 @@ TERMINAL: frozenset[TaskState] = frozenset({TaskState.SUCCEEDED, TaskState.FAILE
 ACTIVE: frozenset[TaskState] = frozenset({TaskState.QUEUED, TaskState.RUNNING, TaskState.PAUSED, TaskState.LOST})
 
 #: Product job kinds. Tests may register more kinds; records accept any kind string.
-KINDS: tuple[str, ...] = ("download", "scan", "verify", "preview", "workflow")
+KINDS: tuple[str, ...] = ("download", "scan", "verify", "preview", "workflow", "bulk")
 
 #: User control actions and the states each is allowed from (contract §3).
 CONTROL_FROM: dict[str, frozenset[TaskState]] = {

@@ -29,6 +29,7 @@ LAYERS: dict[str, tuple[str, int]] = {
     "shared.scan": ("scan", 4),
     "shared.workflows": ("workflows", 4),
     "shared.uploads": ("uploads", 4),
+    "shared.bulk": ("bulk", 4),
 }
 
 

@@ -6,8 +6,9 @@ SHARED_QUEUES: tuple[str, ...] = (DOWNLOADS, SCAN, VERIFY, PREVIEWS, MAINTENANCE
 #: Workflow tasks only wait on their downloads: they run on a node of their own with a thread pool
 #: (``workflow_node``), so a waiting workflow never holds the process slot one of its downloads needs.
 WORKFLOWS = "workflows"
+#: A bulk action works on the store as a scan does, so it waits behind scans rather than beside downloads.
 KIND_QUEUE: dict[str, str] = {"download": DOWNLOADS, "scan": SCAN, "verify": VERIFY, "preview": PREVIEWS,
-                              "workflow": WORKFLOWS}
+                              "workflow": WORKFLOWS, "bulk": SCAN}
 
 
 def host_queue(host: str) -> str:

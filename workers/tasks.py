@@ -35,6 +35,11 @@ def _workflow(ctx: JobContext, services: Services) -> Any:
     return run_workflow(ctx, services)
 
 
+def _bulk(ctx: JobContext, services: Services) -> Any:
+    from shared.bulk.job import run_bulk
+    return run_bulk(ctx, services)
+
+
 @shared_task(name="depot.download", bind=True, base=DepotTask)
 def download(self: DepotTask, task_id: str) -> dict[str, Any]:
     return self.run_job(task_id, _download)
@@ -58,3 +63,8 @@ def preview(self: DepotTask, task_id: str) -> dict[str, Any]:
 @shared_task(name="depot.workflow", bind=True, base=DepotTask)
 def workflow(self: DepotTask, task_id: str) -> dict[str, Any]:
     return self.run_job(task_id, _workflow)
+
+
+@shared_task(name="depot.bulk", bind=True, base=DepotTask)
+def bulk(self: DepotTask, task_id: str) -> dict[str, Any]:
+    return self.run_job(task_id, _bulk)

@@ -26,6 +26,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "downloads":     ("GET /resolve", "POST /downloads"),
     "comfyui":       ("GET /comfyui/extra_model_paths.yaml",),
     "workflows":     ("POST /workflows/resolve", "POST /workflows/fetch"),
+    "bulk":          ("POST /bulk",),
     "uploads":       ("POST /uploads", "GET /uploads/<upload_id>", "PATCH /uploads/<upload_id>",
                       "DELETE /uploads/<upload_id>", "POST /uploads/inspect"),
     "trash":         ("GET /trash", "GET /trash/<entry_id>", "POST /trash/<entry_id>/restore",
