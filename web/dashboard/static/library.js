@@ -4,6 +4,7 @@
 // the detail panel (detail.js); a model no ComfyUI loader reads where it is (a .gguf in checkpoints) carries a badge.
 
 import { fmtBytes, get, h, post, showError, toast, withToken } from "./api.js";
+import { initBulk, pick, selecting, shown } from "./bulk.js";
 import { NSFW, initDetail, openDetail, shownModel } from "./detail.js";
 import { renderFacets, renderTree } from "./library_filters.js";
 import { breakable, tableHead, tableRows } from "./library_table.js";
@@ -123,7 +124,7 @@ export async function loadModels({ append = false, keep = false } = {}) {
   for (const m of body.items) seen.set(m.name, (seen.get(m.name) || 0) + 1);
   const sameNames = new Set([...seen].filter(([, n]) => n > 1).map(([name]) => name));
   if (state.view === "list") {
-    const rows = tableRows(body.items, sameNames, (m) => openDetail(m));
+    const rows = tableRows(body.items, sameNames, open);
     if (append && grid.querySelector("tbody")) grid.querySelector("tbody").append(...rows);
     else grid.replaceChildren(h("table", { class: "model-table" }, tableHead(state, sortBy), h("tbody", {}, rows)));
   } else {
@@ -131,6 +132,7 @@ export async function loadModels({ append = false, keep = false } = {}) {
     if (append) grid.append(...cards);
     else grid.replaceChildren(...cards);
   }
+  shown(body.items, append);
   state.offset += body.items.length;
   // The whole store empty (not a search or one folder): say what to do, with a button for the scan.
   const filtered = state.q || state.dir || state.base !== null || state.kind !== null || state.tag !== null || state.favorite;
@@ -142,12 +144,18 @@ export async function loadModels({ append = false, keep = false } = {}) {
   document.getElementById("more").hidden = state.offset >= state.total;
 }
 
+// A click opens the model, or picks it while selecting many (bulk.js)
+function open(m, event) {
+  if (selecting()) pick(m, event);
+  else openDetail(m);
+}
+
 function card(m, sameName = false) {
   const img = m.preview_url
     ? h("img", { src: withToken(m.preview_url), loading: "lazy", decoding: "async", alt: "", width: 256, height: 256 })
     : h("div", { class: "noimg" }, "no preview");
-  return h("button", { type: "button", class: "model", dataset: { folder: m.folder, relpath: m.relpath },
-    onclick: () => openDetail(m) },
+  return h("button", { type: "button", class: "model", dataset: { folder: m.folder, pi: m.path_index, relpath: m.relpath },
+    onclick: (e) => open(m, e) },
     img,
     m.favorite ? h("span", { class: "star", title: "Favorite", "aria-label": "Favorite" }, "★") : null,
     h("span", { class: "name" }, breakable(m.name || m.relpath)),
@@ -198,8 +206,9 @@ function refreshSoon() {
 }
 
 export function initLibrary() {
-  initDetail({ reload: () => Promise.all([loadModels({ keep: true }), loadFolders({ models: false })]),
-    folders: () => state.folders,
+  const reload = () => Promise.all([loadModels({ keep: true }), loadFolders({ models: false })]);
+  initBulk({ state, reload, folders: () => state.folders });
+  initDetail({ reload, folders: () => state.folders,
     filterTag: (tag) => { state.tag = tag.toLowerCase(); document.getElementById("detail").hidden = true; loadModels(); } });
   document.addEventListener("depot:index", refreshSoon);
   document.getElementById("empty-scan").addEventListener("click", (e) => scanStore(e.currentTarget));

@@ -43,7 +43,7 @@ export function tableHead(state, sortBy) {
 }
 
 export function tableRows(items, sameNames, open) {
-  return items.map((m) => h("tr", { class: "model-row", tabindex: 0, dataset: { folder: m.folder, relpath: m.relpath },
-    onclick: () => open(m), onkeydown: (e) => { if (e.key === "Enter") open(m); } },
+  return items.map((m) => h("tr", { class: "model-row", tabindex: 0, dataset: { folder: m.folder, pi: m.path_index, relpath: m.relpath },
+    onclick: (e) => open(m, e), onkeydown: (e) => { if (e.key === "Enter") open(m, e); } },
   COLUMNS.map(([label, , cell]) => h("td", { dataset: { column: slug(label) } }, cell(m, sameNames.has(m.name))))));
 }
