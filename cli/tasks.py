@@ -17,7 +17,7 @@ from cli.client import ApiClient, ApiError, progress_bar
 def register(sub: Any) -> None:
     p = sub.add_parser("tasks", help="list tasks with their state and progress")
     p.add_argument("--state", help="only tasks in this state")
-    p.add_argument("--kind", help="only tasks of this kind (download, scan, verify, preview)")
+    p.add_argument("--kind", help="only tasks of this kind (download, scan, verify, preview, workflow, bulk)")
     p.add_argument("--limit", type=int, default=30)
     p.add_argument("--watch", action="store_true", help="keep the table live (Ctrl-C to stop)")
     p.set_defaults(func=run)

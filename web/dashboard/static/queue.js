@@ -35,6 +35,12 @@ export function taskLabel(t) {
   if (t.kind === "verify") return `Verify${p.folder ? ` ${p.folder}` : ""}`;
   if (t.kind === "preview") return `Previews${p.folder ? ` for ${p.folder}` : ""}`;
   if (t.kind === "workflow") return `Workflow ${p.title || ""}: ${(p.children || []).length} download(s)`;
+  if (t.kind === "bulk") {
+    const what = { move: `Move to ${p.to ? [p.to.folder, p.to.subfolder].filter(Boolean).join("/") : ""}`, delete: "Delete",
+      tag: `Tag ${(p.tags || []).join(" ")}`, untag: `Untag ${(p.tags || []).join(" ")}`, favorite: "Favorite",
+      unfavorite: "Unfavorite", metadata: "Civitai metadata" }[p.action] || p.action;
+    return `${what}: ${p.models ? `${p.models.length} model(s)` : "the models a search matches"}`;
+  }
   return t.kind || "task";
 }
 
@@ -84,6 +90,7 @@ function summary(t) {
   if (t.kind === "verify") return `${r.checked ?? 0} checked: ${r.ok ?? 0} ok, ${r.mismatch ?? 0} mismatch, ${r.invalid ?? 0} invalid.`;
   if (t.kind === "preview") return `${r.generated ?? 0} generated, ${r.skipped ?? 0} skipped, ${r.failed ?? 0} failed.`;
   if (t.kind === "workflow") return `${(r.children || []).length} model(s) fetched; the workflow's files are in place.`;
+  if (t.kind === "bulk") return `${r.done ?? 0} of ${r.models ?? 0} done${r.failed ? `, ${r.failed} failed (first: ${r.errors[0].model.relpath}: ${r.errors[0].message})` : ""}.`;
   return "";
 }
 
