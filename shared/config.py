@@ -108,6 +108,8 @@ class Settings:
     origin_connections: int = 16
     #: hashes computed inline while downloading (the rest can be added later by verify --mode all)
     download_hashes: tuple[str, ...] = ("SHA256", "BLAKE3", "CRC32", "AutoV1", "AutoV2", "AutoV3")
+    #: how often the beat asks Civitai for newer versions of the models that came from there (0 = never)
+    update_check_s: float = 86400.0
     #: the largest model file a browser may upload
     upload_max_bytes: int = 256 * 1024**3
     #: days a deleted model stays restorable in its root's trash (0 = emptied at the next hourly pass)

@@ -208,6 +208,14 @@ class FakeUpstream:
                 model["_versions"].append(v["id"])
         return self._model_body(model_id)
 
+    def add_civitai_version(self, model_id: int, version: dict[str, Any]) -> None:
+        """A newer version of a model: first in its ``modelVersions``, as Civitai lists them (newest first)."""
+        model = self._models[model_id]
+        before = list(model["_versions"])
+        self.add_civitai_model(model_id, model["name"], model["type"], [version], creator=model["creator"]["username"],
+                               description=model["description"], tags=model["tags"], nsfw=model["nsfw"])
+        self._models[model_id]["_versions"] = [version["id"], *before]
+
     def _image(self, img: dict[str, Any], vid: int, i: int) -> dict[str, Any]:
         url = img.get("url")
         if url is None:
@@ -506,6 +514,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, {"id": 1, "username": "tester", "tier": "free"})
             else:
                 self._json(401, {"error": "Unauthorized"})
+        elif segs == ["api", "v1", "models"] and "ids" in query:  # GET /models?ids=1,2,3: one page of them
+            ids = [int(i) for i in query["ids"].split(",") if i.strip().isdigit()]
+            limit = int(query.get("limit", 100))
+            self._json(200, {"items": [up._model_body(i) for i in ids if i in up._models][:limit], "metadata": {}})
         elif len(segs) == 4 and segs[2] == "models" and segs[3].isdigit() and int(segs[3]) in up._models:
             self._json(200, up._model_body(int(segs[3])))
         elif len(segs) == 4 and segs[2] == "model-versions" and segs[3].isdigit() and int(segs[3]) in up._versions:

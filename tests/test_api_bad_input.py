@@ -189,6 +189,7 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("PATCH", MODEL, {"favorite": "true"}, 400, "favorite"),
     ("PATCH", MODEL, {"favorite": 0}, 400, "favorite"),
     ("PATCH", MODEL, {"description": "x" * 1_000_001}, 400, "description"),
+    ("PATCH", MODEL, {"ignore_update": "yes"}, 400, "ignore_update"),
     # the trash: ids are 32 hex digits; its actions take no fields
     ("POST", "/api/v1/trash/abc/restore", None, 400, "abc"),
     ("DELETE", "/api/v1/trash/ABCDEF", None, 400, "ABCDEF"),

@@ -56,6 +56,9 @@ def celery_config(s: Settings) -> dict[str, Any]:
         "clean-stale-partials": {"task": "depot.maintenance.partials", "schedule": timedelta(hours=1)},
         "empty-old-trash": {"task": "depot.maintenance.trash", "schedule": timedelta(hours=1)},
     }
+    if s.update_check_s > 0:
+        beat["check-civitai-updates"] = {"task": "depot.maintenance.check_updates",
+                                         "schedule": timedelta(seconds=s.update_check_s)}
     if s.scan_interval_s > 0:
         beat["periodic-quick-scan"] = {"task": "depot.maintenance.periodic_scan",
                                        "schedule": timedelta(seconds=s.scan_interval_s)}

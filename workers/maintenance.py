@@ -1,4 +1,5 @@
-"""Beat jobs: the lease reaper, index cleanup, stale partial files, the trash, and the optional periodic scan."""
+"""Beat jobs: the lease reaper, index cleanup, stale partial files, the trash, the Civitai update check, and the
+optional periodic scan."""
 from __future__ import annotations
 
 import logging
@@ -59,4 +60,13 @@ def periodic_scan() -> str:
     services = _services()
     task, _ = Dispatcher(current_app, services.records, host=services.settings.host).submit(
         "scan", submit_params(mode="quick"), idem_key="scan:all")
+    return task["id"]
+
+
+@shared_task(name="depot.maintenance.check_updates")
+def check_updates() -> str:
+    """Newer Civitai versions of every model that came from there: one bulk task (its progress in the queue)."""
+    services = _services()
+    task, _ = Dispatcher(current_app, services.records, host=services.settings.host).submit(
+        "bulk", {"action": "updates", "query": {}}, idem_key="updates:all")
     return task["id"]

@@ -4,7 +4,8 @@ model references or a search (folder, search text and the library's filters), re
 
 Actions: ``move`` (into a folder and subfolder, each keeping its file name and sidecars), ``delete`` (into the
 trash, restorable), ``tag`` / ``untag`` (tags added to or removed from each ``NAME.md``), ``favorite`` /
-``unfavorite``, and ``metadata`` (looked up on Civitai by SHA256 in batches). A model that fails (its target
+``unfavorite``, ``metadata`` (looked up on Civitai by SHA256 in batches) and ``updates`` (newer versions on
+Civitai, ``library/updates.py``). A model that fails (its target
 taken, it vanished) is reported in the result and the others go on; a cancel stops between two models."""
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from typing import Any
 from shared.errors import DepotError
 from shared.jobs import JobContext
 from shared.library import trash
+from shared.library.updates import check_updates
 from shared.metadata.job import fetch_metadata
 from shared.services import Services
 from shared.store import ops
 from shared.store.edits import Edits
 from shared.store.index import Filters, StoreIndex, model_id, split_id
 
-ACTIONS = ("move", "delete", "tag", "untag", "favorite", "unfavorite", "metadata")
+ACTIONS = ("move", "delete", "tag", "untag", "favorite", "unfavorite", "metadata", "updates")
 
 
 def selection(index: StoreIndex, params: dict[str, Any]) -> list[str]:
@@ -70,6 +72,9 @@ def run_bulk(ctx: JobContext, services: Services) -> dict[str, Any]:
     if action == "metadata":
         found = fetch_metadata(ctx, services, index, (d for d in index.docs_or_none(ids) if d is not None))
         return {"models": total, "done": found["found"], "failed": 0, "errors": [], "metadata": found}
+    if action == "updates":
+        checked = check_updates(ctx, services, index, (d for d in index.docs_or_none(ids) if d is not None))
+        return {"models": total, "done": checked["checked"], "failed": 0, "errors": [], "updates": checked}
     done, errors = 0, []
     for i, mid in enumerate(ids):
         ctx.progress(i, total, unit="models")  # also where a cancel or pause stops the batch

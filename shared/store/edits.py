@@ -34,6 +34,10 @@ class Edits(TypedDict, total=False):
     base_model: str | None
     tags: list[str]
     favorite: bool
+    #: set by the update check, not by a user: the newer Civitai version (None: none), and the version the user
+    #: chose to ignore
+    update: dict[str, Any] | None
+    update_ignored: int
 
 
 def _one_line(label: str, value: str, cap: int) -> str:
@@ -137,7 +141,7 @@ def edited_markdown(text: str | None, edits: Edits) -> str:
         if not edits["base_model"]:
             del front["baseModel"]
     # Only the keys edited here are dropped when emptied; what other tools wrote stays as it was.
-    for key in ("tags", "favorite"):
+    for key in ("tags", "favorite", "update", "update_ignored"):
         if key in edits:
             meta[key] = edits[key]
             if not meta[key]:

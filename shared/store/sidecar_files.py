@@ -187,6 +187,7 @@ def parse_markdown(text: str) -> dict[str, Any]:
     out["model_type"] = model_types.civitai_type(extra.get("model_type"))
     out["nsfw_level"] = model_types.nsfw_level(extra.get("nsfw_level"))
     out["tags"], out["favorite"] = _tags(extra.get("tags")), extra.get("favorite") is True
+    out["update_available"] = _update(extra.get("update"), extra.get("update_ignored"))
     if not out["source_url"] and meta.get("original_url"):
         out["source_url"] = meta.get("original_url")
     if isinstance(meta.get("hashes"), dict):
@@ -206,6 +207,15 @@ def _tags(value: Any) -> list[str]:
     if not isinstance(value, list):
         return []
     return [str(t).strip().replace(" ", "_") for t in value if isinstance(t, (str, int)) and str(t).strip()][:100]
+
+
+def _update(update: Any, ignored: Any) -> dict[str, Any] | None:
+    """The newer Civitai version the update check recorded, unless the user ignored that very version."""
+    if not isinstance(update, dict) or not isinstance(update.get("version_id"), int):
+        return None
+    if update["version_id"] == ignored:
+        return None
+    return {k: update.get(k) for k in ("model_id", "version_id", "name", "base_model", "url")}
 
 
 def _civitai_version(data: dict[str, Any]) -> dict[str, Any]:
@@ -265,7 +275,7 @@ _COARSE_BASE = "coarse_base_model"
 _JSON_READERS = {".civitai.info": _civitai_version, ".metadata.json": _lora_manager,
                  ".cm-info.json": _stability_matrix, ".json": _a1111}
 SUMMARY_KEYS = ("name", "base_model", "trigger_words", "source", "source_url", "description", "hashes",
-                "model_type", "nsfw_level", "tags", "favorite")
+                "model_type", "nsfw_level", "tags", "favorite", "update_available")
 
 
 def read_summary(model_path: str | Path, names: set[str] | None = None) -> dict[str, Any]:

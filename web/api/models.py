@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from shared.downloads.repair import submit_repair
-from shared.errors import InvalidPath, InvalidRequest
+from shared.errors import Conflict, InvalidPath, InvalidRequest
 from shared.library import previews as chosen
 from shared.library import trash
 from shared.store import ops, siblings
@@ -102,7 +102,8 @@ def list_models():  # type: ignore[no-untyped-def]
     if tag is not None and (not tag or " " in tag):
         raise InvalidRequest(f"Query parameter 'tag' must be one tag (no spaces), got {tag[:40]!r}.")
     filters = Filters(base=_text_arg("base_model", 100), kind=_text_arg("type", 100), subdir=_subdir_arg(),
-                      tag=tag, favorite=choice_arg("favorite", ("true", "false"), "false") == "true")
+                      tag=tag, favorite=choice_arg("favorite", ("true", "false"), "false") == "true",
+                      update=choice_arg("update", ("true", "false"), "false") == "true")
     joined, total = index.listing_json(folder=folder, q=q, sort=sort, order=order, offset=int_arg("offset", 0),
                                        limit=int_arg("limit", 100, lo=0, hi=1000), filters=filters)
     # The index keeps each Model as JSON text, so a page is joined, not re-encoded.
@@ -131,7 +132,7 @@ def model_detail(folder: str, path_index: str, relpath: str):  # type: ignore[no
 
 @bp.patch("/models/<folder>/<path_index>/<path:relpath>")
 def model_update(folder: str, path_index: str, relpath: str):  # type: ignore[no-untyped-def]
-    body = json_body(("move_to", "description") + EDIT_FIELDS)
+    body = json_body(("move_to", "description", "ignore_update") + EDIT_FIELDS)
     move_to = field(body, "move_to", dict)
     if move_to is not None:
         move_to = _move_target(move_to, folder, _path_index(path_index))
@@ -140,6 +141,11 @@ def model_update(folder: str, path_index: str, relpath: str):  # type: ignore[no
         raise InvalidRequest(f"Field 'description' is {len(description)} characters long; at most "
                              f"{MAX_DESCRIPTION}.")
     edits = check_edits(body)
+    if field(body, "ignore_update", bool):
+        doc = ops.known_doc(depot().index, _ref(folder, path_index, relpath))
+        if not doc.get("update_available"):
+            raise Conflict("This model has no update to ignore.")
+        edits["update_ignored"] = doc["update_available"]["version_id"]
     if move_to is None and description is None and not edits:
         raise InvalidRequest("Nothing to change: send 'move_to' {folder, path_index, relpath}, 'description', or "
                              f"any of {', '.join(repr(f) for f in EDIT_FIELDS)}.")

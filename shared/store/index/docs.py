@@ -46,6 +46,8 @@ class ModelDoc(TypedDict):
     #: the preview file's mtime when it was indexed one model at a time (an edit, a preview set by the user): the
     #: thumbnail's address changes with it, so every open page fetches the new picture (a scan leaves it out)
     preview_v: NotRequired[int]
+    #: a newer version on Civitai (``{"model_id","version_id","name","base_model","url"}``), from the update check
+    update_available: NotRequired[dict[str, Any]]
     #: other models share this stem's sidecars (or did, for the same bytes)
     stem_shared: NotRequired[bool]
     #: where the model belongs instead, when a checkpoint is a UNet/diffusion model only
@@ -79,7 +81,8 @@ def _to_model(doc: ModelDoc, name: str) -> dict[str, Any]:
             "source_url": doc.get("source_url"), "verify_status": doc.get("verify_status"),
             "preview": doc.get("preview"), "misplaced": doc.get("misplaced"),
             "model_type": model_types.model_type(doc.get("model_type"), folder), "nsfw_level": doc.get("nsfw_level"),
-            "tags": list(doc.get("tags") or []), "favorite": bool(doc.get("favorite")), "update_available": None}
+            "tags": list(doc.get("tags") or []), "favorite": bool(doc.get("favorite")),
+            "update_available": doc.get("update_available")}
 
 
 def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, summary: dict[str, Any],
@@ -101,6 +104,8 @@ def build_doc(folder: str, path_index: int, relpath: str, st: os.stat_result, su
         doc["tags"] = list(summary["tags"])
     if summary.get("favorite"):
         doc["favorite"] = True
+    if summary.get("update_available"):
+        doc["update_available"] = summary["update_available"]
     if shared:
         doc["stem_shared"] = True
     return doc
@@ -153,8 +158,10 @@ def _model_json(doc: ModelDoc) -> bytes | str:
 def _search_row(mid: str, doc: ModelDoc, name: str, lower: str) -> str:
     """``size TAB created TAB modified TAB lower(name) TAB text TAB base model TAB type``: the sort keys, the
     searched text and the two facets the library's chips filter on (as shown, tabs made spaces). The text ends
-    with a ``tag:<tag>`` word per tag and ``fav:1`` for a favorite, so a search finds them as words."""
-    marks = [f"tag:{t}" for t in doc.get("tags") or []] + (["fav:1"] if doc.get("favorite") else [])
+    with a ``tag:<tag>`` word per tag, ``fav:1`` for a favorite and ``has:update`` for a model with a newer
+    version, so a search finds them as words."""
+    marks = ([f"tag:{t}" for t in doc.get("tags") or []] + (["fav:1"] if doc.get("favorite") else [])
+             + (["has:update"] if doc.get("update_available") else []))
     text = " ".join([mid.split("/", 2)[2], name, " ".join(doc.get("trigger_words") or []),
                      doc.get("base_model") or "", *marks]).lower().replace("\t", " ")
     base = (doc.get("base_model") or "").replace("\t", " ")

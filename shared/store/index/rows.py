@@ -29,7 +29,7 @@ def _columns(row: str) -> list[str]:
 class Filters:
     """What a listing keeps: every search token in a row's text, this base model (case-insensitive; "" is
     none recorded), this type, under this subfolder (of any root), with this tag (whole, case-insensitive),
-    favorites only."""
+    favorites only, models with an update only."""
 
     q: str | None = None
     base: str | None = None
@@ -37,6 +37,7 @@ class Filters:
     subdir: str | None = None
     tag: str | None = None
     favorite: bool = False
+    update: bool = False
 
 
 def row_filter(f: Filters) -> Callable[[tuple[str, str]], bool] | None:
@@ -50,9 +51,11 @@ def row_filter(f: Filters) -> Callable[[tuple[str, str]], bool] | None:
         plain.append(f"tag:{f.tag.lower()}")
     if f.favorite:
         plain.append("fav:1")
+    if f.update:
+        plain.append("has:update")
     # A tag is a whole word of the text, in the search box too: "tag:anime" does not keep a row tagged
     # "anime-style"
-    words = [f" {t} " for t in plain if t.startswith(("tag:", "fav:"))]
+    words = [f" {t} " for t in plain if t.startswith(("tag:", "fav:", "has:"))]
     base_l = None if f.base is None else f.base.lower()
     under = f.subdir.strip("/") + "/" if f.subdir and f.subdir.strip("/") else None
     if not plain and not matchers and base_l is None and f.kind is None and under is None:
@@ -126,23 +129,24 @@ class Rows:
         kinds: Counter[str] = Counter()
         dirs: Counter[str] = Counter()
         tags: Counter[str] = Counter()
-        favorites = 0
+        favorites = updates = 0
         for mid, row in self.rows:
             if not mid.startswith(prefix):
                 continue
             cols = _columns(row)
             bases[cols[5]] += 1
             kinds[cols[6]] += 1
-            if "tag:" in cols[4] or "fav:1" in cols[4]:
+            if "tag:" in cols[4] or "fav:1" in cols[4] or "has:update" in cols[4]:
                 words = cols[4].split()
                 tags.update(w[4:] for w in words if w.startswith("tag:") and len(w) > 4)
                 favorites += "fav:1" in words
+                updates += "has:update" in words
             if folder:
                 parts = mid.split("/", 2)[2].split("/")[:-1]
                 for depth in range(1, len(parts) + 1):
                     dirs["/".join(parts[:depth])] += 1
         got = {"base_models": dict(bases), "types": dict(kinds), "dirs": dict(dirs), "tags": dict(tags),
-               "favorites": favorites}
+               "favorites": favorites, "updates": updates}
         with self._lock:
             self._facets[folder] = got
         return got

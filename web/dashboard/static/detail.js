@@ -4,6 +4,7 @@
 // edits (name, trigger words, base model, tags, favorite: written to NAME.md), rename/move and delete with undo.
 
 import { api, confirmDialog, fmtBytes, fmtTime, get, h, modelPath, showError, toast, withToken } from "./api.js";
+import { waitForTask } from "./live.js";
 import { choosePreview } from "./preview_picker.js";
 
 const fileName = (rel) => rel.slice(rel.lastIndexOf("/") + 1);
@@ -48,6 +49,30 @@ function misplacedNote(m) {
         showError(err, "Move failed");
       }
     } }, `Move to ${to}`));
+}
+
+// A newer version on Civitai: download it next to this one (same folder and subfolder), or ignore it
+function updateNote(m) {
+  const u = m.update_available;
+  const at = m.relpath.lastIndexOf("/");
+  return h("div", { class: "update-note", role: "note" },
+    h("strong", {}, "Update available: "), `${u.name}${u.base_model ? ` (${u.base_model})` : ""} on Civitai. `,
+    h("button", { type: "button", class: "small", id: "download-update", onclick: async (e) => {
+      e.target.disabled = true;
+      try {
+        const task = await api("POST", "/downloads", { url: u.url, folder: m.folder, path_index: m.path_index,
+          ...(at > 0 ? { subfolder: m.relpath.slice(0, at) } : {}) });
+        toast(`Downloading ${u.name} next to ${m.name}: progress in the queue.`);
+        const done = await waitForTask(task.id);
+        if (done.state === "succeeded") await changed(done.result.model, "Downloaded");
+        else showError(new Error((done.error && done.error.message) || done.state), "The update's download");
+      } catch (err) {
+        e.target.disabled = false;
+        showError(err, "The update's download");
+      }
+    } }, `Download ${u.name}`), " ",
+    h("button", { type: "button", class: "small secondary", onclick: () => save(m, { ignore_update: true }, "Update ignored") },
+      "Ignore this update"));
 }
 
 /** Civitai's model and version ids from the source page's address. */
@@ -102,6 +127,7 @@ export async function openDetail(summary, { quiet = false } = {}) {
   panel.replaceChildren(...[
     h("div", { class: "detail-head" }, h("h2", {}, m.name || m.relpath), favoriteButton(m), closeButton()),
     m.misplaced ? misplacedNote(m) : null,
+    m.update_available ? updateNote(m) : null,
     m.preview_url ? h("img", { src: withToken(m.preview_url), alt: `Preview of ${m.name}`, class: "detail-img" }) : null,
     h("div", { class: "tags", "aria-label": "Tags" }, (m.tags || []).map((t) => h("button", { type: "button",
       class: "chip tag", title: `Show the models tagged ${t}`, onclick: () => library.filterTag(t) }, `#${t}`)),

@@ -13,7 +13,7 @@ import { waitForTask } from "./live.js";
 const PAGE = 100;
 const fileName = (rel) => rel.slice(rel.lastIndexOf("/") + 1);
 const state = { folder: "", q: "", sort: "name", order: "asc", offset: 0, total: 0, request: 0, folders: [],
-  showEmpty: false, base: null, kind: null, tag: null, favorite: false, dir: "", view: "grid" };
+  showEmpty: false, base: null, kind: null, tag: null, favorite: false, update: false, dir: "", view: "grid" };
 
 export function folders() {
   return state.folders;
@@ -105,6 +105,7 @@ export async function loadModels({ append = false, keep = false } = {}) {
   if (state.kind !== null) params.set("type", state.kind);
   if (state.tag !== null) params.set("tag", state.tag);
   if (state.favorite) params.set("favorite", "true");
+  if (state.update) params.set("update", "true");
   const status = document.getElementById("library-status");
   let body;
   try {
@@ -135,7 +136,7 @@ export async function loadModels({ append = false, keep = false } = {}) {
   shown(body.items, append);
   state.offset += body.items.length;
   // The whole store empty (not a search or one folder): say what to do, with a button for the scan.
-  const filtered = state.q || state.dir || state.base !== null || state.kind !== null || state.tag !== null || state.favorite;
+  const filtered = state.q || state.dir || state.base !== null || state.kind !== null || state.tag !== null || state.favorite || state.update;
   const storeEmpty = body.total === 0 && !filtered && !state.folder;
   document.getElementById("library-empty").hidden = !storeEmpty;
   status.textContent = storeEmpty ? "" : body.total === 0
@@ -166,6 +167,7 @@ function card(m, sameName = false) {
     h("span", { class: "badges" },
       m.base_model ? h("span", { class: "badge base" }, m.base_model) : null,
       NSFW[m.nsfw_level] ? h("span", { class: "badge nsfw", title: "Civitai's content rating" }, NSFW[m.nsfw_level]) : null,
+      m.update_available ? h("span", { class: "badge update", title: `A newer version is on Civitai: ${m.update_available.name}` }, `⬆ ${m.update_available.name}`) : null,
       m.verify_status === "ok" ? h("span", { class: "badge verified", title: "Checked against its recorded hash" }, "✓ verified") : null,
       m.verify_status && m.verify_status !== "ok" ? h("span", { class: `badge verify verify-${m.verify_status}` }, m.verify_status) : null),
     m.misplaced ? h("span", { class: "misplaced", title: m.misplaced.reason }, `⚠ belongs in ${m.misplaced.suggested_folder}`) : null);

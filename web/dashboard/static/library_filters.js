@@ -20,17 +20,19 @@ function chips(label, counts, chosen, pick, name, least = 2) {
     value || UNKNOWN_BASE, " ", h("span", { class: "count" }, count.toLocaleString()))));
 }
 
-function favorites(count, state, changed) {
-  if (!count && !state.favorite) return null;
-  return h("div", { class: "facet", role: "group", "aria-label": "Favorites", dataset: { facet: "favorite" } },
-    h("button", { type: "button", class: "chip toggle", "aria-pressed": String(state.favorite),
-      onclick: () => { state.favorite = !state.favorite; changed(); } },
-    "★ Favorites ", h("span", { class: "count" }, (count || 0).toLocaleString())));
+/** A one-chip toggle (favorites, updates) shown while any model has it or it is pressed. */
+function flag(label, name, count, state, changed) {
+  if (!count && !state[name]) return null;
+  return h("div", { class: "facet", role: "group", "aria-label": label, dataset: { facet: name } },
+    h("button", { type: "button", class: "chip toggle", "aria-pressed": String(state[name]),
+      onclick: () => { state[name] = !state[name]; changed(); } },
+    `${label} `, h("span", { class: "count" }, (count || 0).toLocaleString())));
 }
 
 export function renderFacets(box, facets, state, changed) {
   box.replaceChildren(...[
-    favorites(facets.favorites, state, changed),
+    flag("★ Favorites", "favorite", facets.favorites, state, changed),
+    flag("⬆ Updates", "update", facets.updates, state, changed),
     chips("Base model", facets.base_models || {}, state.base, (v) => { state.base = v; changed(); }, "base"),
     chips("Type", facets.types || {}, state.kind, (v) => { state.kind = v; changed(); }, "type"),
     chips("Tag", facets.tags || {}, state.tag, (v) => { state.tag = v; changed(); }, "tag", 1),

@@ -10,6 +10,7 @@ const JOBS = {
   "scan-full": ["/scans", (folder, pathIndex) => ({ folder, path_index: pathIndex, mode: "full", fetch_metadata: true }), "Full scan"],
   verify: ["/verifications", (folder) => ({ folder }), "Verification"],
   previews: ["/previews/regenerate", (folder) => ({ folder, source: "auto" }), "Preview regeneration"],
+  updates: ["/bulk", (folder) => ({ action: "updates", query: folder ? { folder } : {} }), "Update check"],
 };
 
 // The chosen folder, and the root when one root of it was chosen ("loras#1"); only scans narrow to a root.
