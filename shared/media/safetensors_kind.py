@@ -22,7 +22,7 @@ _CONTEXT_WIDTH = {768: "SD 1.5", 1024: "SD 2.1", 2048: "SDXL 1.0", 1280: "SDXL 1
 #: The input side of a cross-attention key projection, in full weights and in each adapter's factorisation.
 _TO_K_INPUT = ("to_k.weight", "to_k.lora_down.weight", "to_k.lora_A.weight", "to_k.hada_w1_b", "to_k.hada_w2_b",
                "to_k.down.weight")
-_LYCORIS = (".hada_w1_a", ".hada_w2_a", ".lokr_w1", ".lokr_w2", ".lokr_w1_a", ".oft_blocks", ".oft_diag", ".b1.weight")
+_LYCORIS = (".hada_w1_a", ".hada_w2_a", ".lokr_w1", ".lokr_w2", ".lokr_w1_a", ".oft_blocks", ".oft_diag")
 _LORA = (".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora_B.weight", ".lora.down.weight")
 _BUNDLED = ("first_stage_model.", "cond_stage_model.", "conditioner.", "vae.", "text_encoders.")
 
