@@ -129,6 +129,15 @@ def detect(header: Mapping[str, Any]) -> Detected:
     return UNKNOWN
 
 
+def detect_json(raw: bytes) -> Detected:
+    """What a file is from its JSON header (the bytes after the length)."""
+    try:
+        header = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return UNKNOWN
+    return detect(header) if isinstance(header, dict) else UNKNOWN
+
+
 def detect_bytes(head: bytes) -> Detected:
     """What a file is from its first bytes (they must hold the whole header): a browser sends them before an
     upload, for the folder it suggests."""
@@ -137,11 +146,7 @@ def detect_bytes(head: bytes) -> Detected:
     (n,) = struct.unpack_from("<Q", head)
     if not 2 <= n <= min(MAX_HEADER_BYTES, len(head) - 8):
         return UNKNOWN
-    try:
-        header = orjson.loads(head[8:8 + n])
-    except orjson.JSONDecodeError:
-        return UNKNOWN
-    return detect(header) if isinstance(header, dict) else UNKNOWN
+    return detect_json(head[8:8 + n])
 
 
 def detect_file(path: str | os.PathLike[str]) -> Detected:

@@ -135,14 +135,37 @@ def from_header(path: str | os.PathLike[str]) -> str | None:
 
 
 def header_facts(path: str | os.PathLike[str], *, need_kind: bool = True) -> tuple[str | None, str | None]:
-    """``(base model, kind)`` of a safetensors file from its header: the metadata's statement first (one read
-    of the file's start), then, when the base model or the kind (``need_kind``) is still unknown, the tensor names
-    and shapes (``media.safetensors_kind``: the whole header is parsed, never the weights)."""
-    base = from_header(path)
-    if base is not None and not need_kind:
-        return base, None
-    found = safetensors_kind.detect_file(path)
-    return base or found.family, found.kind
+    """``(base model, kind)`` of a safetensors file from its header: the metadata's statement first, then, when
+    the base model or the kind (``need_kind``) is still unknown, the tensor names and shapes
+    (``media.safetensors_kind``). The file is opened once; the weights are never read."""
+    if not need_kind:
+        return from_header(path), None
+    try:
+        raw = _whole_header(path)
+    except OSError:
+        return None, None
+    if raw is None:
+        return None, None
+    found = safetensors_kind.detect_json(raw)
+    return from_metadata(_values(raw)) or found.family, found.kind
+
+
+def _whole_header(path: str | os.PathLike[str]) -> bytes | None:
+    """The JSON header of a safetensors file, whole (up to MAX_HEADER_BYTES), in one open."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        head = os.read(fd, 8 + _FIRST_READ)
+        if len(head) < 10:
+            return None
+        (n,) = struct.unpack_from("<Q", head)
+        if not 2 <= n <= MAX_HEADER_BYTES:
+            return None
+        raw = head[8:8 + n]
+        if len(raw) < n:
+            raw += _read_up_to(fd, n - len(raw))
+    finally:
+        os.close(fd)
+    return raw if raw.lstrip(_WS).startswith(b"{") else None
 
 
 def _header_values(path: str | os.PathLike[str]) -> dict[str, str]:
