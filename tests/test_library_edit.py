@@ -144,3 +144,25 @@ def test_bad_listing_filters(client: Any, store: Path) -> None:
     for query, name in (("tag=a%20b", "tag"), ("favorite=1", "favorite"), ("tag=" + "x" * 70, "tag")):
         got = client.get(f"/api/v1/models?{query}")
         assert got.status_code == 400 and f"'{name}'" in got.get_json()["error"]["message"], query
+
+
+def test_filters_by_verdict_preview_and_duplicates(client: Any, store: Path, settings: Settings) -> None:
+    from shared.store.index import StoreIndex
+    from shared.redis_client import connect
+    loras = store / "loras"
+    (loras / "Copy.safetensors").write_bytes((loras / "Plain.safetensors").read_bytes())
+    (loras / "Plain.webp").write_bytes(b"RIFF")
+    scan(settings, mode="full")
+    index = StoreIndex(connect(settings), settings)
+    index.set_verify_status("loras", 0, "Plain.safetensors", "ok")
+    index.set_verify_status("loras", 0, "Copy.safetensors", "mismatch", "its SHA256 differs")
+    assert _names(client, "verify=ok") == ["Plain.safetensors"]
+    assert _names(client, "verify=mismatch") == ["Copy.safetensors"]
+    assert _names(client, "verify=none") == ["styles/Neon.safetensors"]
+    assert sorted(_names(client, "preview=false")) == ["Copy.safetensors", "styles/Neon.safetensors"]
+    assert _names(client, "preview=true") == ["Plain.safetensors"]
+    assert sorted(_names(client, "duplicates=true")) == ["Copy.safetensors", "Plain.safetensors"]
+    facets = client.get("/api/v1/facets?folder=loras").get_json()
+    assert facets["verify"] == {"ok": 1, "mismatch": 1} and facets["no_preview"] == 2
+    for bad in ("verify=good", "preview=1", "duplicates=yes"):
+        assert client.get(f"/api/v1/models?{bad}").status_code == 400, bad

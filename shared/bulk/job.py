@@ -31,7 +31,10 @@ def selection(index: StoreIndex, params: dict[str, Any]) -> list[str]:
         return [model_id(r["folder"], r["path_index"], r["relpath"]) for r in params["models"]]
     query = params.get("query") or {}
     filters = Filters(base=query.get("base_model"), kind=query.get("type"), subdir=query.get("dir"),
-                      tag=query.get("tag"), favorite=bool(query.get("favorite")))
+                      tag=query.get("tag"), favorite=bool(query.get("favorite")), update=bool(query.get("update")),
+                      verify=query.get("verify"),
+                      no_preview=None if query.get("preview") is None else not query["preview"],
+                      ids=index.duplicate_ids() if query.get("duplicates") else None)
     return index.matching_ids(folder=query.get("folder"), q=query.get("q"), filters=filters)
 
 

@@ -1,5 +1,6 @@
 """``POST /bulk``: one action on many models as one task. ``{"action", "models": [ref...]}`` or ``{"action",
-"query": {"folder"?, "q"?, "base_model"?, "type"?, "dir"?, "tag"?, "favorite"?}}`` (everything the search
+"query": {"folder"?, "q"?, "base_model"?, "type"?, "dir"?, "tag"?, "favorite"?, "update"?, "verify"?,
+"preview"?, "duplicates"?}}`` (the listing's filters) (everything the search
 matches when the task runs), plus ``"to": {"folder", "path_index"?, "subfolder"?}`` for ``move`` and
 ``"tags": [...]`` for ``tag``/``untag``. ``verify`` and ``previews`` start those jobs over the selection; the
 others (``shared/bulk/job.py``) a ``bulk`` task. 202 Task."""
@@ -12,7 +13,7 @@ from flask import Blueprint, jsonify
 from shared.bulk.job import ACTIONS, selection
 from shared.errors import InvalidRequest
 from shared.store.edits import check_edits
-from shared.store.index import split_id
+from shared.store.index import VERDICTS, split_id
 from web.api.params import (
     choice_field,
     field,
@@ -34,15 +35,20 @@ def _query(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise InvalidRequest("Field 'query' must be an object: {folder?, q?, base_model?, type?, dir?, tag?, "
                              "favorite?}.")
-    only_fields(raw, ("folder", *_QUERY_TEXT, "favorite"), "query.")
+    only_fields(raw, ("folder", *_QUERY_TEXT, "favorite", "update", "verify", "preview", "duplicates"), "query.")
     out: dict[str, Any] = {"folder": folder_field(raw, prefix="query.")}
     for name, cap in _QUERY_TEXT.items():
         value = field(raw, name, str, prefix="query.")
         if value is not None and (len(value) > cap or any(c in value for c in "\t\r\n\0")):
             raise InvalidRequest(f"Field 'query.{name}' must be one line of at most {cap} characters.")
         out[name] = value
-    out["favorite"] = field(raw, "favorite", bool, default=False, prefix="query.")
-    return {k: v for k, v in out.items() if v not in (None, False)}
+    for flag in ("favorite", "update", "duplicates"):
+        out[flag] = field(raw, flag, bool, default=False, prefix="query.")
+    out["verify"] = field(raw, "verify", str, prefix="query.")
+    if out["verify"] is not None and out["verify"] not in VERDICTS:
+        raise InvalidRequest(f"Field 'query.verify' must be one of {', '.join(VERDICTS)}.")
+    out["preview"] = field(raw, "preview", bool, prefix="query.")
+    return {k: v for k, v in out.items() if v is not None and v is not False or k == "preview" and v is False}
 
 
 def _to(raw: Any) -> dict[str, Any]:

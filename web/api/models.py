@@ -18,7 +18,7 @@ from shared.store import ops, siblings
 from shared.store import sidecar_files as sidecars
 from shared.store.description import description_html
 from shared.store.edits import EDIT_FIELDS, check_edits
-from shared.store.index import SORTS, Filters, to_model
+from shared.store.index import SORTS, VERDICTS, Filters, to_model
 from shared.store.ops import ModelRef
 from shared.upstream.images import MAX_PREVIEW_BYTES
 from web.api.params import (
@@ -103,7 +103,10 @@ def list_models():  # type: ignore[no-untyped-def]
         raise InvalidRequest(f"Query parameter 'tag' must be one tag (no spaces), got {tag[:40]!r}.")
     filters = Filters(base=_text_arg("base_model", 100), kind=_text_arg("type", 100), subdir=_subdir_arg(),
                       tag=tag, favorite=choice_arg("favorite", ("true", "false"), "false") == "true",
-                      update=choice_arg("update", ("true", "false"), "false") == "true")
+                      update=choice_arg("update", ("true", "false"), "false") == "true",
+                      verify=choice_arg("verify", VERDICTS),
+                      no_preview={"true": False, "false": True, None: None}[choice_arg("preview", ("true", "false"))],
+                      ids=index.duplicate_ids() if choice_arg("duplicates", ("true", "false")) == "true" else None)
     joined, total = index.listing_json(folder=folder, q=q, sort=sort, order=order, offset=int_arg("offset", 0),
                                        limit=int_arg("limit", 100, lo=0, hi=1000), filters=filters)
     # The index keeps each Model as JSON text, so a page is joined, not re-encoded.

@@ -40,11 +40,12 @@ from shared.store.index.keys import (
     split_id,
     unpack_dir,
 )
-from shared.store.index.rows import Filters, Rows
+from shared.store.index.rows import VERDICTS, Filters, Rows
 from shared.store.index.writes import IndexWrites
 from shared.store.layout import StoreLayout
 
-__all__ = ["CHANGES", "DOC", "GEN", "MODEL_JSON", "SORTS", "UNHASHED", "Filters", "ModelDoc", "StoreIndex", "build_doc",
+__all__ = ["CHANGES", "DOC", "GEN", "MODEL_JSON", "SORTS", "UNHASHED", "VERDICTS", "Filters", "ModelDoc",
+           "StoreIndex", "build_doc",
            "dirs_key", "display_name", "fp_key", "keep_known", "keep_shared", "model_id", "pack_dir", "preview_url",
            "same_file", "same_hashed_file", "sha_key", "side_sig", "split_id", "stat_sig", "to_model",
            "unpack_dir"]

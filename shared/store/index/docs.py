@@ -158,10 +158,12 @@ def _model_json(doc: ModelDoc) -> bytes | str:
 def _search_row(mid: str, doc: ModelDoc, name: str, lower: str) -> str:
     """``size TAB created TAB modified TAB lower(name) TAB text TAB base model TAB type``: the sort keys, the
     searched text and the two facets the library's chips filter on (as shown, tabs made spaces). The text ends
-    with a ``tag:<tag>`` word per tag, ``fav:1`` for a favorite and ``has:update`` for a model with a newer
-    version, so a search finds them as words."""
+    with a ``tag:<tag>`` word per tag, ``fav:1`` for a favorite, ``has:update`` for a model with a newer
+    version, ``verify:<verdict>`` once verified and ``no:preview``, so a search finds them as words."""
     marks = ([f"tag:{t}" for t in doc.get("tags") or []] + (["fav:1"] if doc.get("favorite") else [])
-             + (["has:update"] if doc.get("update_available") else []))
+             + (["has:update"] if doc.get("update_available") else [])
+             + ([f"verify:{doc['verify_status']}"] if doc.get("verify_status") else [])
+             + ([] if doc.get("preview") else ["no:preview"]))
     text = " ".join([mid.split("/", 2)[2], name, " ".join(doc.get("trigger_words") or []),
                      doc.get("base_model") or "", *marks]).lower().replace("\t", " ")
     base = (doc.get("base_model") or "").replace("\t", " ")

@@ -25,11 +25,15 @@ def _columns(row: str) -> list[str]:
     return cols + [""] * (7 - len(cols))
 
 
+#: The verify filter's values: a verdict, or ``none`` (never verified).
+VERDICTS = ("ok", "mismatch", "invalid", "unknown", "none")
+
+
 @dataclass(frozen=True)
 class Filters:
     """What a listing keeps: every search token in a row's text, this base model (case-insensitive; "" is
     none recorded), this type, under this subfolder (of any root), with this tag (whole, case-insensitive),
-    favorites only, models with an update only."""
+    favorites only, models with an update only, this verify verdict, with or without a preview, these ids."""
 
     q: str | None = None
     base: str | None = None
@@ -38,6 +42,12 @@ class Filters:
     tag: str | None = None
     favorite: bool = False
     update: bool = False
+    #: a verify verdict (``ok``, ``mismatch``, ``invalid``, ``unknown``) or ``none`` (never verified)
+    verify: str | None = None
+    #: True: only models without a preview (False: only with one)
+    no_preview: bool | None = None
+    #: only these ids (the duplicates)
+    ids: frozenset[str] | None = None
 
 
 def row_filter(f: Filters) -> Callable[[tuple[str, str]], bool] | None:
@@ -53,12 +63,19 @@ def row_filter(f: Filters) -> Callable[[tuple[str, str]], bool] | None:
         plain.append("fav:1")
     if f.update:
         plain.append("has:update")
+    if f.verify and f.verify != "none":
+        plain.append(f"verify:{f.verify}")
+    if f.no_preview:
+        plain.append("no:preview")
+    absent = [" verify:"] if f.verify == "none" else []
+    absent += [" no:preview "] if f.no_preview is False else []
     # A tag is a whole word of the text, in the search box too: "tag:anime" does not keep a row tagged
     # "anime-style"
-    words = [f" {t} " for t in plain if t.startswith(("tag:", "fav:", "has:"))]
+    words = [f" {t} " for t in plain if t.startswith(("tag:", "fav:", "has:", "verify:", "no:"))]
     base_l = None if f.base is None else f.base.lower()
     under = f.subdir.strip("/") + "/" if f.subdir and f.subdir.strip("/") else None
-    if not plain and not matchers and base_l is None and f.kind is None and under is None:
+    if not plain and not matchers and base_l is None and f.kind is None and under is None and not absent \
+            and f.ids is None:
         return None
 
     def keep(pair: tuple[str, str]) -> bool:
@@ -70,7 +87,8 @@ def row_filter(f: Filters) -> Callable[[tuple[str, str]], bool] | None:
         return (all(m(cols[4]) for m in matchers) and (base_l is None or cols[5].lower() == base_l)
                 and (f.kind is None or cols[6] == f.kind)
                 and (under is None or pair[0].split("/", 2)[2].startswith(under))
-                and all(w in f" {cols[4]} " for w in words))
+                and all(w in f" {cols[4]} " for w in words) and not any(a in f" {cols[4]} " for a in absent)
+                and (f.ids is None or pair[0] in f.ids))
     return keep
 
 
@@ -129,24 +147,29 @@ class Rows:
         kinds: Counter[str] = Counter()
         dirs: Counter[str] = Counter()
         tags: Counter[str] = Counter()
-        favorites = updates = 0
+        favorites = updates = no_preview = 0
+        verdicts: Counter[str] = Counter()
         for mid, row in self.rows:
             if not mid.startswith(prefix):
                 continue
             cols = _columns(row)
             bases[cols[5]] += 1
             kinds[cols[6]] += 1
-            if "tag:" in cols[4] or "fav:1" in cols[4] or "has:update" in cols[4]:
-                words = cols[4].split()
-                tags.update(w[4:] for w in words if w.startswith("tag:") and len(w) > 4)
-                favorites += "fav:1" in words
-                updates += "has:update" in words
+            text = cols[4]
+            # Marks end the text, each after a space (``_search_row``): found without splitting most rows
+            if "tag:" in text:
+                tags.update(w[4:] for w in text.split() if w.startswith("tag:") and len(w) > 4)
+            favorites += " fav:1" in text
+            updates += " has:update" in text
+            no_preview += text.endswith(" no:preview")
+            if (at := text.find(" verify:")) >= 0:
+                verdicts[text[at + 8:].partition(" ")[0]] += 1
             if folder:
                 parts = mid.split("/", 2)[2].split("/")[:-1]
                 for depth in range(1, len(parts) + 1):
                     dirs["/".join(parts[:depth])] += 1
         got = {"base_models": dict(bases), "types": dict(kinds), "dirs": dict(dirs), "tags": dict(tags),
-               "favorites": favorites, "updates": updates}
+               "favorites": favorites, "updates": updates, "no_preview": no_preview, "verify": dict(verdicts)}
         with self._lock:
             self._facets[folder] = got
         return got

@@ -17,7 +17,6 @@ from shared.store.index.dirsigs import _side_sig, stat_sig
 from shared.store.index.docs import (
     ModelDoc,
     _dumps,
-    _model_json,
     _search_row,
     _to_model,
     build_doc,
@@ -203,13 +202,8 @@ class IndexWrites(IndexReads):
                           reason: str | None = None) -> None:
         doc = self._require(folder, path_index, relpath)
         doc["verify_status"], doc["verify_reason"], doc["verified_at"] = status, reason, time.time()
-        mid = model_id(folder, path_index, normalise_relpath(relpath))
-        # Only the document and its Model change (no sort or search row, no SHA256), so ``gen`` is left
-        # alone: a verify of the whole store would otherwise make every web process re-read every row.
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(DOC, mid, _dumps(doc))
-        pipe.hset(MODEL_JSON, mid, _model_json(doc))
-        pipe.execute()
+        # Its search row changes too (the verdict is a filter), so web processes catch up on it like any change.
+        self.put_docs([doc])
 
     def remove(self, folder: str, path_index: int, relpath: str) -> bool:
         mid = model_id(folder, path_index, normalise_relpath(relpath))
