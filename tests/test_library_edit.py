@@ -147,8 +147,8 @@ def test_bad_listing_filters(client: Any, store: Path) -> None:
 
 
 def test_filters_by_verdict_preview_and_duplicates(client: Any, store: Path, settings: Settings) -> None:
-    from shared.store.index import StoreIndex
     from shared.redis_client import connect
+    from shared.store.index import StoreIndex
     loras = store / "loras"
     (loras / "Copy.safetensors").write_bytes((loras / "Plain.safetensors").read_bytes())
     (loras / "Plain.webp").write_bytes(b"RIFF")
