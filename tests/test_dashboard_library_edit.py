@@ -164,3 +164,23 @@ def test_a_new_preview_reaches_every_open_page(page: Any, site: Site, library: P
           }""", None), timeout=10, what="a red thumbnail in the other page")
     finally:
         other.context.close()
+
+
+def test_verdict_preview_and_duplicate_filters(page: Any, site: Site, library: Path, settings: Any) -> None:
+    from shared.redis_client import connect
+    from shared.store.index import StoreIndex
+    (library / "copy.safetensors").write_bytes((library / "plain.safetensors").read_bytes())
+    (library / "plain.webp").write_bytes(b"RIFF")
+    scan(settings, folder="loras", mode="full")
+    StoreIndex(connect(settings), settings).set_verify_status("loras", 0, "plain.safetensors", "ok")
+    open_view(page, site, "library")
+    page.click(".folder-tab[data-folder=loras]")
+    wait_for(lambda: len(_names(page)) == 3, timeout=10, what="three models")
+    page.locator(".facet[data-facet=verify] button[data-value=ok]").click()
+    wait_for(lambda: _names(page) == ["plain"], timeout=10, what="the verified one")
+    page.locator(".facet[data-facet=verify] button[data-value=ok]").click()
+    page.locator(".facet[data-facet=more] button", has_text="Duplicates").click()
+    wait_for(lambda: _names(page) == ["copy", "plain"], timeout=10, what="the two copies")
+    page.locator(".facet[data-facet=more] button", has_text="Duplicates").click()
+    page.locator(".facet[data-facet=more] button", has_text="No preview").click()
+    wait_for(lambda: _names(page) == ["Ink Lines", "copy"], timeout=10, what="the models without a picture")

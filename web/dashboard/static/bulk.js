@@ -66,8 +66,10 @@ function count() {
 
 function query() {
   const s = library.state;
+  // every filter the listing applies, so "all N matching" is exactly what the page counts
   const q = { folder: s.folder || null, q: s.q || null, dir: s.dir || null, base_model: s.base, type: s.kind, tag: s.tag,
-    favorite: s.favorite || null };
+    favorite: s.favorite || null, update: s.update || null, verify: s.verify, preview: s.noPreview ? false : null,
+    duplicates: s.duplicates || null };
   return Object.fromEntries(Object.entries(q).filter(([, v]) => v !== null && v !== undefined));
 }
 

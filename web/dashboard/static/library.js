@@ -13,7 +13,8 @@ import { waitForTask } from "./live.js";
 const PAGE = 100;
 const fileName = (rel) => rel.slice(rel.lastIndexOf("/") + 1);
 const state = { folder: "", q: "", sort: "name", order: "asc", offset: 0, total: 0, request: 0, folders: [],
-  showEmpty: false, base: null, kind: null, tag: null, favorite: false, update: false, dir: "", view: "grid" };
+  showEmpty: false, base: null, kind: null, tag: null, favorite: false, update: false,
+  verify: null, noPreview: false, duplicates: false, dir: "", view: "grid" };
 
 export function folders() {
   return state.folders;
@@ -106,6 +107,9 @@ export async function loadModels({ append = false, keep = false } = {}) {
   if (state.tag !== null) params.set("tag", state.tag);
   if (state.favorite) params.set("favorite", "true");
   if (state.update) params.set("update", "true");
+  if (state.verify !== null) params.set("verify", state.verify);
+  if (state.noPreview) params.set("preview", "false");
+  if (state.duplicates) params.set("duplicates", "true");
   const status = document.getElementById("library-status");
   let body;
   try {
@@ -136,7 +140,8 @@ export async function loadModels({ append = false, keep = false } = {}) {
   shown(body.items, append);
   state.offset += body.items.length;
   // The whole store empty (not a search or one folder): say what to do, with a button for the scan.
-  const filtered = state.q || state.dir || state.base !== null || state.kind !== null || state.tag !== null || state.favorite || state.update;
+  const filtered = state.q || state.dir || state.base !== null || state.kind !== null || state.tag !== null || state.favorite || state.update
+    || state.verify !== null || state.noPreview || state.duplicates;
   const storeEmpty = body.total === 0 && !filtered && !state.folder;
   document.getElementById("library-empty").hidden = !storeEmpty;
   status.textContent = storeEmpty ? "" : body.total === 0

@@ -29,6 +29,12 @@ function flag(label, name, count, state, changed) {
     `${label} `, h("span", { class: "count" }, (count || 0).toLocaleString())));
 }
 
+/** A toggle with no count (counting it would cost a pass over every hash). */
+function plainToggle(label, name, state, changed) {
+  return h("div", {}, h("button", { type: "button", class: "chip toggle", "aria-pressed": String(state[name]),
+    dataset: { flag: name }, onclick: () => { state[name] = !state[name]; changed(); } }, label));
+}
+
 export function renderFacets(box, facets, state, changed) {
   box.replaceChildren(...[
     flag("★ Favorites", "favorite", facets.favorites, state, changed),
@@ -36,6 +42,10 @@ export function renderFacets(box, facets, state, changed) {
     chips("Base model", facets.base_models || {}, state.base, (v) => { state.base = v; changed(); }, "base"),
     chips("Type", facets.types || {}, state.kind, (v) => { state.kind = v; changed(); }, "type"),
     chips("Tag", facets.tags || {}, state.tag, (v) => { state.tag = v; changed(); }, "tag", 1),
+    chips("Verify", facets.verify || {}, state.verify, (v) => { state.verify = v; changed(); }, "verify", 1),
+    h("div", { class: "facet", role: "group", "aria-label": "More filters", dataset: { facet: "more" } },
+      ...[flag("No preview", "noPreview", facets.no_preview, state, changed),
+        plainToggle("Duplicates", "duplicates", state, changed)].filter(Boolean).map((f) => f.firstChild)),
   ].filter(Boolean));
   box.hidden = !box.childElementCount;
 }
