@@ -16,6 +16,7 @@ CLI_MODULES = [
     "cli.workflows",
     "cli.keys",
     "cli.trash",
+    "cli.upload",
 ]
 
 

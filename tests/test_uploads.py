@@ -147,3 +147,36 @@ def test_inspect_suggests_the_folder(client: Any, tmp_path: Path) -> None:
     assert got == {"kind": "LoRA", "family": "SDXL 1.0", "folder": "loras"}
     assert client.post("/api/v1/uploads/inspect", data=io.BytesIO(b"junk").read(),
                        content_type="application/octet-stream").get_json()["kind"] is None
+
+
+def test_cli_upload_suggests_the_folder_and_resumes(served: str, store: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import cli.upload
+    from cli import main
+    monkeypatch.setattr(cli.upload, "_STATE", tmp_path / "cache" / "uploads.json")
+    monkeypatch.setattr(cli.upload, "CHUNK", 1024 * 1024)
+    path = tmp_path / "xl_style.safetensors"
+    sparse_safetensors(path, {**LORA_SDXL, "pad": [2 * MIB]})  # 4 MiB of weights: four chunks
+    # Given an upload the server stopped taking after its first chunk
+    real = cli.upload.ApiClient.request
+    calls = []
+
+    def flaky(self: Any, method: str, route: str, **kw: Any) -> Any:
+        if method == "PATCH":
+            calls.append(route)
+            if len(calls) == 2:
+                from cli.client import ApiError
+                raise ApiError(0, "unreachable", "connection lost")
+        return real(self, method, route, **kw)
+
+    monkeypatch.setattr(cli.upload.ApiClient, "request", flaky)
+    assert main(["upload", str(path), "--subfolder", "styles"]) == 1
+    assert "a LoRA for SDXL 1.0, into loras" in capsys.readouterr().err
+    # When the same command runs again, it resumes where the server stands and publishes the file
+    assert main(["upload", str(path), "--subfolder", "styles"]) == 0
+    out, err = capsys.readouterr()
+    assert "resuming at 1.0MB" in err
+    target = store / "loras" / "styles" / "xl_style.safetensors"
+    assert out == f"uploaded loras/styles/xl_style.safetensors sha256 {hash_file(target)['SHA256']}\n"
+    assert target.read_bytes() == path.read_bytes()
