@@ -19,7 +19,8 @@ def index() -> Response:
     resp = send_from_directory(STATIC_DIR, "index.html", max_age=0)
     # The shell is tiny; always revalidate so a redeploy is picked up on reload.
     resp.headers["Cache-Control"] = "no-cache"
-    resp.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data: blob:; "
+    # Pictures may come from https hosts too: the preview picker shows Civitai's images where Civitai keeps them.
+    resp.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data: blob: https:; "
                                                "media-src 'self' blob:; connect-src 'self' ws: wss:; "
                                                "style-src 'self'; script-src 'self'")
     return resp
