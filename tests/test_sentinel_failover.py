@@ -86,8 +86,9 @@ class Stack:
     def stop(self) -> None:
         for w in self.workers:
             w.kill()
-        self.beat.stop()
-        self.web.stop()
+        # the test is over: no grace period (gunicorn would wait out its open WebSockets)
+        self.beat.stop(timeout=0.5)
+        self.web.stop(timeout=0.5)
         if self.client is not None:
             self.client.close()
         self.cluster.stop()
