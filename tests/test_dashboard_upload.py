@@ -68,3 +68,9 @@ def test_upload_200_mib_cut_off_and_resumed(page: Any, site: Site, settings: Any
     hashes = hash_file(target)
     assert hashes["SHA256"] in shown and hashes["BLAKE3"] in shown and hashes["AutoV3"] in shown
     assert "LoRA" in shown and "SDXL 1.0" in shown
+
+
+def test_the_folder_list_is_there_when_the_page_opens_on_add(page: Any, site: Site) -> None:
+    open_view(page, site, "add")
+    wait_for(lambda: page.locator("#upload-folder option").count() > 10, timeout=10, what="the folders")
+    assert page.locator("#upload-folder").input_value() == "checkpoints"

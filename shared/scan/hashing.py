@@ -35,7 +35,7 @@ def hash_pending(ctx: JobContext, index: StoreIndex, totals: Totals, locks: Root
     for doc, _mid, path in totals.to_hash:
         def progress(n: int, base: int = done_before) -> None:
             locks.renew()
-            ctx.progress(base + n, total, phase="hashing", files=totals.files, bytes=base + n)
+            ctx.progress(base + n, total, phase="hashing", files=totals.files, bytes=base + n, unit="bytes")
         try:
             st = os.stat(path)
             hashes = hash_file(path, ALL, progress=progress)

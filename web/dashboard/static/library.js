@@ -31,6 +31,7 @@ export async function loadFolders({ models = true } = {}) {
     return;
   }
   renderTabs();
+  document.dispatchEvent(new CustomEvent("depot:folders")); // the upload's folder list follows
   const select = document.getElementById("maint-folder");
   const chosen = select.value; // kept when a live refresh rebuilds the list
   // A folder with several roots also offers each root alone (scans only; "folder#path_index").

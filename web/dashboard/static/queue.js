@@ -10,7 +10,7 @@ const ACTION_LABELS = { delete: "Remove from list" };
 
 const BYTE_KINDS = new Set(["download", "verify", "workflow"]);
 // What the other kinds count
-const UNITS = { scan: "files", preview: "models" };
+const UNITS = { scan: "files", preview: "models", bulk: "models" };
 
 function amount(n, t) {
   if (BYTE_KINDS.has(t.kind) || (t.progress && t.progress.unit === "bytes")) return fmtBytes(n);

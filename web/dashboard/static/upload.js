@@ -106,7 +106,7 @@ export function renderUpload(box) {
   h("label", { class: "stack" }, "Save as", name),
   h("div", { class: "row wrap" }, start, cancel), bar, status);
   box.replaceChildren(form);
-  folderSel.addEventListener("focus", () => { if (!folderSel.options.length) fillFolders("checkpoints"); });
+  document.addEventListener("depot:folders", () => fillFolders(folderSel.value || "checkpoints"));
 }
 
 async function upload(f, target, progress) {
