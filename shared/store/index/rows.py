@@ -78,17 +78,33 @@ def row_filter(f: Filters) -> Callable[[tuple[str, str]], bool] | None:
             and f.ids is None:
         return None
 
+    ids = f.ids
+    kind = f.kind
+
     def keep(pair: tuple[str, str]) -> bool:
+        # Each check only when its filter is set: this runs once per row of the library
+        if ids is not None and pair[0] not in ids:
+            return False
         row = pair[1]
         for token in plain:
             if token not in row:
                 return False
         cols = _columns(row)
-        return (all(m(cols[4]) for m in matchers) and (base_l is None or cols[5].lower() == base_l)
-                and (f.kind is None or cols[6] == f.kind)
-                and (under is None or pair[0].split("/", 2)[2].startswith(under))
-                and all(w in f" {cols[4]} " for w in words) and not any(a in f" {cols[4]} " for a in absent)
-                and (f.ids is None or pair[0] in f.ids))
+        text = cols[4]
+        for m in matchers:
+            if not m(text):
+                return False
+        if base_l is not None and cols[5].lower() != base_l:
+            return False
+        if kind is not None and cols[6] != kind:
+            return False
+        if under is not None and not pair[0].split("/", 2)[2].startswith(under):
+            return False
+        if words or absent:
+            padded = f" {text} "
+            return all(w in padded for w in words) and not any(a in padded for a in absent)
+        return True
+
     return keep
 
 
