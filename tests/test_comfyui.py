@@ -151,3 +151,24 @@ def test_cli_default_flag(mounted_app, tmp_path: Path, monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_detail_says_where_each_host_sees_the_model(settings_env, redis, tmp_path: Path):
+    from shared.config import load_settings
+    from web import create_app
+    env = {**settings_env, "DEPOT_HOST_MOUNTS": "gpu1=/mnt/models,gpu2=/data/depot/,gpu2:loras=/fast/loras,"
+                                                "gpu3=/m,gpu3:loras="}
+    app = create_app(load_settings(env))
+    store = Path(settings_env["DEPOT_STORE"])
+    (store / "loras" / "styles").mkdir(parents=True, exist_ok=True)
+    (store / "loras" / "styles" / "ink.safetensors").write_bytes(b"x" * 10)
+    (store / "clip").mkdir(parents=True, exist_ok=True)
+    (store / "clip" / "t5.safetensors").write_bytes(b"y" * 10)
+    client = app.test_client()
+    got = client.get("/api/v1/models/loras/0/styles/ink.safetensors").get_json()
+    # the folder's own mount wins; a host without the folder says so
+    assert got["host_paths"] == {"gpu1": "/mnt/models/loras/styles/ink.safetensors",
+                                 "gpu2": "/fast/loras/styles/ink.safetensors", "gpu3": None}
+    # the second root of text_encoders is the store's clip folder
+    got = client.get("/api/v1/models/text_encoders/1/t5.safetensors").get_json()
+    assert got["host_paths"]["gpu1"] == "/mnt/models/clip/t5.safetensors"

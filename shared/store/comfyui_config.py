@@ -102,3 +102,22 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _BlockDumper.add_representer(str, _str)
+
+
+def host_paths(settings: Settings, layout: StoreLayout, folder: str, path_index: int,
+               relpath: str) -> dict[str, str | None]:
+    """Where each host named in ``DEPOT_HOST_MOUNTS`` sees one model (None: that host lacks the folder, or the
+    model's root is outside the store, where no mount says where the host has it)."""
+    store = os.path.normpath(str(layout.store))
+    root = os.path.normpath(str(layout.root(folder, path_index)))
+    inside = root == store or root.startswith(store + os.sep)
+    out: dict[str, str | None] = {}
+    for host in sorted(k for k in settings.host_mounts if ":" not in k):
+        override = folder_mount(settings, host, folder)
+        if override is not None:
+            out[host] = f"{override.rstrip('/')}/{relpath}" if override and path_index == 0 else None
+        elif inside:
+            out[host] = os.path.join(host_mount(settings, host), os.path.relpath(root, store), relpath)
+        else:
+            out[host] = None
+    return out

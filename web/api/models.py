@@ -16,6 +16,7 @@ from shared.library import previews as chosen
 from shared.library import trash
 from shared.store import ops, siblings
 from shared.store import sidecar_files as sidecars
+from shared.store.comfyui_config import host_paths
 from shared.store.description import description_html
 from shared.store.edits import EDIT_FIELDS, check_edits
 from shared.store.index import SORTS, VERDICTS, Filters, to_model
@@ -123,6 +124,7 @@ def model_detail(folder: str, path_index: str, relpath: str):  # type: ignore[no
     model["metadata"] = siblings.model_summary(depot().layout.folder(folder), path, doc)
     model["description"] = sidecars.read_description(path)
     model["description_html"] = description_html(model["description"])
+    model["host_paths"] = host_paths(depot().settings, depot().layout, folder, ref.path_index, rel)
     model["safetensors_metadata"] = sidecars.read_safetensors_metadata(path) if path.is_file() else None
     model["verified_at"], model["verify_reason"] = doc.get("verified_at"), doc.get("verify_reason")
     # Other models of the same stem beside it show the same sidecars and preview (CONTRACT §4).

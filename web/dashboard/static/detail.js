@@ -113,7 +113,9 @@ export async function openDetail(summary, { quiet = false } = {}) {
     ? `${m.verify_status}${m.verify_reason ? ` (${m.verify_reason})` : ""}${m.verified_at ? `, ${fmtTime(m.verified_at)}` : ""}`
     : "not verified";
   const rows = [
-    ["File", `${m.folder}/${m.relpath}`], ["On the server", serverPath(m)], ["Size", fmtBytes(m.size)],
+    ["File", `${m.folder}/${m.relpath}`], ["On the server", serverPath(m)],
+    ...Object.entries(m.host_paths || {}).map(([host, path]) => [`On ${host}`, path || "not mounted there"]),
+    ["Size", fmtBytes(m.size)],
     ["Base model", m.base_model || "unknown"], ["Type", m.model_type || "unknown"],
     ...(NSFW[m.nsfw_level] ? [["Rating", `${NSFW[m.nsfw_level]} (Civitai)`]] : []),
     ["Verify", verdict], ["SHA-256", m.sha256 || "not hashed yet"],
