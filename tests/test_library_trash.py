@@ -130,3 +130,21 @@ def test_cli_lists_restores_and_empties(served: str, store: Path, capsys: pytest
     assert main(["trash", "empty"]) == 0
     assert capsys.readouterr().out == "deleted 1 model for good\n"
     assert json.loads(requests.get(served + "/api/v1/trash", timeout=10).text) == []
+
+
+def test_a_store_that_refuses_writes_is_said_so(client: Any, store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = trash._move
+
+    def refuse(src: Any, dst: Any) -> None:
+        if str(src).endswith(".md"):  # the model went in; its sidecar cannot follow
+            raise PermissionError(13, "Permission denied", str(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(trash, "_move", refuse)
+    got = client.delete(URL)
+    assert got.status_code == 503 and got.get_json()["error"]["code"] == "store_not_writable"
+    assert "Permission denied" in got.get_json()["error"]["message"]
+    # and the model is still where it was with its sidecars, listed, and nothing is in the trash
+    assert sorted(os.listdir(store / "loras" / "styles")) == ["Ink.md", "Ink.preview.png", "Ink.safetensors"]
+    assert "styles/Ink.safetensors" in _listed(client)
+    assert client.get("/api/v1/trash").get_json() == []

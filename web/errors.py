@@ -1,6 +1,7 @@
 """Every error leaves the API as ``{"error": {"code", "message"}}`` with a fitting status; never a stack trace."""
 from __future__ import annotations
 
+import errno
 import logging
 
 import redis
@@ -42,6 +43,18 @@ def register(app: Flask) -> None:
         log.warning("event=redis_unavailable path=%s error=%s", request.path, exc)
         return error_response("redis_unavailable", "Redis is not reachable right now; the request was not "
                               "applied. Try again in a few seconds.", 503, Retry_After="5")
+
+    @app.errorhandler(OSError)
+    def _os(exc: OSError):  # type: ignore[no-untyped-def]
+        # The store refused a write (full, read-only, no permission): say so, and which file, rather than a 500
+        where = f" ({exc.filename})" if exc.filename else ""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return error_response("disk_full", f"The store's disk is full{where}; free some space and retry.", 507)
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            log.warning("event=store_not_writable path=%s error=%s", request.path, exc)
+            return error_response("store_not_writable", f"The server may not write there{where}: "
+                                  f"{exc.strerror}. Check the store's permissions and mounts, then retry.", 503)
+        return _other(exc)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]

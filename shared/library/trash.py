@@ -84,8 +84,16 @@ def trash_model(index: StoreIndex, ref: ModelRef) -> TrashEntry:
     # The entry is written first: a crash half-way leaves an entry whose missing files restore skips, never a
     # file in the trash that nothing names.
     write_atomic(box / ENTRY, orjson.dumps(entry))
-    for i, src in enumerate(files):
-        _move(src, box / f"{i}{SUFFIX}")
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for i, src in enumerate(files):
+            _move(src, box / f"{i}{SUFFIX}")
+            moved.append((src, box / f"{i}{SUFFIX}"))
+    except OSError:
+        for src, dst in reversed(moved):  # a refused move leaves the model whole where it was
+            os.rename(dst, src)
+        shutil.rmtree(box, ignore_errors=True)
+        raise
     index.remove(ref.folder, ref.path_index, ref.relpath)
     index.refresh_siblings(path)
     return entry
