@@ -33,7 +33,10 @@ def reap() -> list[str]:
 
 @shared_task(name="depot.maintenance.cleanup")
 def cleanup() -> int:
-    return _services().records.cleanup_indexes()
+    from shared.store.index import MODEL_JSON
+    services = _services()
+    services.redis.delete(MODEL_JSON)  # the per-model JSON an older version kept beside each document
+    return services.records.cleanup_indexes()
 
 
 @shared_task(name="depot.maintenance.partials")

@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
+from redis.client import NEVER_DECODE
 
-from shared.store.index import MODEL_JSON
+from shared.store.index import DOC, model_json
 from shared.store.layout import StoreLayout
 from shared.store.lookup import ModelLookup
 from shared.workflows import readiness
@@ -100,4 +101,5 @@ def _models(redis: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
     """The contract ``Model`` of each id, as the index stores it (fresh: verify status is not in the tables)."""
     if not ids:
         return {}
-    return {mid: orjson.loads(raw) for mid, raw in zip(ids, redis.hmget(MODEL_JSON, ids), strict=False) if raw}
+    raws = redis.execute_command("HMGET", DOC, *ids, **{NEVER_DECODE: True})
+    return {mid: orjson.loads(model_json(raw)) for mid, raw in zip(ids, raws, strict=False) if raw}

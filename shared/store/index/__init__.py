@@ -20,6 +20,7 @@ from shared.store.index.docs import (
     display_name,
     keep_known,
     keep_shared,
+    model_json,
     preview_url,
     same_file,
     same_hashed_file,
@@ -45,8 +46,8 @@ from shared.store.index.writes import IndexWrites
 from shared.store.layout import StoreLayout
 
 __all__ = ["CHANGES", "DOC", "GEN", "MODEL_JSON", "SORTS", "UNHASHED", "VERDICTS", "Filters", "ModelDoc",
-           "StoreIndex", "build_doc",
-           "dirs_key", "display_name", "fp_key", "keep_known", "keep_shared", "model_id", "pack_dir", "preview_url",
+           "StoreIndex", "build_doc", "dirs_key", "display_name", "fp_key", "keep_known", "keep_shared", "model_id",
+           "model_json", "pack_dir", "preview_url",
            "same_file", "same_hashed_file", "sha_key", "side_sig", "split_id", "stat_sig", "to_model",
            "unpack_dir"]
 

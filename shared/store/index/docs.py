@@ -151,8 +151,15 @@ def _dumps(obj: Any) -> bytes | str:
         return _COMPACT.encode(obj)
 
 
-def _model_json(doc: ModelDoc) -> bytes | str:
-    return _dumps(to_model(doc))
+def model_json(raw: bytes) -> bytes:
+    """The ``Model`` JSON of a stored document (orjson both ways; the standard library for the lone surrogates
+    of an undecodable file name)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        doc = json.loads(raw)
+    out = _dumps(to_model(doc))
+    return out if isinstance(out, bytes) else out.encode()
 
 
 def _search_row(mid: str, doc: ModelDoc, name: str, lower: str) -> str:

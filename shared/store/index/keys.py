@@ -9,8 +9,8 @@
 | depot:store:dirfp:{folder}:{path_index}  | HASH   | directory relpath -> "models|fingerprint" of every file in it |
 |                                          |        | (count, size/mtime/inode sums, crc of names): an unchanged    |
 |                                          |        | directory costs the scan one string compare                   |
-| depot:store:model                        | HASH   | id -> the contract ``Model`` as ready-to-send JSON (listing   |
-|                                          |        | pages are assembled from these strings without parsing)       |
+| depot:store:model                        | HASH   | no longer written (a page's Models are made from the docs); |
+|                                          |        | the hourly cleanup deletes what an older version left         |
 | depot:store:q                            | HASH   | id -> "size TAB created TAB modified TAB lower(name) TAB text" |
 |                                          |        | for sorting and search (text = lower-cased path, name,        |
 |                                          |        | trigger words, base model); each process keeps these rows and |

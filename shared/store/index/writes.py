@@ -18,7 +18,6 @@ from shared.store.index.docs import (
     ModelDoc,
     _dumps,
     _search_row,
-    _to_model,
     build_doc,
     display_name,
     keep_known,
@@ -34,7 +33,6 @@ from shared.store.index.keys import (
     CHANGES,
     DOC,
     GEN,
-    MODEL_JSON,
     SHA_OF,
     UNHASHED,
     Q,
@@ -70,14 +68,12 @@ class IndexWrites(IndexReads):
         old_shas = [None] * len(ids) if new else cast(list[str | None], self.redis.hmget(SHA_OF, ids))
         # Field maps for HSET (typed loosely: redis-py's mapping type is invariant in its keys)
         doc_map: dict[Any, Any] = {}
-        model_map: dict[Any, Any] = {}
         q_map: dict[Any, Any] = {}
         sha_map: dict[Any, Any] = {}
         pipe = self.redis.pipeline(transaction=True)
         for (mid, d), old in zip(by_id.items(), old_shas, strict=False):
             name = display_name(d)
             doc_map[mid] = _dumps(d)
-            model_map[mid] = _dumps(_to_model(d, name))
             q_map[mid] = _search_row(mid, d, name, name.lower())
             sha = (d.get("hashes") or {}).get("SHA256") or ""
             if old and old != sha:
@@ -89,7 +85,6 @@ class IndexWrites(IndexReads):
                 pipe.hdel(SHA_OF, mid)
         if by_id:
             pipe.hset(DOC, mapping=doc_map)
-            pipe.hset(MODEL_JSON, mapping=model_map)
             pipe.hset(Q, mapping=q_map)
             if sha_map:
                 pipe.hset(SHA_OF, mapping=sha_map)
@@ -117,7 +112,7 @@ class IndexWrites(IndexReads):
         for mid, sha in zip(ids, shas, strict=False):
             if sha:
                 pipe.srem(sha_key(sha), mid)
-        for key in (DOC, Q, MODEL_JSON, SHA_OF):
+        for key in (DOC, Q, SHA_OF):
             pipe.hdel(key, *ids)
         pipe.srem(UNHASHED, *ids)
         self._changed(pipe, ids)
