@@ -110,7 +110,7 @@ def list_models():  # type: ignore[no-untyped-def]
                       ids=index.duplicate_ids() if choice_arg("duplicates", ("true", "false")) == "true" else None)
     joined, total = index.listing_json(folder=folder, q=q, sort=sort, order=order, offset=int_arg("offset", 0),
                                        limit=int_arg("limit", 100, lo=0, hi=1000), filters=filters)
-    # The index keeps each Model as JSON text, so a page is joined, not re-encoded.
+    # A page arrives as JSON text (``listing_json``): it is joined into the answer, not decoded again.
     return Response(b'{"items":[' + joined + b'],"total":' + str(total).encode() + b"}", mimetype="application/json")
 
 
