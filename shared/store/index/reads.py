@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, cast
 
@@ -25,7 +25,7 @@ from shared.store.index.keys import (
     model_id,
     sha_key,
 )
-from shared.store.index.rows import Filters, Rows, row_filter
+from shared.store.index.rows import Filters, Rows, select
 from shared.store.paths import normalise_relpath
 
 
@@ -79,7 +79,7 @@ class IndexReads(IndexDirs):
         """One page of ``Model``s as comma-joined JSON (UTF-8) and the total; ``q`` is the search, ``filters`` the
         rest of ``Filters``."""
         f = replace(filters or Filters(), q=q)
-        ids, total = self._page_ids(folder, sort, order, offset, limit, row_filter(f))
+        ids, total = self._page_ids(folder, sort, order, offset, limit, f)
         raws = self.redis.execute_command("HMGET", DOC, *ids, **{NEVER_DECODE: True}) if ids else []
         # One JSON per model in Redis (the document); a page's Models are made from it, ~10 µs each
         return b",".join(model_json(raw) for raw in raws if raw), total
@@ -87,16 +87,14 @@ class IndexReads(IndexDirs):
     def matching_ids(self, *, folder: str | None = None, q: str | None = None,
                      filters: Filters | None = None) -> list[str]:
         """Every id a listing with these filters holds, in name order (a bulk action on a search)."""
-        ids, _total = self._page_ids(folder, "name", "asc", 0, 10**12, row_filter(replace(filters or Filters(), q=q)))
+        ids, _total = self._page_ids(folder, "name", "asc", 0, 10**12, replace(filters or Filters(), q=q))
         return ids
 
     def _page_ids(self, folder: str | None, sort: str, order: str, offset: int, limit: int,
-                  keep: Callable[[tuple[str, str]], bool] | None) -> tuple[list[str], int]:
-        """The ids of one page and the total, from this process's sorted copy of the rows (those ``keep``
-        keeps)."""
-        ordered = self._rows().ordered(folder, sort)
-        if keep is not None:
-            ordered = [pair for pair in ordered if keep(pair)]
+                  filters: Filters) -> tuple[list[str], int]:
+        """The ids of one page and the total, from this process's sorted copy of the rows (those ``filters``
+        keep)."""
+        ordered = select(self._rows().ordered(folder, sort), filters)
         total = len(ordered)
         if order == "desc":
             page = ordered[max(0, total - offset - limit):max(0, total - offset)][::-1]
