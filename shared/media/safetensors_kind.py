@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 import orjson
 
 MAX_HEADER_BYTES = 16 * 1024 * 1024
+#: The first read of a header: enough for nearly every file's whole header
+_FIRST_READ = 64 * 1024
 
 _CONTEXT_WIDTH = {768: "SD 1.5", 1024: "SD 2.1", 2048: "SDXL 1.0", 1280: "SDXL 1.0"}
 #: The input side of a cross-attention key projection, in full weights and in each adapter's factorisation.
@@ -35,30 +37,27 @@ class Detected(NamedTuple):
 UNKNOWN = Detected(None, None)
 
 
-def read_tensors(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The header of a safetensors file (tensor name -> ``{"dtype","shape","data_offsets"}``, plus
-    ``__metadata__``), or None for a file that is not one or whose header is over the cap."""
+def header_bytes(path: str | os.PathLike[str]) -> bytes | None:
+    """The JSON header of a safetensors file, whole (up to MAX_HEADER_BYTES), in one open; None for a file that is
+    not one. ``OSError`` when it cannot be read."""
+    # O_NONBLOCK: a FIFO named like a model must not hang a scan (it changes nothing for regular files)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        head = os.read(fd, 8)
-        if len(head) < 8:
+        head = os.read(fd, 8 + _FIRST_READ)
+        if len(head) < 10:
             return None
-        (n,) = struct.unpack("<Q", head)
+        (n,) = struct.unpack_from("<Q", head)
         if not 2 <= n <= MAX_HEADER_BYTES:
             return None
-        chunks, want = [], n
+        first = head[8:8 + n]
+        chunks, want = [first], n - len(first)
         while want > 0 and (chunk := os.read(fd, min(want, 1 << 20))):
             chunks.append(chunk)
             want -= len(chunk)
-        header = orjson.loads(b"".join(chunks))
-    except (OSError, orjson.JSONDecodeError):
-        return None
     finally:
         os.close(fd)
-    return header if isinstance(header, dict) else None
+    raw = b"".join(chunks)
+    return raw if raw.lstrip(b" \t\r\n").startswith(b"{") else None
 
 
 def _shape(header: Mapping[str, Any], key: str) -> list[int]:
@@ -98,7 +97,7 @@ def _transformer_family(header: Mapping[str, Any], keys: list[str], adapter: boo
 
 
 def detect(header: Mapping[str, Any]) -> Detected:
-    """Kind and family of the tensors of ``header`` (``read_tensors``'s answer)."""
+    """Kind and family of the tensors of ``header`` (a parsed safetensors header)."""
     keys = [k for k in header if k != "__metadata__"]
     if not keys:
         return UNKNOWN
@@ -150,5 +149,8 @@ def detect_bytes(head: bytes) -> Detected:
 
 
 def detect_file(path: str | os.PathLike[str]) -> Detected:
-    header = read_tensors(path)
-    return detect(header) if header is not None else UNKNOWN
+    try:
+        raw = header_bytes(path)
+    except OSError:
+        return UNKNOWN
+    return detect_json(raw) if raw is not None else UNKNOWN

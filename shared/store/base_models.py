@@ -141,31 +141,13 @@ def header_facts(path: str | os.PathLike[str], *, need_kind: bool = True) -> tup
     if not need_kind:
         return from_header(path), None
     try:
-        raw = _whole_header(path)
+        raw = safetensors_kind.header_bytes(path)
     except OSError:
         return None, None
     if raw is None:
         return None, None
     found = safetensors_kind.detect_json(raw)
     return from_metadata(_values(raw)) or found.family, found.kind
-
-
-def _whole_header(path: str | os.PathLike[str]) -> bytes | None:
-    """The JSON header of a safetensors file, whole (up to MAX_HEADER_BYTES), in one open."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    try:
-        head = os.read(fd, 8 + _FIRST_READ)
-        if len(head) < 10:
-            return None
-        (n,) = struct.unpack_from("<Q", head)
-        if not 2 <= n <= MAX_HEADER_BYTES:
-            return None
-        raw = head[8:8 + n]
-        if len(raw) < n:
-            raw += _read_up_to(fd, n - len(raw))
-    finally:
-        os.close(fd)
-    return raw if raw.lstrip(_WS).startswith(b"{") else None
 
 
 def _header_values(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -137,17 +137,19 @@ class IndexReads(IndexDirs):
         rows = cast(list[str | None], self.redis.hmget(Q, ids))
         return cache.updated(gen, dict(zip(ids, rows, strict=False)))
 
+    def _sha_groups(self) -> dict[str, list[str]]:
+        """The ids of each SHA256 the index knows."""
+        groups: dict[str, list[str]] = {}
+        for mid, sha in cast(dict[str, str], self.redis.hgetall(SHA_OF)).items():
+            groups.setdefault(sha, []).append(mid)
+        return groups
+
     def duplicate_ids(self) -> frozenset[str]:
         """Every model whose SHA256 another model shares (the library's "duplicates" filter)."""
-        groups: dict[str, list[str]] = {}
-        for mid, sha in cast(dict[str, str], self.redis.hgetall(SHA_OF)).items():
-            groups.setdefault(sha, []).append(mid)
-        return frozenset(mid for ids in groups.values() if len(ids) > 1 for mid in ids)
+        return frozenset(mid for ids in self._sha_groups().values() if len(ids) > 1 for mid in ids)
 
     def duplicates(self, folder: str | None = None) -> list[dict[str, Any]]:
-        groups: dict[str, list[str]] = {}
-        for mid, sha in cast(dict[str, str], self.redis.hgetall(SHA_OF)).items():
-            groups.setdefault(sha, []).append(mid)
+        groups = self._sha_groups()
         out = []
         for sha, ids in sorted(groups.items()):
             if len(ids) > 1 and (folder is None or any(i.startswith(folder + "/") for i in ids)):
