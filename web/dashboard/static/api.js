@@ -73,8 +73,10 @@ export function askForToken() {
   return askingForToken;
 }
 
-export async function api(method, path, body, { retried = false } = {}) {
-  const headers = { Accept: "application/json" };
+/** ``headers``: extra request headers (an upload's ``Upload-Offset``). A refusal is an ApiError carrying the
+ * server's ``details`` too. */
+export async function api(method, path, body, { retried = false, headers: extra = {} } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   // A FormData body (a file upload) goes as multipart: the browser writes its Content-Type with the boundary.
@@ -91,7 +93,7 @@ export async function api(method, path, body, { retried = false } = {}) {
   }
   if (resp.status === 401 && method === "GET") readsNeedToken = true;
   if (resp.status === 401 && !retried) {
-    if (await askForToken()) return api(method, path, body, { retried: true });
+    if (await askForToken()) return api(method, path, body, { retried: true, headers: extra });
   }
   // A deletion says where the model went (its trash entry), for an undo
   if (resp.status === 204) return resp.headers.get("Location") ? { location: resp.headers.get("Location") } : null;
@@ -103,7 +105,9 @@ export async function api(method, path, body, { retried = false } = {}) {
   }
   if (!resp.ok) {
     const e = (data && data.error) || {};
-    throw new ApiError(resp.status, e.code || `http_${resp.status}`, e.message || `The server answered ${resp.status}.`);
+    const error = new ApiError(resp.status, e.code || `http_${resp.status}`, e.message || `The server answered ${resp.status}.`);
+    error.details = e.details;
+    throw error;
   }
   return data;
 }

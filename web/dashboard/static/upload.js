@@ -4,7 +4,7 @@
 // /uploads/inspect); the server hashes the bytes as they arrive and publishes the file only when it is complete
 // and sound, so a tab closed half-way leaves nothing under the model's name.
 
-import { ApiError, api, fmtBytes, fmtDuration, getToken, h, showError, toast } from "./api.js";
+import { ApiError, api, fmtBytes, fmtDuration, h, showError, toast } from "./api.js";
 import { folders } from "./library.js";
 
 const CHUNK = 8 * 1024 * 1024;
@@ -20,23 +20,12 @@ function remember(file, id) {
 }
 
 async function sendChunk(id, offset, blob) {
-  const headers = { "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream", Accept: "application/json" };
-  const token = getToken();
-  if (token) headers.Authorization = `Bearer ${token}`;
-  let resp;
   try {
-    resp = await fetch(`/api/v1/uploads/${id}`, { method: "PATCH", headers, body: blob });
+    return await api("PATCH", `/uploads/${id}`, blob, { headers: { "Upload-Offset": String(offset) } });
   } catch (err) {
-    throw new ApiError(0, "unreachable", "The connection to the server was lost; pick the file again to resume.");
+    if (err.status === 0) throw new ApiError(0, "unreachable", "The connection to the server was lost; pick the file again to resume.");
+    throw err;
   }
-  const data = await resp.json().catch(() => null);
-  if (!resp.ok) {
-    const e = (data && data.error) || {};
-    const error = new ApiError(resp.status, e.code || `http_${resp.status}`, e.message || `The server answered ${resp.status}.`);
-    error.details = e.details;
-    throw error;
-  }
-  return data;
 }
 
 // What the file is, from its header (the first MiB holds it for nearly every file): the folder suggested
@@ -134,7 +123,7 @@ async function upload(f, target, progress) {
     }
     let answer;
     try {
-      answer = await sendChunk(id, offset, f.slice(offset, offset + CHUNK));
+      answer = await sendChunk(id, offset, f.slice(offset, offset + CHUNK, "application/offset+octet-stream"));
     } catch (err) {
       if (err.status === 409 && err.details && Number.isInteger(err.details.offset)) {
         offset = err.details.offset; // the server has more (or less) than we thought: go on from there
