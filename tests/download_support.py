@@ -8,6 +8,8 @@ import os
 import struct
 from typing import Any
 
+import pytest
+
 from shared.config import Settings
 from shared.jobs import JobContext
 from shared.services import Services
@@ -96,3 +98,10 @@ def real_gguf(path: Any, arch: str, tokens: int = 0) -> Any:
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+@pytest.fixture(name="settings_env")
+def civitai_at_upstream(settings_env: dict[str, str], upstream: Any) -> dict[str, str]:
+    """The test's settings with Civitai at the fake upstream: a module that imports this fixture gets them."""
+    settings_env["DEPOT_CIVITAI_URL"] = upstream.url
+    return settings_env

@@ -9,17 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.download_support import real_gguf
+from tests.download_support import civitai_at_upstream, real_gguf  # noqa: F401 - the fixture
 from tests.support import wait_for
 from tests.test_dashboard import Site, browser, open_view, page, site  # noqa: F401 - fixtures
 
 pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture
-def settings_env(settings_env, upstream):  # type: ignore[no-untyped-def]
-    settings_env["DEPOT_CIVITAI_URL"] = upstream.url
-    return settings_env
 
 
 def _shots(tmp_path: Path) -> Path:

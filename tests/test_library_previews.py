@@ -13,17 +13,11 @@ import pytest
 from PIL import Image
 
 from shared.store.layout import StoreLayout
-from tests.download_support import jpeg_bytes
+from tests.download_support import civitai_at_upstream, jpeg_bytes  # noqa: F401 - the fixture
 from tests.test_scan import scan
 
 URL = "/api/v1/models/loras/0/ink.safetensors"
 DATA = b"\x08" + b"\0" * 7 + b'{"a":1} ' + b"k" * 500
-
-
-@pytest.fixture
-def settings_env(settings_env, upstream):  # type: ignore[no-untyped-def]
-    settings_env["DEPOT_CIVITAI_URL"] = upstream.url
-    return settings_env
 
 
 @pytest.fixture

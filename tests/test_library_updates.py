@@ -12,7 +12,7 @@ import pytest
 from shared.config import Settings
 from shared.store.front_matter import split_front_matter
 from shared.store.layout import StoreLayout
-from tests.download_support import safetensors_bytes
+from tests.download_support import civitai_at_upstream, safetensors_bytes  # noqa: F401 - the fixture
 from tests.multihost_support import finished
 from tests.support import wait_for
 from tests.test_dashboard import Site, browser, open_view, page, site  # noqa: F401 - fixtures
@@ -21,12 +21,6 @@ from tests.test_scan import scan
 OLD = safetensors_bytes(4000, seed=1)
 NEW = safetensors_bytes(4000, seed=2)
 URL = "/api/v1/models/loras/0/styles/ink-v1.safetensors"
-
-
-@pytest.fixture
-def settings_env(settings_env, upstream):  # type: ignore[no-untyped-def]
-    settings_env["DEPOT_CIVITAI_URL"] = upstream.url
-    return settings_env
 
 
 @pytest.fixture
