@@ -19,6 +19,7 @@ from web.api.params import (
     field,
     folder_field,
     json_body,
+    one_line,
     only_fields,
     path_index_field,
     relpath_field,
@@ -38,10 +39,7 @@ def _query(raw: Any) -> dict[str, Any]:
     only_fields(raw, ("folder", *_QUERY_TEXT, "favorite", "update", "verify", "preview", "duplicates"), "query.")
     out: dict[str, Any] = {"folder": folder_field(raw, prefix="query.")}
     for name, cap in _QUERY_TEXT.items():
-        value = field(raw, name, str, prefix="query.")
-        if value is not None and (len(value) > cap or any(c in value for c in "\t\r\n\0")):
-            raise InvalidRequest(f"Field 'query.{name}' must be one line of at most {cap} characters.")
-        out[name] = value
+        out[name] = one_line(f"Field 'query.{name}'", field(raw, name, str, prefix="query."), cap)
     for flag in ("favorite", "update", "duplicates"):
         out[flag] = field(raw, flag, bool, default=False, prefix="query.")
     out["verify"] = field(raw, "verify", str, prefix="query.")

@@ -30,6 +30,7 @@ from web.api.params import (
     int_arg,
     json_body,
     named,
+    one_line,
     only_fields,
     path_index_field,
     relpath_field,
@@ -70,11 +71,7 @@ def folders():  # type: ignore[no-untyped-def]
 
 def _text_arg(name: str, cap: int) -> str | None:
     """An optional free-text query parameter (absent: None; "" is a value: "none recorded" for a facet)."""
-    raw = request.args.get(name)
-    if raw is not None and (len(raw) > cap or any(c in raw for c in "\t\r\n\0")):
-        raise InvalidRequest(f"Query parameter {name!r} must be at most {cap} characters with no tabs or line "
-                             f"breaks, got {raw[:40]!r}.")
-    return raw
+    return one_line(f"Query parameter {name!r}", request.args.get(name), cap)
 
 
 def _subdir_arg() -> str | None:

@@ -88,6 +88,15 @@ def choice_arg(name: str, choices: tuple[str, ...] | list[str], default: str | N
     return raw
 
 
+def one_line(what: str, value: str | None, cap: int) -> str | None:
+    """``value`` when it is at most ``cap`` characters with no tab, line break or NUL (a search or a filter value,
+    which the index's tab-separated rows could not hold); ``what`` names it in the refusal."""
+    if value is not None and (len(value) > cap or any(c in value for c in "\t\r\n\0")):
+        raise InvalidRequest(f"{what} must be at most {cap} characters with no tabs or line breaks, got "
+                             f"{value[:40]!r}.")
+    return value
+
+
 def given(body: dict[str, Any], name: str) -> bool:
     """Whether the client sent ``name`` with a value (null counts as left out)."""
     return body.get(name) is not None
