@@ -63,7 +63,7 @@ def main(argv: list[str]) -> None:
         written, rows = 0, []
         for size in sizes:
             t0 = time.perf_counter()
-            index.put_docs(synthetic_docs(written, size - written), new=True)
+            index.put_docs(synthetic_docs(written, size - written))
             wrote = time.perf_counter() - t0
             written = size
             per_model = (int(stack.redis.info("memory")["used_memory"]) - base) / size

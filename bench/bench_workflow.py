@@ -46,7 +46,7 @@ def fill_index(index: Any, models: int, wanted: list[tuple[str, str]]) -> None:
     for i in range(len(docs), models):
         folder = rng.choices([f for f, _ in _FOLDERS], weights)[0]
         docs.append(_doc(folder, f"org{i % 97:02d}/set{i % 1000:03d}/model_{i:06d}.safetensors", i))
-    index.put_docs(docs, new=True)
+    index.put_docs(docs)
 
 
 def synthetic(nodes: int = 500) -> dict[str, Any]:

@@ -33,9 +33,9 @@ def reap() -> list[str]:
 
 @shared_task(name="depot.maintenance.cleanup")
 def cleanup() -> int:
-    from shared.store.index import MODEL_JSON
+    from shared.store.index import StoreIndex
     services = _services()
-    services.redis.delete(MODEL_JSON)  # the per-model JSON an older version kept beside each document
+    StoreIndex(services.redis, services.settings).drop_legacy_keys()
     return services.records.cleanup_indexes()
 
 

@@ -249,7 +249,6 @@ class DirectoryIndexer:
             # A scan process's directories have no lines, so none of their models was ever indexed whole (at
             # most written by a scan cut off before its lines; such a model is simply indexed again).
             olds = self.indexed_docs(ids)
-            new = not any(olds.values())
             docs, queued = [], set()
             for mid, (doc, rehash) in zip(ids, self.pending, strict=False):
                 old = olds.get(mid)
@@ -268,7 +267,7 @@ class DirectoryIndexer:
                     else:
                         self.totals.lazy += 1
                 docs.append(doc)
-            self.writer.submit(self.index.put_docs, docs, new=new, queued=queued)
+            self.writer.submit(self.index.put_docs, docs, queued=queued)
             self.pending = []
         # Directory lines are written after their documents (one writer, in order), so an interrupted scan
         # redoes the directory.

@@ -20,6 +20,7 @@ from shared.store.index.docs import (
     display_name,
     keep_known,
     keep_shared,
+    load_doc,
     model_json,
     preview_url,
     same_file,
@@ -30,14 +31,12 @@ from shared.store.index.keys import (
     CHANGES,
     DOC,
     GEN,
-    MODEL_JSON,
     SORTS,
     UNHASHED,
     dirs_key,
     fp_key,
     model_id,
     pack_dir,
-    sha_key,
     split_id,
     unpack_dir,
 )
@@ -45,11 +44,10 @@ from shared.store.index.rows import VERDICTS, Filters, Rows
 from shared.store.index.writes import IndexWrites
 from shared.store.layout import StoreLayout
 
-__all__ = ["CHANGES", "DOC", "GEN", "MODEL_JSON", "SORTS", "UNHASHED", "VERDICTS", "Filters", "ModelDoc",
-           "StoreIndex", "build_doc", "dirs_key", "display_name", "fp_key", "keep_known", "keep_shared", "model_id",
-           "model_json", "pack_dir", "preview_url",
-           "same_file", "same_hashed_file", "sha_key", "side_sig", "split_id", "stat_sig", "to_model",
-           "unpack_dir"]
+__all__ = ["CHANGES", "DOC", "GEN", "SORTS", "UNHASHED", "VERDICTS", "Filters", "ModelDoc", "StoreIndex",
+           "build_doc", "dirs_key", "display_name", "fp_key", "keep_known", "keep_shared", "load_doc", "model_id",
+           "model_json", "pack_dir", "preview_url", "same_file", "same_hashed_file", "side_sig", "split_id",
+           "stat_sig", "to_model", "unpack_dir"]
 
 
 class StoreIndex(IndexWrites):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
 from urllib.parse import quote
 
 import orjson
@@ -151,14 +151,42 @@ def _dumps(obj: Any) -> bytes | str:
         return _COMPACT.encode(obj)
 
 
-def model_json(raw: bytes) -> bytes:
-    """The ``Model`` JSON of a stored document (orjson both ways; the standard library for the lone surrogates
-    of an undecodable file name)."""
+#: The values a stored document leaves out (most models have no verdict, rating or folder flag yet): a million
+#: documents pay for every key they hold. ``load_doc`` puts them back.
+_UNSET: dict[str, Any] = {"title": None, "base_model": None, "source": None, "source_url": None, "preview": None,
+                          "dir": False, "hashed": False, "verify_status": None, "verified_at": None,
+                          "verify_reason": None, "model_type": None, "nsfw_level": None}
+
+
+def pack_doc(doc: ModelDoc) -> bytes | str:
+    """A document as stored: compact JSON without the keys that hold their unset value."""
+    return _dumps({k: v for k, v in doc.items() if not _unset(k, v)})
+
+
+def _unset(key: str, value: Any) -> bool:
+    if key in _UNSET:
+        unset = _UNSET[key]
+        return value is unset  # None or False, never a 0 or an empty string
+    return key in ("hashes", "trigger_words") and not value
+
+
+def load_doc(raw: bytes | str) -> ModelDoc:
+    """A stored document with every key (``pack_doc`` leaves the unset ones out; an older version kept them);
+    orjson, or the standard library for the lone surrogates of an undecodable file name."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
         doc = json.loads(raw)
-    out = _dumps(to_model(doc))
+    for key, value in _UNSET.items():
+        doc.setdefault(key, value)
+    doc.setdefault("hashes", {})
+    doc.setdefault("trigger_words", [])
+    return cast(ModelDoc, doc)
+
+
+def model_json(raw: bytes) -> bytes:
+    """The ``Model`` JSON of a stored document."""
+    out = _dumps(to_model(load_doc(raw)))
     return out if isinstance(out, bytes) else out.encode()
 
 

@@ -3,7 +3,8 @@
 | key                                      | type   | content                                                       |
 |------------------------------------------|--------|---------------------------------------------------------------|
 | depot:store:doc                          | HASH   | id -> compact JSON document (stat, hashes, sidecar summary,   |
-|                                          |        | preview file name, verify_status/verified_at/verify_reason)   |
+|                                          |        | preview file name, verify_status/verified_at/verify_reason),  |
+|                                          |        | its unset keys left out (``docs.load_doc`` restores them)      |
 | depot:store:dirs:{folder}:{path_index}   | HASH   | directory relpath ("" = root) -> the sorted lines              |
 |                                          |        | "name TAB size:mtime_ns:inode:sidecar-signature" of its models |
 | depot:store:dirfp:{folder}:{path_index}  | HASH   | directory relpath -> "models|fingerprint" of every file in it |
@@ -15,8 +16,10 @@
 |                                          |        | for sorting and search (text = lower-cased path, name,        |
 |                                          |        | trigger words, base model); each process keeps these rows and |
 |                                          |        | the sorted id lists built from them until ``gen`` changes     |
-| depot:store:sha256                       | HASH   | id -> SHA256 (duplicates)                                     |
-| depot:store:sha:{SHA256}                 | SET    | ids with that SHA256                                          |
+| depot:store:sha256                       | HASH   | id -> SHA256 (duplicates; a lookup by hash uses each process's |
+|                                          |        | tables, ``shared.store.lookup``)                              |
+| depot:store:sha:{SHA256}                 | SET    | no longer written (nothing read them); the hourly cleanup     |
+|                                          |        | deletes what an older version left                            |
 | depot:store:unhashed                     | SET    | ids a scan queued for hashing and has not hashed yet; the    |
 |                                          |        | next scan of their root hashes them (after a cancel or crash) |
 | depot:store:gen                          | STRING | bumped on every change (invalidates search caches)            |
@@ -74,5 +77,5 @@ def unpack_dir(packed: str | None) -> dict[str, str]:
     return dict(line.split("\t", 1) for line in packed.split("\n"))
 
 
-def sha_key(sha: str) -> str:
-    return f"{P}sha:{sha.upper()}"
+#: The keys of a SHA256's ids an older version kept, one set per file (``SCAN`` pattern)
+LEGACY_SHA_SETS = P + "sha:*"

@@ -2,7 +2,6 @@
 log), duplicates."""
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,7 +11,7 @@ from redis.client import NEVER_DECODE
 
 from shared.errors import NotFound
 from shared.store.index.dirsigs import IndexDirs
-from shared.store.index.docs import ModelDoc, model_json, to_model
+from shared.store.index.docs import ModelDoc, load_doc, model_json, to_model
 from shared.store.index.keys import (
     _BATCH,
     _CATCH_UP_MOVES,
@@ -23,7 +22,6 @@ from shared.store.index.keys import (
     SHA_OF,
     Q,
     model_id,
-    sha_key,
 )
 from shared.store.index.rows import Filters, Rows, select
 from shared.store.paths import normalise_relpath
@@ -45,20 +43,13 @@ class IndexReads(IndexDirs):
     def lookup(self, folder: str, path_index: int, relpath: str) -> ModelDoc | None:
         """The raw index document (``to_model`` turns it into a ``Model``), or None."""
         raw = self.redis.hget(DOC, model_id(folder, path_index, normalise_relpath(relpath)))
-        return json.loads(raw) if raw else None
+        return load_doc(raw) if raw else None
 
     def docs(self, ids: list[str]) -> list[ModelDoc]:
-        return [json.loads(r) for r in self.redis.hmget(DOC, ids) if r] if ids else []
+        return [load_doc(r) for r in self.redis.hmget(DOC, ids) if r] if ids else []
 
     def docs_or_none(self, ids: list[str]) -> list[ModelDoc | None]:
-        return [json.loads(r) if r else None for r in self.redis.hmget(DOC, ids)] if ids else []
-
-    def find_by_sha256(self, sha: str) -> list[dict[str, Any]]:
-        # The set is kept next to the documents but outside the read of the old SHA256, so a document is
-        # checked against it rather than trusted.
-        sha = sha.upper()
-        return [to_model(d) for d in self.docs(sorted(cast(set[str], self.redis.smembers(sha_key(sha)))))
-                if (d.get("hashes") or {}).get("SHA256") == sha]
+        return [load_doc(r) if r else None for r in self.redis.hmget(DOC, ids)] if ids else []
 
     def folder_counts(self) -> dict[str, int]:
         """How many models each folder holds (folders without any are left out)."""

@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from shared.errors import NotFound
 from shared.keys import EVENTS_CHANNEL
@@ -16,12 +16,12 @@ from shared.store import sidecar_files as sidecars
 from shared.store.index.dirsigs import _side_sig, stat_sig
 from shared.store.index.docs import (
     ModelDoc,
-    _dumps,
     _search_row,
     build_doc,
     display_name,
     keep_known,
     keep_shared,
+    pack_doc,
     same_file,
     same_hashed_file,
     to_model,
@@ -33,11 +33,12 @@ from shared.store.index.keys import (
     CHANGES,
     DOC,
     GEN,
+    LEGACY_SHA_SETS,
+    MODEL_JSON,
     SHA_OF,
     UNHASHED,
     Q,
     model_id,
-    sha_key,
     split_id,
 )
 from shared.store.index.reads import IndexReads
@@ -48,52 +49,49 @@ from shared.store.siblings import sibling_names
 class IndexWrites(IndexReads):
     """The writing half of ``StoreIndex``."""
 
-    def put_docs(self, docs: Iterable[ModelDoc], *, new: bool = False,
-                 queued: frozenset[str] | set[str] = frozenset()) -> int:
-        """Write documents in batches, each one transaction of a few multi-member commands. ``new=True`` (the
-        scan's never-seen directories) skips reading the old SHA256s, as there are none. ``queued``: ids the
+    def put_docs(self, docs: Iterable[ModelDoc], *, queued: frozenset[str] | set[str] = frozenset()) -> int:
+        """Write documents in batches, each one transaction of a few multi-member commands. ``queued``: ids the
         scan will hash, recorded with their documents so a cancel or a crash before the hash is not forgotten;
         a hashed document leaves that record."""
         docs = list(docs)
         for start in range(0, len(docs), _BATCH):
-            self._put_batch(docs[start:start + _BATCH], new, queued)
+            self._put_batch(docs[start:start + _BATCH], queued)
         return len(docs)
 
-    def _put_batch(self, docs: list[ModelDoc], new: bool, queued: frozenset[str] | set[str]) -> None:
+    def _put_batch(self, docs: list[ModelDoc], queued: frozenset[str] | set[str]) -> None:
         # A repeated id keeps its last document (the end state of writing them in order).
         by_id: dict[str, ModelDoc] = {}
         for d in docs:
             by_id[model_id(d["folder"], d["path_index"], d["relpath"])] = d
         ids = list(by_id)
-        old_shas = [None] * len(ids) if new else cast(list[str | None], self.redis.hmget(SHA_OF, ids))
         # Field maps for HSET (typed loosely: redis-py's mapping type is invariant in its keys)
         doc_map: dict[Any, Any] = {}
         q_map: dict[Any, Any] = {}
         sha_map: dict[Any, Any] = {}
-        pipe = self.redis.pipeline(transaction=True)
-        for (mid, d), old in zip(by_id.items(), old_shas, strict=False):
+        unhashed: list[str] = []
+        for mid, d in by_id.items():
             name = display_name(d)
-            doc_map[mid] = _dumps(d)
+            doc_map[mid] = pack_doc(d)
             q_map[mid] = _search_row(mid, d, name, name.lower())
-            sha = (d.get("hashes") or {}).get("SHA256") or ""
-            if old and old != sha:
-                pipe.srem(sha_key(old), mid)
-            if sha and sha != old:
+            if sha := (d.get("hashes") or {}).get("SHA256"):
                 sha_map[mid] = sha
-                pipe.sadd(sha_key(sha), mid)
-            elif old and not sha:
-                pipe.hdel(SHA_OF, mid)
-        if by_id:
-            pipe.hset(DOC, mapping=doc_map)
-            pipe.hset(Q, mapping=q_map)
-            if sha_map:
-                pipe.hset(SHA_OF, mapping=sha_map)
-            if queued and (waiting := [mid for mid in ids if mid in queued]):
-                pipe.sadd(UNHASHED, *waiting)
-            if hashed := [mid for mid, d in by_id.items() if d.get("hashed")]:
-                pipe.srem(UNHASHED, *hashed)
-            self._changed(pipe, ids)
-            pipe.execute()
+            else:
+                unhashed.append(mid)
+        if not by_id:
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(DOC, mapping=doc_map)
+        pipe.hset(Q, mapping=q_map)
+        if sha_map:
+            pipe.hset(SHA_OF, mapping=sha_map)
+        if unhashed:
+            pipe.hdel(SHA_OF, *unhashed)
+        if queued and (waiting := [mid for mid in ids if mid in queued]):
+            pipe.sadd(UNHASHED, *waiting)
+        if hashed := [mid for mid, d in by_id.items() if d.get("hashed")]:
+            pipe.srem(UNHASHED, *hashed)
+        self._changed(pipe, ids)
+        pipe.execute()
 
     def _changed(self, pipe: Any, ids: list[str]) -> None:
         """Queue the ``gen`` bump and its change-log entry on a write's transaction (ids never hold NUL). EVAL
@@ -101,17 +99,25 @@ class IndexWrites(IndexReads):
         trip per batch."""
         pipe.eval(_LOG_CHANGE, 2, GEN, CHANGES, "\0".join(ids), _CHANGES_KEPT, EVENTS_CHANNEL)
 
+    def drop_legacy_keys(self) -> int:
+        """Delete what an older version kept beside the documents and nothing reads now: each model's ``Model``
+        JSON and a set of ids per SHA256 (about 40 % of the index's memory). Returns the keys deleted."""
+        gone = self.redis.delete(MODEL_JSON)
+        batch: list[str] = []
+        for key in self.redis.scan_iter(match=LEGACY_SHA_SETS, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                gone += self.redis.unlink(*batch)
+                batch = []
+        return gone + (self.redis.unlink(*batch) if batch else 0)
+
     def remove_ids(self, ids: Iterable[str], *, edit_dirs: bool = True) -> int:
         """Drop models from the index; ``edit_dirs=False`` when the caller (the scan) rewrites the directory
         signatures itself."""
         ids = list(ids)
         if not ids:
             return 0
-        shas = cast(list[str | None], self.redis.hmget(SHA_OF, ids))
         pipe = self.redis.pipeline(transaction=True)
-        for mid, sha in zip(ids, shas, strict=False):
-            if sha:
-                pipe.srem(sha_key(sha), mid)
         for key in (DOC, Q, SHA_OF):
             pipe.hdel(key, *ids)
         pipe.srem(UNHASHED, *ids)
