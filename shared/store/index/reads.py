@@ -23,7 +23,7 @@ from shared.store.index.keys import (
     Q,
     model_id,
 )
-from shared.store.index.rows import Filters, Rows, select
+from shared.store.index.rows import Filters, Rows
 from shared.store.paths import normalise_relpath
 
 
@@ -85,13 +85,13 @@ class IndexReads(IndexDirs):
                   filters: Filters) -> tuple[list[str], int]:
         """The ids of one page and the total, from this process's sorted copy of the rows (those ``filters``
         keep)."""
-        ordered = select(self._rows().ordered(folder, sort), filters)
+        ordered = self._rows().matching(folder, sort, filters)
         total = len(ordered)
         if order == "desc":
             page = ordered[max(0, total - offset - limit):max(0, total - offset)][::-1]
         else:
             page = ordered[offset:offset + limit]
-        return [mid for mid, _ in page], total
+        return [r[0] for r in page], total
 
     def _rows(self) -> Rows:
         gen = cast(str | None, self.redis.get(GEN))
@@ -102,7 +102,7 @@ class IndexReads(IndexDirs):
                     # The rows are read after gen, so they are at least that new; a later gen re-reads what
                     # changed since, which converges.
                     self.full_reloads += 1
-                    caught_up = Rows(gen, sorted(cast(dict[str, str], self.redis.hgetall(Q)).items()))
+                    caught_up = Rows.load(gen, sorted(cast(dict[str, str], self.redis.hgetall(Q)).items()))
                 self._cache = caught_up
             return self._cache
 

@@ -1,5 +1,6 @@
 """The search rows a process keeps (one generation of them) and the sorted orders built from them, so a page is
-a slice and a few changed rows are moved into place instead of sorting again."""
+a slice and a few changed rows are moved into place instead of sorting again; a search looks up the rows that
+can match in a word index (``words``) rather than reading every row."""
 from __future__ import annotations
 
 import bisect
@@ -10,6 +11,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from shared.store.index.words import Mask, WordIndex, pieces
+
+#: ``(id, row, slot)``: the slot names this version of the row in the word index (a changed row gets a new one)
+Row = tuple[str, str, int]
 
 
 def token_matcher(token: str) -> Callable[[str], bool]:
@@ -66,11 +75,19 @@ def _plain(f: Filters) -> list[str]:
     return plain
 
 
-def select(pairs: list[tuple[str, str]], f: Filters) -> list[tuple[str, str]]:
-    """The ``(id, row)`` pairs a listing with ``f`` keeps, in their order."""
-    keep = row_filter(f)
-    if keep is None:
-        return pairs
+def _terms(f: Filters) -> tuple[list[str], bool]:
+    """What every kept row's text holds (the search's tokens, wildcards too, and the filters' marks), and
+    whether holding them is all ``f`` asks."""
+    tokens = [t for t in (f.q or "").lower().split() if t.strip("*")]
+    plain = _plain(f)
+    marks = len(plain) - sum("*" not in t for t in tokens)
+    only_words = (not marks and f.base is None and f.kind is None and f.ids is None
+                  and not (f.subdir or "").strip("/") and f.verify != "none" and f.no_preview is not False)
+    return list(dict.fromkeys(tokens + plain)), only_words
+
+
+def select(pairs: list[Row], f: Filters, keep: Callable[[Row], bool]) -> list[Row]:
+    """The rows of ``pairs`` a listing with ``f`` keeps (``keep = row_filter(f)``), in their order, each read."""
     # The longest word first, in a comprehension whose ``in`` runs in C with no call per row: most rows of a
     # big library fail it, and only the rest get the whole check
     plain = _plain(f)
@@ -80,8 +97,8 @@ def select(pairs: list[tuple[str, str]], f: Filters) -> list[tuple[str, str]]:
     return [p for p in pairs if keep(p)]
 
 
-def row_filter(f: Filters) -> Callable[[tuple[str, str]], bool] | None:
-    """What a listing keeps of the ``(id, row)`` pairs (``Filters``); None keeps all."""
+def row_filter(f: Filters) -> Callable[[Row], bool] | None:
+    """What a listing keeps of the ``(id, row, slot)`` rows (``Filters``); None keeps all."""
     tokens = [t for t in (f.q or "").lower().split() if t.strip("*")]
     matchers = [token_matcher(t) for t in tokens]
     # A plain token missing from the whole row is missing from its text: most rows fail this substring test,
@@ -101,7 +118,7 @@ def row_filter(f: Filters) -> Callable[[tuple[str, str]], bool] | None:
     ids = f.ids
     kind = f.kind
 
-    def keep(pair: tuple[str, str]) -> bool:
+    def keep(pair: Row) -> bool:
         # Each check only when its filter is set: this runs once per row of the library
         if ids is not None and pair[0] not in ids:
             return False
@@ -130,7 +147,7 @@ def row_filter(f: Filters) -> Callable[[tuple[str, str]], bool] | None:
 
 #: Sort keys read from a search row ("size TAB created TAB modified TAB lower(name) TAB text ...") without
 #: splitting all of it (a process re-reads every row after each index change).
-_SORT_KEY: dict[str, Callable[[tuple[str, str]], Any]] = {
+_SORT_KEY: dict[str, Callable[[Row], Any]] = {
     "size": lambda r: int(r[1][:r[1].index("\t")]),
     "created": lambda r: int(r[1].split("\t", 2)[1]),
     "modified": lambda r: int(r[1].split("\t", 3)[2]),
@@ -149,25 +166,39 @@ def _base_key(row: str) -> tuple[bool, str, str]:
 
 
 _row_id = operator.itemgetter(0)
+_row_slot = operator.itemgetter(2)
+#: Rows written since the word index was built are read one by one; past this many (or a 50th of the rows), it
+#: is built again
+_FRESH_ROWS = 2000
 
 
 class Rows:
-    """One generation of the search rows, kept per process: the id-ordered ``(id, row)`` pairs and, built on
-    first use, each (folder, sort) order of them, so paging is a slice. ``updated`` makes the next generation
-    from a few changed rows without sorting again."""
+    """One generation of the search rows, kept per process: the id-ordered ``(id, row, slot)`` rows and, built
+    on first use, each (folder, sort) order of them, so paging is a slice, and the word index searches look up.
+    ``updated`` makes the next generation from a few changed rows without sorting again."""
 
-    def __init__(self, gen: str | None, rows: list[tuple[str, str]]) -> None:
+    def __init__(self, gen: str | None, rows: list[Row], next_slot: int | None = None) -> None:
         self.gen, self.rows = gen, rows
-        self._orders: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
+        self.next_slot = len(rows) if next_slot is None else next_slot
+        self._orders: dict[tuple[str | None, str], list[Row]] = {}
+        self._order_slots: dict[tuple[str | None, str], npt.NDArray[np.int32]] = {}
         self._counts: dict[str, int] | None = None
         self._facets: dict[str | None, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        #: the word index (shared with the generations after this one) and the rows written since it was built
+        self._words: WordIndex | None = None
+        self._fresh: dict[str, Row] = {}
+
+    @classmethod
+    def load(cls, gen: str | None, pairs: list[tuple[str, str]]) -> Rows:
+        """A generation of every ``(id, row)`` pair, in id order."""
+        return cls(gen, [(mid, row, slot) for slot, (mid, row) in enumerate(pairs)])
 
     def counts(self) -> dict[str, int]:
         """Models per folder, counted once per generation of the rows (the library's folder chips)."""
         with self._lock:
             if self._counts is None:
-                self._counts = dict(Counter(mid.partition("/")[0] for mid, _ in self.rows))
+                self._counts = dict(Counter(r[0].partition("/")[0] for r in self.rows))
             return self._counts
 
     def facets(self, folder: str | None) -> dict[str, Any]:
@@ -185,7 +216,7 @@ class Rows:
         tags: Counter[str] = Counter()
         favorites = updates = no_preview = 0
         verdicts: Counter[str] = Counter()
-        for mid, row in self.rows:
+        for mid, row, _slot in self.rows:
             if not mid.startswith(prefix):
                 continue
             cols = _columns(row)
@@ -218,28 +249,88 @@ class Rows:
         """The rows of ``gen``: these ids now have these rows (None: removed)."""
         rows = list(self.rows)
         old: dict[str, str] = {}
-        for mid, row in sorted(changed.items()):
+        slot = self.next_slot
+        now: dict[str, Row | None] = {}
+        for mid, text in sorted(changed.items()):
+            row = now[mid] = None if text is None else (mid, text, slot)
+            slot += row is not None
             i = bisect.bisect_left(rows, mid, key=_row_id)
             if i < len(rows) and rows[i][0] == mid:
                 old[mid] = rows[i][1]
                 if row is None:
                     del rows[i]
                 else:
-                    rows[i] = (mid, row)
+                    rows[i] = row
             elif row is not None:
-                rows.insert(i, (mid, row))
-        new = Rows(gen, rows)
+                rows.insert(i, row)
+        new = Rows(gen, rows, slot)
         with self._lock:
             orders = dict(self._orders)
+            if self._words is not None:
+                new._words, new._fresh = self._words, dict(self._fresh)
+                for mid, row in now.items():
+                    if row is None:
+                        new._fresh.pop(mid, None)
+                    else:
+                        new._fresh[mid] = row
         for (folder, sort), order in orders.items():
-            new._orders[(folder, sort)] = _reordered(order, folder, sort, old, changed)
+            new._orders[(folder, sort)] = _reordered(order, folder, sort, old, now)
         return new
 
     def ids(self, folder: str | None) -> list[str]:
         prefix = f"{folder}/" if folder else ""
-        return [mid for mid, _ in self.rows if mid.startswith(prefix)]
+        return [r[0] for r in self.rows if r[0].startswith(prefix)]
 
-    def ordered(self, folder: str | None, sort: str) -> list[tuple[str, str]]:
+    def matching(self, folder: str | None, sort: str, f: Filters) -> list[Row]:
+        """The rows of one (folder, sort) order a listing with ``f`` keeps, in that order."""
+        order = self.ordered(folder, sort)
+        keep = row_filter(f)
+        if keep is None:
+            return order
+        terms, only_words = _terms(f)
+        mask, exact = self._holding(terms)
+        if mask is None:
+            return select(order, f, keep)
+        picked = [order[i] for i in np.flatnonzero(mask[self.slots_of(folder, sort)]).tolist()]
+        return picked if exact and only_words else [r for r in picked if keep(r)]
+
+    def _holding(self, terms: list[str]) -> tuple[Mask | None, bool]:
+        """Which slots can hold every term (None: the index cannot narrow them), and whether exactly those do."""
+        words, fresh = self._word_index()
+        mask: Mask | None = None
+        exact = True
+        for term in terms:
+            parts, whole = pieces(term)
+            exact = exact and whole
+            for part in parts:
+                got = words.holding(part, self.next_slot)
+                if got is None:
+                    exact = False
+                    continue
+                for row in fresh:
+                    if part in row[1].split("\t", 5)[4]:
+                        got[row[2]] = True
+                mask = got if mask is None else mask & got
+        return mask, exact
+
+    def _word_index(self) -> tuple[WordIndex, list[Row]]:
+        """The word index and the rows written since it was built (built again when they are many)."""
+        with self._lock:
+            if self._words is None or len(self._fresh) > max(_FRESH_ROWS, len(self.rows) // 50):
+                self._words = WordIndex(((r[2], r[1].split("\t", 5)[4]) for r in self.rows), self.next_slot)
+                self._fresh = {}
+            return self._words, list(self._fresh.values())
+
+    def slots_of(self, folder: str | None, sort: str) -> npt.NDArray[np.int32]:
+        """The slots of one (folder, sort) order, position by position."""
+        order = self.ordered(folder, sort)
+        with self._lock:
+            got = self._order_slots.get((folder, sort))
+            if got is None:
+                got = self._order_slots[(folder, sort)] = np.fromiter(map(_row_slot, order), np.int32, len(order))
+            return got
+
+    def ordered(self, folder: str | None, sort: str) -> list[Row]:
         with self._lock:
             got = self._orders.get((folder, sort))
             if got is None:
@@ -251,13 +342,13 @@ class Rows:
             return got
 
 
-def _reordered(order: list[tuple[str, str]], folder: str | None, sort: str, old: dict[str, str],
-               changed: dict[str, str | None]) -> list[tuple[str, str]]:
+def _reordered(order: list[Row], folder: str | None, sort: str, old: dict[str, str],
+               changed: dict[str, Row | None]) -> list[Row]:
     """One (folder, sort) order with the changed rows moved: it is sorted by (sort key, id), as a stable sort
     of id-ordered rows leaves it, so each row is found and placed by bisection."""
     sort_key = _SORT_KEY[sort]
 
-    def key(r: tuple[str, str]) -> tuple[Any, str]:
+    def key(r: Row) -> tuple[Any, str]:
         return sort_key(r), r[0]
 
     out = list(order)
@@ -266,9 +357,9 @@ def _reordered(order: list[tuple[str, str]], folder: str | None, sort: str, old:
         if not mid.startswith(prefix):
             continue
         if mid in old:
-            i = bisect.bisect_left(out, key((mid, old[mid])), key=key)
+            i = bisect.bisect_left(out, key((mid, old[mid], -1)), key=key)
             if i < len(out) and out[i][0] == mid:
                 del out[i]
         if row is not None:
-            bisect.insort(out, (mid, row), key=key)
+            bisect.insort(out, row, key=key)
     return out
