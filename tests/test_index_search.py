@@ -11,7 +11,8 @@ import pytest
 
 from shared.store.index import rows as rows_mod
 from shared.store.index import words as words_mod
-from shared.store.index.rows import Filters, Rows, row_filter
+from shared.store.index.filters import Filters, row_filter
+from shared.store.index.rows import Rows
 
 WORDS = ("portrait", "anime", "ani", "watercolor", "v2", "v10", "sdxl", "1.0", "sd", "1.5", "flux.1", "über",
          "日本画", "neo-noir", "a", "x_y", "tag:anime", "fav:1", "no:preview", "verify:ok", "has:update")

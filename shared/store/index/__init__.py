@@ -27,6 +27,7 @@ from shared.store.index.docs import (
     same_hashed_file,
     to_model,
 )
+from shared.store.index.filters import VERDICTS, Filters
 from shared.store.index.keys import (
     CHANGES,
     DOC,
@@ -40,7 +41,7 @@ from shared.store.index.keys import (
     split_id,
     unpack_dir,
 )
-from shared.store.index.rows import VERDICTS, Filters, Rows
+from shared.store.index.rows import Rows
 from shared.store.index.writes import IndexWrites
 from shared.store.layout import StoreLayout
 

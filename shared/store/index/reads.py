@@ -12,6 +12,7 @@ from redis.client import NEVER_DECODE
 from shared.errors import NotFound
 from shared.store.index.dirsigs import IndexDirs
 from shared.store.index.docs import ModelDoc, load_doc, model_json, to_model
+from shared.store.index.filters import Filters
 from shared.store.index.keys import (
     _BATCH,
     _CATCH_UP_MOVES,
@@ -23,7 +24,7 @@ from shared.store.index.keys import (
     Q,
     model_id,
 )
-from shared.store.index.rows import Filters, Rows
+from shared.store.index.rows import Rows
 from shared.store.paths import normalise_relpath
 
 

@@ -5,145 +5,16 @@ from __future__ import annotations
 
 import bisect
 import operator
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from shared.store.index.filters import Filters, Row, columns, row_filter, select, terms
 from shared.store.index.words import Mask, WordIndex, pieces
-
-#: ``(id, row, slot)``: the slot names this version of the row in the word index (a changed row gets a new one)
-Row = tuple[str, str, int]
-
-
-def token_matcher(token: str) -> Callable[[str], bool]:
-    if "*" not in token:
-        return lambda text: token in text
-    pattern = re.compile(".*".join(re.escape(p) for p in token.split("*")))
-    return lambda text: pattern.search(text) is not None
-
-
-def _columns(row: str) -> list[str]:
-    """A search row's seven columns (a row written before the facet columns has empty ones)."""
-    cols = row.split("\t", 6)
-    return cols + [""] * (7 - len(cols))
-
-
-#: The verify filter's values: a verdict, or ``none`` (never verified).
-VERDICTS = ("ok", "mismatch", "invalid", "unknown", "none")
-
-
-@dataclass(frozen=True)
-class Filters:
-    """What a listing keeps: every search token in a row's text, this base model (case-insensitive; "" is
-    none recorded), this type, under this subfolder (of any root), with this tag (whole, case-insensitive),
-    favorites only, models with an update only, this verify verdict, with or without a preview, these ids."""
-
-    q: str | None = None
-    base: str | None = None
-    kind: str | None = None
-    subdir: str | None = None
-    tag: str | None = None
-    favorite: bool = False
-    update: bool = False
-    #: a verify verdict (``ok``, ``mismatch``, ``invalid``, ``unknown``) or ``none`` (never verified)
-    verify: str | None = None
-    #: True: only models without a preview (False: only with one)
-    no_preview: bool | None = None
-    #: only these ids (the duplicates)
-    ids: frozenset[str] | None = None
-
-
-def _plain(f: Filters) -> list[str]:
-    """The words a kept row must hold somewhere (the search's plain tokens, and the marks of the filters)."""
-    plain = [t for t in (f.q or "").lower().split() if t.strip("*") and "*" not in t]
-    if f.tag:
-        plain.append(f"tag:{f.tag.lower()}")
-    if f.favorite:
-        plain.append("fav:1")
-    if f.update:
-        plain.append("has:update")
-    if f.verify and f.verify != "none":
-        plain.append(f"verify:{f.verify}")
-    if f.no_preview:
-        plain.append("no:preview")
-    return plain
-
-
-def _terms(f: Filters) -> tuple[list[str], bool]:
-    """What every kept row's text holds (the search's tokens, wildcards too, and the filters' marks), and
-    whether holding them is all ``f`` asks."""
-    tokens = [t for t in (f.q or "").lower().split() if t.strip("*")]
-    plain = _plain(f)
-    marks = len(plain) - sum("*" not in t for t in tokens)
-    only_words = (not marks and f.base is None and f.kind is None and f.ids is None
-                  and not (f.subdir or "").strip("/") and f.verify != "none" and f.no_preview is not False)
-    return list(dict.fromkeys(tokens + plain)), only_words
-
-
-def select(pairs: list[Row], f: Filters, keep: Callable[[Row], bool]) -> list[Row]:
-    """The rows of ``pairs`` a listing with ``f`` keeps (``keep = row_filter(f)``), in their order, each read."""
-    # The longest word first, in a comprehension whose ``in`` runs in C with no call per row: most rows of a
-    # big library fail it, and only the rest get the whole check
-    plain = _plain(f)
-    if plain:
-        first = max(plain, key=len)
-        pairs = [p for p in pairs if first in p[1]]
-    return [p for p in pairs if keep(p)]
-
-
-def row_filter(f: Filters) -> Callable[[Row], bool] | None:
-    """What a listing keeps of the ``(id, row, slot)`` rows (``Filters``); None keeps all."""
-    tokens = [t for t in (f.q or "").lower().split() if t.strip("*")]
-    matchers = [token_matcher(t) for t in tokens]
-    # A plain token missing from the whole row is missing from its text: most rows fail this substring test,
-    # done in C, before any is split into columns
-    plain = _plain(f)
-    absent = [" verify:"] if f.verify == "none" else []
-    absent += [" no:preview "] if f.no_preview is False else []
-    # A tag is a whole word of the text, in the search box too: "tag:anime" does not keep a row tagged
-    # "anime-style"
-    words = [f" {t} " for t in plain if t.startswith(("tag:", "fav:", "has:", "verify:", "no:"))]
-    base_l = None if f.base is None else f.base.lower()
-    under = f.subdir.strip("/") + "/" if f.subdir and f.subdir.strip("/") else None
-    if not plain and not matchers and base_l is None and f.kind is None and under is None and not absent \
-            and f.ids is None:
-        return None
-
-    ids = f.ids
-    kind = f.kind
-
-    def keep(pair: Row) -> bool:
-        # Each check only when its filter is set: this runs once per row of the library
-        if ids is not None and pair[0] not in ids:
-            return False
-        row = pair[1]
-        for token in plain:
-            if token not in row:
-                return False
-        cols = _columns(row)
-        text = cols[4]
-        for m in matchers:
-            if not m(text):
-                return False
-        if base_l is not None and cols[5].lower() != base_l:
-            return False
-        if kind is not None and cols[6] != kind:
-            return False
-        if under is not None and not pair[0].split("/", 2)[2].startswith(under):
-            return False
-        if words or absent:
-            padded = f" {text} "
-            return all(w in padded for w in words) and not any(a in padded for a in absent)
-        return True
-
-    return keep
-
 
 #: Sort keys read from a search row ("size TAB created TAB modified TAB lower(name) TAB text ...") without
 #: splitting all of it (a process re-reads every row after each index change).
@@ -160,7 +31,7 @@ _SORT_KEY: dict[str, Callable[[Row], Any]] = {
 
 
 def _base_key(row: str) -> tuple[bool, str, str]:
-    cols = _columns(row)
+    cols = columns(row)
     base = cols[5].lower()
     return (not base, base, cols[3])
 
@@ -219,7 +90,7 @@ class Rows:
         for mid, row, _slot in self.rows:
             if not mid.startswith(prefix):
                 continue
-            cols = _columns(row)
+            cols = columns(row)
             bases[cols[5]] += 1
             kinds[cols[6]] += 1
             text = cols[4]
@@ -287,8 +158,8 @@ class Rows:
         keep = row_filter(f)
         if keep is None:
             return order
-        terms, only_words = _terms(f)
-        mask, exact = self._holding(terms)
+        wanted, only_words = terms(f)
+        mask, exact = self._holding(wanted)
         if mask is None:
             return select(order, f, keep)
         picked = [order[i] for i in np.flatnonzero(mask[self.slots_of(folder, sort)]).tolist()]
