@@ -107,3 +107,30 @@ def test_the_index_is_used_and_built_again_only_when_many_rows_changed(monkeypat
     assert rows._word_index()[0] is not first
     assert rows.matching(None, "name", replace(Filters(), q="6001")) == \
         [r for r in rows.ordered(None, "name") if "6001" in r[1].split("\t")[4]]
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_rows_read_whole_again_keep_the_index_and_equal_a_fresh_read(many: bool,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a process that has searched its rows
+    monkeypatch.setattr(rows_mod, "_FRESH_ROWS", 10**6)  # never built again here: the point is that it stays
+    rng = random.Random(5)
+    pairs = dict(_row(rng, n) for n in range(300))
+    rows = Rows.load("1", sorted(pairs.items()))
+    queries = _queries(rng, [r.split("\t")[4] for r in pairs.values()])
+    _check(rows, queries)
+    first = rows._word_index()[0]
+    # When every row is read again after changes the log cannot account for (a few, or a third of them)
+    for mid in rng.sample(sorted(pairs), 100 if many else 3):
+        del pairs[mid]
+    for mid in rng.sample(sorted(pairs), 100 if many else 3):
+        pairs[mid] = _row(rng, 7000 + len(pairs))[1]
+    pairs.update(_row(rng, 8000 + n) for n in range(100 if many else 3))
+    changed = rows.changes(dict(pairs))
+    assert len(changed) == (300 if many else 9)
+    again = rows.rebuilt("2", changed) if many else rows.updated("2", changed)
+    # Then it holds exactly the new rows, its word index is the same one, and every search is right
+    assert [r[:2] for r in again.rows] == sorted(pairs.items())
+    assert again._word_index()[0] is first
+    _check(again, queries)
+    assert again.changes(dict(pairs)) == {}

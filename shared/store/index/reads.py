@@ -101,9 +101,14 @@ class IndexReads(IndexDirs):
                 caught_up = self._catch_up(self._cache, gen)
                 if caught_up is None:
                     # The rows are read after gen, so they are at least that new; a later gen re-reads what
-                    # changed since, which converges.
+                    # changed since, which converges. What changed is found by comparing: when it is little,
+                    # it is moved into place as a catch-up does, and the sorted orders stay.
                     self.full_reloads += 1
-                    caught_up = Rows.load(gen, sorted(cast(dict[str, str], self.redis.hgetall(Q)).items()))
+                    cache = self._cache
+                    changed = cache.changes(cast(dict[str, str], self.redis.hgetall(Q)))
+                    caught_up = (cache.updated(gen, changed)
+                                 if len(changed) * (cache.order_count() + 1) <= _CATCH_UP_MOVES
+                                 else cache.rebuilt(gen, changed))
                 self._cache = caught_up
             return self._cache
 

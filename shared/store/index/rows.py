@@ -4,6 +4,7 @@ can match in a word index (``words``) rather than reading every row."""
 from __future__ import annotations
 
 import bisect
+import heapq
 import operator
 import threading
 from collections import Counter
@@ -116,7 +117,7 @@ class Rows:
         with self._lock:
             return len(self._orders)
 
-    def updated(self, gen: str, changed: dict[str, str | None]) -> Rows:
+    def updated(self, gen: str | None, changed: dict[str, str | None]) -> Rows:
         """The rows of ``gen``: these ids now have these rows (None: removed)."""
         rows = list(self.rows)
         old: dict[str, str] = {}
@@ -146,6 +147,36 @@ class Rows:
                         new._fresh[mid] = row
         for (folder, sort), order in orders.items():
             new._orders[(folder, sort)] = _reordered(order, folder, sort, old, now)
+        return new
+
+    def changes(self, latest: dict[str, str]) -> dict[str, str | None]:
+        """What changed from these rows to ``latest`` (every id's row, read whole): the new row, None if gone."""
+        changed: dict[str, str | None] = {}
+        get = latest.get
+        for mid, row, _slot in self.rows:
+            now = get(mid)
+            if now != row:
+                changed[mid] = now
+        if len(latest) > len(self.rows) - sum(row is None for row in changed.values()):
+            known = {r[0] for r in self.rows}
+            changed.update((mid, latest[mid]) for mid in latest.keys() - known)
+        return changed
+
+    def rebuilt(self, gen: str | None, changed: dict[str, str | None]) -> Rows:
+        """The rows of ``gen`` with many ``changed`` (``changes``): the sorted orders are made again on use, but
+        every unchanged row keeps its slot, so the word index stays and reads only the changed rows."""
+        slot = self.next_slot
+        added: list[Row] = []
+        for mid, row in sorted((m, r) for m, r in changed.items() if r is not None):
+            added.append((mid, row, slot))
+            slot += 1
+        kept = [r for r in self.rows if r[0] not in changed]
+        new = Rows(gen, list(heapq.merge(kept, added, key=_row_id)), slot)
+        with self._lock:
+            if self._words is not None:
+                new._words = self._words
+                new._fresh = {mid: r for mid, r in self._fresh.items() if mid not in changed}
+                new._fresh.update((r[0], r) for r in added)
         return new
 
     def ids(self, folder: str | None) -> list[str]:
