@@ -58,7 +58,7 @@ def test_a_search_keeps_exactly_what_a_check_of_every_row_keeps(seed: int, monke
     monkeypatch.setattr(words_mod, "_MANY_WORDS", 30)
     rng = random.Random(seed)
     pairs = dict(_row(rng, n) for n in range(400))
-    rows = Rows.load("1", sorted(pairs.items()))
+    rows = Rows.load("1", pairs)
     queries = _queries(rng, [r.split("\t")[4] for r in pairs.values()])
     _check(rows, queries)
     for gen in range(2, 12):
@@ -81,7 +81,7 @@ def test_a_search_keeps_exactly_what_a_check_of_every_row_keeps(seed: int, monke
 def test_the_index_is_used_and_built_again_only_when_many_rows_changed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rows_mod, "_FRESH_ROWS", 5)
     rng = random.Random(9)
-    rows = Rows.load("1", sorted(dict(_row(rng, n) for n in range(300)).items()))
+    rows = Rows.load("1", dict(_row(rng, n) for n in range(300)))
     # A row check would be every row: the index answers a word without calling the row filter
     calls = 0
     real = rows_mod.row_filter
@@ -116,7 +116,7 @@ def test_rows_read_whole_again_keep_the_index_and_equal_a_fresh_read(many: bool,
     monkeypatch.setattr(rows_mod, "_FRESH_ROWS", 10**6)  # never built again here: the point is that it stays
     rng = random.Random(5)
     pairs = dict(_row(rng, n) for n in range(300))
-    rows = Rows.load("1", sorted(pairs.items()))
+    rows = Rows.load("1", pairs)
     queries = _queries(rng, [r.split("\t")[4] for r in pairs.values()])
     _check(rows, queries)
     first = rows._word_index()[0]

@@ -104,11 +104,14 @@ class IndexReads(IndexDirs):
                     # changed since, which converges. What changed is found by comparing: when it is little,
                     # it is moved into place as a catch-up does, and the sorted orders stay.
                     self.full_reloads += 1
-                    cache = self._cache
-                    changed = cache.changes(cast(dict[str, str], self.redis.hgetall(Q)))
-                    caught_up = (cache.updated(gen, changed)
-                                 if len(changed) * (cache.order_count() + 1) <= _CATCH_UP_MOVES
-                                 else cache.rebuilt(gen, changed))
+                    cache, latest = self._cache, cast(dict[str, str], self.redis.hgetall(Q))
+                    if not cache.rows:
+                        caught_up = Rows.load(gen, latest)
+                    else:
+                        changed = cache.changes(latest)
+                        caught_up = (cache.updated(gen, changed)
+                                     if len(changed) * (cache.order_count() + 1) <= _CATCH_UP_MOVES
+                                     else cache.rebuilt(gen, changed))
                 self._cache = caught_up
             return self._cache
 

@@ -62,9 +62,9 @@ class Rows:
         self._fresh: dict[str, Row] = {}
 
     @classmethod
-    def load(cls, gen: str | None, pairs: list[tuple[str, str]]) -> Rows:
-        """A generation of every ``(id, row)`` pair, in id order."""
-        return cls(gen, [(mid, row, slot) for slot, (mid, row) in enumerate(pairs)])
+    def load(cls, gen: str | None, latest: dict[str, str]) -> Rows:
+        """A generation of every id's row (no pairs made on the way: a million would stay in the heap)."""
+        return cls(gen, [(mid, latest[mid], slot) for slot, mid in enumerate(sorted(latest))])
 
     def counts(self) -> dict[str, int]:
         """Models per folder, counted once per generation of the rows (the library's folder chips)."""
