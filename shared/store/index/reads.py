@@ -25,6 +25,7 @@ from shared.store.index.keys import (
     model_id,
 )
 from shared.store.index.rows import Rows
+from shared.store.index.words import give_back_memory
 from shared.store.paths import normalise_relpath
 
 
@@ -112,6 +113,8 @@ class IndexReads(IndexDirs):
                         caught_up = (cache.updated(gen, changed)
                                      if len(changed) * (cache.order_count() + 1) <= _CATCH_UP_MOVES
                                      else cache.rebuilt(gen, changed))
+                    del latest, cache
+                    give_back_memory()
                 self._cache = caught_up
             return self._cache
 

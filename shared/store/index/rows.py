@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.store.index.filters import Filters, Row, columns, row_filter, select, terms
-from shared.store.index.words import Mask, WordIndex, pieces
+from shared.store.index.words import Mask, WordIndex, give_back_memory, pieces
 
 #: Sort keys read from a search row ("size TAB created TAB modified TAB lower(name) TAB text ...") without
 #: splitting all of it (a process re-reads every row after each index change).
@@ -221,6 +221,7 @@ class Rows:
             if self._words is None or len(self._fresh) > max(_FRESH_ROWS, len(self.rows) // 50):
                 self._words = WordIndex(((r[2], r[1].split("\t", 5)[4]) for r in self.rows), self.next_slot)
                 self._fresh = {}
+                give_back_memory()
             return self._words, list(self._fresh.values())
 
     def slots_of(self, folder: str | None, sort: str) -> npt.NDArray[np.int32]:
