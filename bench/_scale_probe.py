@@ -55,12 +55,16 @@ def main() -> None:
     out["search 3 terms"] = _ms(lambda: get("/api/v1/models?q=neon%20glow%20v3&limit=100"), max(5, rounds // 5))
     writer = StoreIndex(client.application.extensions["depot"].services.redis, settings)
     doc = next(writer.models())
-    changes = []
+    changes, searches = [], []
     for i in range(max(5, rounds // 5)):
         doc["title"] = f"Renamed {i}"
         writer.put_docs([doc])
         changes.append(_ms(lambda: get("/api/v1/models?sort=name&limit=100"), 1)[0])
+        doc["title"] = f"Watercolor {i}"
+        writer.put_docs([doc])
+        searches.append(_ms(lambda: get("/api/v1/models?q=watercolor&limit=100"), 1)[0])
     out["after one change"] = (statistics.median(changes), max(changes))
+    out["search after one change"] = (statistics.median(searches), max(searches))
     redis = client.application.extensions["depot"].services.redis
     rereads = []
     for _ in range(3):
