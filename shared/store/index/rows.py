@@ -138,13 +138,13 @@ class Rows:
         new = Rows(gen, rows, slot)
         with self._lock:
             orders = dict(self._orders)
-            if self._words is not None:
-                new._words, new._fresh = self._words, dict(self._fresh)
-                for mid, row in now.items():
-                    if row is None:
-                        new._fresh.pop(mid, None)
-                    else:
-                        new._fresh[mid] = row
+            fresh = dict(self._fresh)
+        for mid, row in now.items():
+            if row is None:
+                fresh.pop(mid, None)
+            else:
+                fresh[mid] = row
+        new._keep_words(self._words, fresh)
         for (folder, sort), order in orders.items():
             new._orders[(folder, sort)] = _reordered(order, folder, sort, old, now)
         return new
@@ -173,11 +173,19 @@ class Rows:
         kept = [r for r in self.rows if r[0] not in changed]
         new = Rows(gen, list(heapq.merge(kept, added, key=_row_id)), slot)
         with self._lock:
-            if self._words is not None:
-                new._words = self._words
-                new._fresh = {mid: r for mid, r in self._fresh.items() if mid not in changed}
-                new._fresh.update((r[0], r) for r in added)
+            fresh = {mid: r for mid, r in self._fresh.items() if mid not in changed}
+        fresh.update((r[0], r) for r in added)
+        new._keep_words(self._words, fresh)
         return new
+
+    def _keep_words(self, words: WordIndex | None, fresh: dict[str, Row]) -> None:
+        """Carry the word index over, with the rows written since it was built; past a few, drop it to be
+        built on the next search (carrying them from generation to generation costs more than that)."""
+        if words is not None and not self._too_fresh(len(fresh)):
+            self._words, self._fresh = words, fresh
+
+    def _too_fresh(self, count: int) -> bool:
+        return count > max(_FRESH_ROWS, len(self.rows) // 50)
 
     def ids(self, folder: str | None) -> list[str]:
         prefix = f"{folder}/" if folder else ""
@@ -218,7 +226,7 @@ class Rows:
     def _word_index(self) -> tuple[WordIndex, list[Row]]:
         """The word index and the rows written since it was built (built again when they are many)."""
         with self._lock:
-            if self._words is None or len(self._fresh) > max(_FRESH_ROWS, len(self.rows) // 50):
+            if self._words is None or self._too_fresh(len(self._fresh)):
                 self._words = WordIndex(((r[2], r[1].split("\t", 5)[4]) for r in self.rows), self.next_slot)
                 self._fresh = {}
                 give_back_memory()
