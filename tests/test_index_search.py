@@ -18,12 +18,15 @@ WORDS = ("portrait", "anime", "ani", "watercolor", "v2", "v10", "sdxl", "1.0", "
          "日本画", "neo-noir", "a", "x_y", "tag:anime", "fav:1", "no:preview", "verify:ok", "has:update")
 
 
-def _row(rng: random.Random, n: int) -> tuple[str, str]:
+def _row(rng: random.Random, n: int, mid: str | None = None) -> tuple[str, str]:
+    """A model's id and search row as the index writes it (``mid``: a new row of that model)."""
     folder = rng.choice(("loras", "checkpoints"))
     name = " ".join(rng.sample(WORDS, rng.randint(1, 4)))
     path = f"d{n % 3}/{'_'.join(rng.sample(WORDS, 2))}_{n}.safetensors"
-    text = f"{path} {name} {rng.choice(WORDS)}".lower()
+    if mid:
+        folder, _, path = mid.split("/", 2)
     base = rng.choice(("SDXL 1.0", "SD 1.5", ""))
+    text = f"{path} {name} {rng.choice(WORDS)} {base}".lower()  # the text ends with the base model, as written
     return f"{folder}/0/{path}", f"{rng.randint(1, 50)}\t{n}\t{n}\t{name}\t{text}\t{base}\tLoRA"
 
 
@@ -38,7 +41,8 @@ def _queries(rng: random.Random, texts: list[str]) -> list[Filters]:
             out.append(Filters(q=" ".join(piece.split()[:2])))
     out += [Filters(q="anime", base="SD 1.5"), Filters(q="v2", kind="LoRA"), Filters(q="portrait", subdir="d1"),
             Filters(tag="anime"), Filters(q="sd", favorite=True), Filters(q="anime", verify="none"),
-            Filters(q="anime", no_preview=False), Filters(q="a", update=True)]
+            Filters(q="anime", no_preview=False), Filters(q="a", update=True), Filters(base="SDXL 1.0"),
+            Filters(base=""), Filters(subdir="d2"), Filters(subdir="/D1/"), Filters(base="sd 1.5", subdir="d0")]
     return out
 
 
@@ -68,7 +72,7 @@ def test_a_search_keeps_exactly_what_a_check_of_every_row_keeps(seed: int, monke
             changed[mid] = None
             del pairs[mid]
         for mid in rng.sample(sorted(pairs), 3):
-            changed[mid] = pairs[mid] = _row(rng, int(mid.rsplit("_", 1)[1].split(".")[0]))[1]
+            changed[mid] = pairs[mid] = _row(rng, 0, mid)[1]
         for n in range(3):
             mid, row = _row(rng, 1000 * gen + n)
             changed[mid] = pairs[mid] = row
@@ -124,7 +128,7 @@ def test_rows_read_whole_again_keep_the_index_and_equal_a_fresh_read(many: bool,
     for mid in rng.sample(sorted(pairs), 100 if many else 3):
         del pairs[mid]
     for mid in rng.sample(sorted(pairs), 100 if many else 3):
-        pairs[mid] = _row(rng, 7000 + len(pairs))[1]
+        pairs[mid] = _row(rng, 0, mid)[1]
     pairs.update(_row(rng, 8000 + n) for n in range(100 if many else 3))
     changed = rows.changes(dict(pairs))
     assert len(changed) == (300 if many else 9)

@@ -68,7 +68,7 @@ class IndexWrites(IndexReads):
         doc_map: dict[Any, Any] = {}
         q_map: dict[Any, Any] = {}
         sha_map: dict[Any, Any] = {}
-        unhashed: list[str] = []
+        no_sha: list[str] = []
         for mid, d in by_id.items():
             name = display_name(d)
             doc_map[mid] = pack_doc(d)
@@ -76,7 +76,7 @@ class IndexWrites(IndexReads):
             if sha := (d.get("hashes") or {}).get("SHA256"):
                 sha_map[mid] = sha
             else:
-                unhashed.append(mid)
+                no_sha.append(mid)
         if not by_id:
             return
         pipe = self.redis.pipeline(transaction=True)
@@ -84,8 +84,8 @@ class IndexWrites(IndexReads):
         pipe.hset(Q, mapping=q_map)
         if sha_map:
             pipe.hset(SHA_OF, mapping=sha_map)
-        if unhashed:
-            pipe.hdel(SHA_OF, *unhashed)
+        if no_sha:
+            pipe.hdel(SHA_OF, *no_sha)
         if queued and (waiting := [mid for mid in ids if mid in queued]):
             pipe.sadd(UNHASHED, *waiting)
         if hashed := [mid for mid, d in by_id.items() if d.get("hashed")]:
