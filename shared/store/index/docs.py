@@ -170,13 +170,17 @@ def _unset(key: str, value: Any) -> bool:
     return key in ("hashes", "trigger_words") and not value
 
 
-def load_doc(raw: bytes | str) -> ModelDoc:
-    """A stored document with every key (``pack_doc`` leaves the unset ones out; an older version kept them);
-    orjson, or the standard library for the lone surrogates of an undecodable file name."""
+def _parse(raw: bytes | str) -> Any:
+    """orjson, or the standard library for the lone surrogates of an undecodable file name."""
     try:
-        doc = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        doc = json.loads(raw)
+        return json.loads(raw)
+
+
+def load_doc(raw: bytes | str) -> ModelDoc:
+    """A stored document with every key (``pack_doc`` leaves the unset ones out; an older version kept them)."""
+    doc = _parse(raw)
     for key, value in _UNSET.items():
         doc.setdefault(key, value)
     doc.setdefault("hashes", {})
@@ -185,8 +189,9 @@ def load_doc(raw: bytes | str) -> ModelDoc:
 
 
 def model_json(raw: bytes) -> bytes:
-    """The ``Model`` JSON of a stored document."""
-    out = _dumps(to_model(load_doc(raw)))
+    """The ``Model`` JSON of a stored document (``to_model`` reads the keys a document may leave out with
+    their defaults, so the document is used as stored: a page of a listing makes a hundred)."""
+    out = _dumps(to_model(_parse(raw)))
     return out if isinstance(out, bytes) else out.encode()
 
 
