@@ -138,3 +138,31 @@ def test_rows_read_whole_again_keep_the_index_and_equal_a_fresh_read(many: bool,
     assert again._word_index()[0] is first
     _check(again, queries)
     assert again.changes(dict(pairs)) == {}
+
+
+def test_a_few_changes_move_each_orders_slots_along() -> None:
+    # Given rows whose orders a search has used
+    rng = random.Random(11)
+    pairs = dict(_row(rng, n) for n in range(200))
+    rows = Rows.load("1", pairs)
+    used = [(None, "name"), ("loras", "size"), ("checkpoints", "base_model")]
+    for folder, sort in used:
+        rows.matching(folder, sort, Filters(q="anime"))
+    for gen in range(2, 30):
+        # When one or two models are added, changed or removed at a time
+        changed: dict[str, str | None] = {}
+        for mid in rng.sample(sorted(pairs), rng.randint(1, 2)):
+            if rng.random() < 0.3:
+                changed[mid] = None
+                del pairs[mid]
+            else:
+                changed[mid] = pairs[mid] = _row(rng, 0, mid)[1]
+        mid, row = _row(rng, 1000 + gen)
+        changed[mid] = pairs[mid] = row
+        rows = rows.updated(str(gen), changed)
+        # Then each order's slots were carried and moved, position by position, with its rows
+        for folder, sort in used:
+            carried = rows._order_slots[(folder, sort)]
+            assert carried.tolist() == [r[2] for r in rows.ordered(folder, sort)]
+        assert rows.matching(None, "name", Filters(q="anime")) == \
+            [r for r in rows.ordered(None, "name") if "anime" in r[1].split("\t")[4]]

@@ -42,6 +42,7 @@ _row_slot = operator.itemgetter(2)
 #: Rows written since the word index was built are read one by one; past this many (or a 50th of the rows), it
 #: is built again
 _FRESH_ROWS = 2000
+_SLOT_MOVES = 8
 
 
 class Rows:
@@ -139,6 +140,9 @@ class Rows:
         with self._lock:
             orders = dict(self._orders)
             fresh = dict(self._fresh)
+            # A few changes move each order's slots too (a copy of the array per move); more, and they are
+            # read again from the order on the next search
+            slots = dict(self._order_slots) if len(now) <= _SLOT_MOVES else {}
         for mid, row in now.items():
             if row is None:
                 fresh.pop(mid, None)
@@ -146,7 +150,10 @@ class Rows:
                 fresh[mid] = row
         new._keep_words(self._words, fresh)
         for (folder, sort), order in orders.items():
-            new._orders[(folder, sort)] = _reordered(order, folder, sort, old, now)
+            moved, moved_slots = _reordered(order, folder, sort, old, now, slots.get((folder, sort)))
+            new._orders[(folder, sort)] = moved
+            if moved_slots is not None:
+                new._order_slots[(folder, sort)] = moved_slots
         return new
 
     def changes(self, latest: dict[str, str]) -> dict[str, str | None]:
@@ -254,9 +261,11 @@ class Rows:
 
 
 def _reordered(order: list[Row], folder: str | None, sort: str, old: dict[str, str],
-               changed: dict[str, Row | None]) -> list[Row]:
-    """One (folder, sort) order with the changed rows moved: it is sorted by (sort key, id), as a stable sort
-    of id-ordered rows leaves it, so each row is found and placed by bisection."""
+               changed: dict[str, Row | None],
+               slots: npt.NDArray[np.int32] | None = None) -> tuple[list[Row], npt.NDArray[np.int32] | None]:
+    """One (folder, sort) order with the changed rows moved, and its slots (``slots_of``) moved alike when
+    given: it is sorted by (sort key, id), as a stable sort of id-ordered rows leaves it, so each row is found
+    and placed by bisection."""
     sort_key = _SORT_KEY[sort]
 
     def key(r: Row) -> tuple[Any, str]:
@@ -271,6 +280,9 @@ def _reordered(order: list[Row], folder: str | None, sort: str, old: dict[str, s
             i = bisect.bisect_left(out, key((mid, old[mid], -1)), key=key)
             if i < len(out) and out[i][0] == mid:
                 del out[i]
+                slots = None if slots is None else np.delete(slots, i)
         if row is not None:
-            bisect.insort(out, row, key=key)
-    return out
+            i = bisect.bisect_right(out, key(row), key=key)
+            out.insert(i, row)
+            slots = None if slots is None else np.insert(slots, i, row[2])
+    return out, slots
