@@ -211,12 +211,12 @@ class Rows:
         picked = [order[i] for i in np.flatnonzero(mask[self.slots_of(folder, sort)]).tolist()]
         return picked if exact and only_words else [r for r in picked if keep(r)]
 
-    def _holding(self, terms: list[str]) -> tuple[Mask | None, bool]:
+    def _holding(self, wanted: list[str]) -> tuple[Mask | None, bool]:
         """Which slots can hold every term (None: the index cannot narrow them), and whether exactly those do."""
         words, fresh = self._word_index()
         mask: Mask | None = None
         exact = True
-        for term in terms:
+        for term in wanted:
             parts, whole = pieces(term)
             exact = exact and whole
             for part in parts:
