@@ -4,7 +4,8 @@ and the publishers (downloads, moves) keep it current. A model's id is ``<folder
 (``shared.store.siblings``), which their documents mark ``stem_shared`` and their directory lines end ``+2``.
 
 ``keys``: the Redis keys and ids; ``docs``: the document and the ``Model`` made from it; ``rows``: the per-process
-search rows and sorted orders; ``dirsigs``: directory signatures and the scan's bookkeeping; ``reads`` and
+search rows and sorted orders; ``filters``: what a listing keeps of them; ``words``: the per-process word index a
+search looks its rows up in; ``dirsigs``: directory signatures and the scan's bookkeeping; ``reads`` and
 ``writes``: the two halves of ``StoreIndex``."""
 from __future__ import annotations
 
