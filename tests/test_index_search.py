@@ -166,3 +166,24 @@ def test_a_few_changes_move_each_orders_slots_along() -> None:
             assert carried.tolist() == [r[2] for r in rows.ordered(folder, sort)]
         assert rows.matching(None, "name", Filters(q="anime")) == \
             [r for r in rows.ordered(None, "name") if "anime" in r[1].split("\t")[4]]
+
+
+def test_a_row_written_again_the_same_keeps_its_slot_and_an_untouched_folder_keeps_its_order() -> None:
+    rng = random.Random(13)
+    pairs = dict(_row(rng, n) for n in range(200))
+    rows = Rows.load("1", pairs)
+    loras, checkpoints = rows.ordered("loras", "name"), rows.ordered("checkpoints", "size")
+    rows.matching(None, "name", Filters(q="anime"))
+    first = rows._word_index()[0]
+    # When a scan writes a row again unchanged (its hash was recorded) and a LoRA changes
+    same = next(mid for mid in sorted(pairs) if mid.startswith("checkpoints/"))
+    lora = next(mid for mid in sorted(pairs) if mid.startswith("loras/"))
+    pairs[lora] = _row(rng, 0, lora)[1]
+    again = rows.updated("2", {same: pairs[same], lora: pairs[lora]})
+    # Then only the LoRA is a new row: the checkpoint keeps its slot, the checkpoints' order is the same list
+    assert [r for r in again.rows if r[0] == same] == [r for r in rows.rows if r[0] == same]
+    assert again._fresh.keys() == {lora}
+    assert again.ordered("checkpoints", "size") is checkpoints
+    assert again.ordered("loras", "name") is not loras
+    assert again._word_index()[0] is first
+    _check(again, _queries(rng, [r.split("\t")[4] for r in pairs.values()]))

@@ -119,16 +119,20 @@ class Rows:
             return len(self._orders)
 
     def updated(self, gen: str | None, changed: dict[str, str | None]) -> Rows:
-        """The rows of ``gen``: these ids now have these rows (None: removed)."""
+        """The rows of ``gen``: these ids now have these rows (None: removed). A row written again the same (a
+        hash recorded, which the row does not show) keeps its slot and its places."""
         rows = list(self.rows)
         old: dict[str, str] = {}
         slot = self.next_slot
         now: dict[str, Row | None] = {}
         for mid, text in sorted(changed.items()):
+            i = bisect.bisect_left(rows, mid, key=_row_id)
+            present = i < len(rows) and rows[i][0] == mid
+            if present and rows[i][1] == text:
+                continue
             row = now[mid] = None if text is None else (mid, text, slot)
             slot += row is not None
-            i = bisect.bisect_left(rows, mid, key=_row_id)
-            if i < len(rows) and rows[i][0] == mid:
+            if present:
                 old[mid] = rows[i][1]
                 if row is None:
                     del rows[i]
@@ -271,8 +275,10 @@ def _reordered(order: list[Row], folder: str | None, sort: str, old: dict[str, s
     def key(r: Row) -> tuple[Any, str]:
         return sort_key(r), r[0]
 
-    out = list(order)
     prefix = f"{folder}/" if folder else ""
+    if not any(mid.startswith(prefix) for mid in changed):
+        return order, slots  # never changed in place: the next generation shares it
+    out = list(order)
     for mid, row in changed.items():
         if not mid.startswith(prefix):
             continue
