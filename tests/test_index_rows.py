@@ -58,3 +58,25 @@ def test_a_paging_process_catches_up_from_the_change_log(settings: Settings, red
     redis.incr(GEN)
     assert _pages(reader) == _pages(StoreIndex(redis, settings))
     assert reader.full_reloads == reloads + 1
+
+
+def test_a_process_far_behind_a_scan_that_only_recorded_hashes_catches_up_without_reading_all(
+        settings: Settings, redis: Any) -> None:
+    # Given a process that has paged every order of 300 models
+    rng = random.Random(4)
+    writer, reader = StoreIndex(redis, settings), StoreIndex(redis, settings)
+    docs = {n: _doc(rng, n) for n in range(300)}
+    writer.put_docs(docs.values())
+    _pages(reader)
+    reloads = reader.full_reloads
+    # When a scan records the hashes of every model, 100 at a time (their search rows do not change), and one
+    # model is renamed
+    for start in range(0, 300, 100):
+        for n in range(start, start + 100):
+            docs[n]["hashes"], docs[n]["hashed"] = {"SHA256": f"{n:064X}"}, True
+        writer.put_docs(docs[n] for n in range(start, start + 100))
+    docs[7]["title"] = "renamed"
+    writer.put_docs([docs[7]])
+    # Then the process catches up from the log (300 ids named, one row moved) and pages as a fresh one does
+    assert _pages(reader) == _pages(StoreIndex(redis, settings))
+    assert reader.full_reloads == reloads

@@ -40,6 +40,8 @@ _CHANGES_KEPT = 64
 # Catching up moves each changed row in the id list and in every sorted order built so far, a memmove of the
 # whole list each time; past this many moves, re-reading every row is quicker.
 _CATCH_UP_MOVES = 5000
+# A process behind reads the rows the log names, to move only those that changed; past this many, it reads all.
+_CATCH_UP_READS = 20_000
 # Bumps ``gen`` and logs which models that generation changed, in one step (the new gen is only known inside
 # Redis, and a reader must never see the one without the other), and tells every open dashboard (an ``index``
 # message on the task events channel, which the WebSocket relay forwards) so the library refreshes itself.

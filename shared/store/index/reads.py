@@ -16,6 +16,7 @@ from shared.store.index.filters import Filters
 from shared.store.index.keys import (
     _BATCH,
     _CATCH_UP_MOVES,
+    _CATCH_UP_READS,
     _CHANGES_KEPT,
     CHANGES,
     DOC,
@@ -134,11 +135,15 @@ class IndexReads(IndexDirs):
                 return None  # a newer write landed meanwhile, or an entry is missing
             expect += 1
             changed.update(joined.split("\0"))
-        if expect != want + 1 or len(changed) * (cache.order_count() + 1) > _CATCH_UP_MOVES:
+        if expect != want + 1 or len(changed) > _CATCH_UP_READS:
             return None
         ids = sorted(changed)
         rows = cast(list[str | None], self.redis.hmget(Q, ids))
-        return cache.updated(gen, dict(zip(ids, rows, strict=False)))
+        # Rows written again the same (a scan recording hashes) move nothing: only the others count
+        moved = cache.differing(dict(zip(ids, rows, strict=False)))
+        if len(moved) * (cache.order_count() + 1) > _CATCH_UP_MOVES:
+            return None
+        return cache.updated(gen, moved)
 
     def _sha_groups(self) -> dict[str, list[str]]:
         """The ids of each SHA256 the index knows."""

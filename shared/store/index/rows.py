@@ -160,6 +160,16 @@ class Rows:
                 new._order_slots[(folder, sort)] = moved_slots
         return new
 
+    def differing(self, rows: dict[str, str | None]) -> dict[str, str | None]:
+        """Those of ``rows`` (id -> row, None: gone) that are not what this generation holds."""
+        have, out = self.rows, {}
+        for mid, text in rows.items():
+            i = bisect.bisect_left(have, mid, key=_row_id)
+            held = have[i][1] if i < len(have) and have[i][0] == mid else None
+            if text != held:
+                out[mid] = text
+        return out
+
     def changes(self, latest: dict[str, str]) -> dict[str, str | None]:
         """What changed from these rows to ``latest`` (every id's row, read whole): the new row, None if gone."""
         changed: dict[str, str | None] = {}
