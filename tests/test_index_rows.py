@@ -26,13 +26,19 @@ def _pages(index: StoreIndex) -> list[tuple[bytes, int]]:
             for folder in (None, *FOLDERS) for sort in SORTS for order in ("asc", "desc") for q in (None, "w3")]
 
 
-def test_a_paging_process_catches_up_from_the_change_log(settings: Settings, redis: Any) -> None:
-    # Given an index of 300 models and a process that has paged every order of it
-    rng = random.Random(3)
+def _paged(settings: Settings, redis: Any, rng: random.Random) -> tuple[StoreIndex, StoreIndex, dict[int, Any]]:
+    """A writer, the documents of 300 models it wrote, and a reader process that has paged every order."""
     writer, reader = StoreIndex(redis, settings), StoreIndex(redis, settings)
     docs = {n: _doc(rng, n) for n in range(300)}
     writer.put_docs(docs.values())
     _pages(reader)
+    return writer, reader, docs
+
+
+def test_a_paging_process_catches_up_from_the_change_log(settings: Settings, redis: Any) -> None:
+    # Given an index of 300 models and a process that has paged every order of it
+    rng = random.Random(3)
+    writer, reader, docs = _paged(settings, redis, rng)
     reloads = reader.full_reloads
     # When another process adds, changes, renames and removes models, a few at a time
     for step in range(30):
@@ -63,11 +69,7 @@ def test_a_paging_process_catches_up_from_the_change_log(settings: Settings, red
 def test_a_process_far_behind_a_scan_that_only_recorded_hashes_catches_up_without_reading_all(
         settings: Settings, redis: Any) -> None:
     # Given a process that has paged every order of 300 models
-    rng = random.Random(4)
-    writer, reader = StoreIndex(redis, settings), StoreIndex(redis, settings)
-    docs = {n: _doc(rng, n) for n in range(300)}
-    writer.put_docs(docs.values())
-    _pages(reader)
+    writer, reader, docs = _paged(settings, redis, random.Random(4))
     reloads = reader.full_reloads
     # When a scan records the hashes of every model, 100 at a time (their search rows do not change), and one
     # model is renamed
