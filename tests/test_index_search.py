@@ -27,7 +27,8 @@ def _row(rng: random.Random, n: int, mid: str | None = None) -> tuple[str, str]:
         folder, _, path = mid.split("/", 2)
     base = rng.choice(("SDXL 1.0", "SD 1.5", ""))
     text = f"{path} {name} {rng.choice(WORDS)} {base}".lower()  # the text ends with the base model, as written
-    return f"{folder}/0/{path}", f"{rng.randint(1, 50)}\t{n}\t{n}\t{name}\t{text}\t{base}\tLoRA"
+    kind = rng.choice(("LoRA", "LyCORIS", "Checkpoint"))
+    return f"{folder}/0/{path}", f"{rng.randint(1, 50)}\t{n}\t{n}\t{name}\t{text}\t{base}\t{kind}"
 
 
 def _queries(rng: random.Random, texts: list[str]) -> list[Filters]:
@@ -42,7 +43,9 @@ def _queries(rng: random.Random, texts: list[str]) -> list[Filters]:
     out += [Filters(q="anime", base="SD 1.5"), Filters(q="v2", kind="LoRA"), Filters(q="portrait", subdir="d1"),
             Filters(tag="anime"), Filters(q="sd", favorite=True), Filters(q="anime", verify="none"),
             Filters(q="anime", no_preview=False), Filters(q="a", update=True), Filters(base="SDXL 1.0"),
-            Filters(base=""), Filters(subdir="d2"), Filters(subdir="/D1/"), Filters(base="sd 1.5", subdir="d0")]
+            Filters(base=""), Filters(subdir="d2"), Filters(subdir="/D1/"), Filters(base="sd 1.5", subdir="d0"),
+            Filters(kind="LyCORIS"), Filters(kind="lora"), Filters(kind="Checkpoint", q="anime", base="SDXL 1.0"),
+            Filters(base="Pony")]
     return out
 
 

@@ -65,16 +65,15 @@ def _plain(f: Filters) -> list[str]:
 
 
 def terms(f: Filters) -> tuple[list[str], bool]:
-    """What every kept row's text holds (the search's tokens, wildcards too, the filters' marks, the base
-    model and the subfolder, which the text holds too), and whether holding them is all ``f`` asks."""
+    """What every kept row's text holds (the search's tokens, wildcards too, the filters' marks and the
+    subfolder, which the text starts with), and whether holding them, the base model and the type is all ``f``
+    asks."""
     tokens = [t for t in (f.q or "").lower().split() if t.strip("*")]
     plain = _plain(f)
     marks = len(plain) - sum("*" not in t for t in tokens)
     subdir = (f.subdir or "").strip("/").lower()
-    only_words = (not marks and f.base is None and f.kind is None and f.ids is None and not subdir
-                  and f.verify != "none" and f.no_preview is not False)
-    held = tokens + plain + (f.base or "").lower().replace("\t", " ").split() + subdir.split()
-    return list(dict.fromkeys(held)), only_words
+    only_words = (not marks and f.ids is None and not subdir and f.verify != "none" and f.no_preview is not False)
+    return list(dict.fromkeys(tokens + plain + subdir.split())), only_words
 
 
 def select(pairs: list[Row], f: Filters, keep: Callable[[Row], bool]) -> list[Row]:

@@ -219,14 +219,16 @@ class Rows:
         if keep is None:
             return order
         wanted, only_words = terms(f)
-        mask, exact = self._holding(wanted)
+        mask, exact = self._holding(wanted, f.base, f.kind)
         if mask is None:
             return select(order, f, keep)
-        picked = [order[i] for i in np.flatnonzero(mask[self.slots_of(folder, sort)]).tolist()]
+        hits = np.flatnonzero(mask[self.slots_of(folder, sort)])
+        picked = order if len(hits) == len(order) else [order[i] for i in hits.tolist()]
         return picked if exact and only_words else [r for r in picked if keep(r)]
 
-    def _holding(self, wanted: list[str]) -> tuple[Mask | None, bool]:
-        """Which slots can hold every term (None: the index cannot narrow them), and whether exactly those do."""
+    def _holding(self, wanted: list[str], base: str | None, kind: str | None) -> tuple[Mask | None, bool]:
+        """Which slots can hold every term and have this base model and type (None: the index cannot narrow
+        them), and whether exactly those do."""
         words, fresh = self._word_index()
         mask: Mask | None = None
         exact = True
@@ -242,13 +244,22 @@ class Rows:
                     if part in row[1].split("\t", 5)[4]:
                         got[row[2]] = True
                 mask = got if mask is None else mask & got
+        for column, value, at in (("base", None if base is None else base.lower(), 5), ("kind", kind, 6)):
+            if value is None:
+                continue
+            got = words.with_value(column, value, self.next_slot)
+            for row in fresh:
+                cols = columns(row[1])
+                if (cols[at].lower() if at == 5 else cols[at]) == value:
+                    got[row[2]] = True
+            mask = got if mask is None else mask & got
         return mask, exact
 
     def _word_index(self) -> tuple[WordIndex, list[Row]]:
         """The word index and the rows written since it was built (built again when they are many)."""
         with self._lock:
             if self._words is None or self._too_fresh(len(self._fresh)):
-                self._words = WordIndex(((r[2], r[1].split("\t", 5)[4]) for r in self.rows), self.next_slot)
+                self._words = WordIndex(((r[2], r[1]) for r in self.rows), self.next_slot)
                 self._fresh = {}
                 give_back_memory()
             return self._words, list(self._fresh.values())

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
+from shared.store.index.filters import columns
+
 #: ASCII punctuation and whitespace end a word; everything else (letters and digits of any script) is in one
 _SEPARATORS = string.punctuation + string.whitespace
 # Words are split and kept as UTF-8: bytes.translate is a table lookup per byte, several times quicker than
@@ -56,9 +58,9 @@ class WordIndex:
     """Every word of the rows' texts and the slots of the rows holding it (compressed sparse rows: the slots of
     word ``w`` are ``slots[starts[w]:starts[w + 1]]``, each once); slots from ``upto`` on are not in it."""
 
-    def __init__(self, texts: Iterable[tuple[int, str]], upto: int) -> None:
+    def __init__(self, rows: Iterable[tuple[int, str]], upto: int) -> None:
         self.upto = upto
-        vocab, ids, every = _postings(texts)
+        vocab, ids, every, self.base_codes, self.base_of, self.kind_codes, self.kind_of = _postings(rows, upto)
         order = np.argsort(ids, kind="stable")  # stable: each word's slots in the rows' order
         self.slots = every[order]
         self.starts = np.zeros(len(vocab) + 1, np.int64)
@@ -68,6 +70,15 @@ class WordIndex:
         # Where each word starts in it (less one: the newline before it), for the word of a found position
         lengths = np.fromiter((len(w) + 1 for w in vocab), np.int64, len(vocab))
         self.word_at = np.cumsum(lengths) - lengths
+
+    def with_value(self, column: str, value: str, size: int) -> Mask:
+        """Which slots (of ``size``) have this base model (lower-cased) or this type (``column`` "base" or
+        "kind")."""
+        codes, of = (self.base_codes, self.base_of) if column == "base" else (self.kind_codes, self.kind_of)
+        mask = np.zeros(size, np.bool_)
+        if (code := codes.get(value)) is not None:
+            mask[:self.upto] = of == code
+        return mask
 
     def holding(self, piece: str, size: int) -> Mask | None:
         """Which slots (of ``size``) hold ``piece`` in a word, or None when too many words do to narrow."""
@@ -89,14 +100,21 @@ class WordIndex:
         return mask
 
 
-def _postings(texts: Iterable[tuple[int, str]]) -> tuple[list[bytes], npt.NDArray[np.int32],
-                                                         npt.NDArray[np.int32]]:
-    """Every word (UTF-8), and for each (word, row) pair the word's number and the row's slot."""
+Codes = npt.NDArray[np.int32]
+
+
+def _postings(rows: Iterable[tuple[int, str]], upto: int) -> tuple[list[bytes], Codes, Codes, dict[str, int],
+                                                                   Codes, dict[str, int], Codes]:
+    """Every word (UTF-8), and for each (word, row) pair the word's number and the row's slot; then the base
+    models (lower-cased) and the types, and each slot's number of its own (-1: no row)."""
     vocab: dict[bytes, int] = {}
-    word_ids: list[npt.NDArray[np.int32]] = []
-    word_slots: list[npt.NDArray[np.int32]] = []
+    word_ids: list[Codes] = []
+    word_slots: list[Codes] = []
     flat: list[bytes] = []
     counts, slots = array("i"), array("i")
+    base_codes: dict[str, int] = {}
+    kind_codes: dict[str, int] = {}
+    bases, kinds, all_slots = array("i"), array("i"), array("i")
 
     def flush() -> None:
         if not counts:
@@ -110,14 +128,22 @@ def _postings(texts: Iterable[tuple[int, str]]) -> tuple[list[bytes], npt.NDArra
         flat.clear()
         del counts[:], slots[:]
 
-    for slot, text in texts:
-        words = set(text.encode("utf-8", "surrogatepass").translate(_TO_SPACE).split())
+    for slot, row in rows:
+        cols = columns(row)
+        words = set(cols[4].encode("utf-8", "surrogatepass").translate(_TO_SPACE).split())
         flat.extend(words)
         counts.append(len(words))
         slots.append(slot)
+        all_slots.append(slot)
+        bases.append(base_codes.setdefault(cols[5].lower(), len(base_codes)))
+        kinds.append(kind_codes.setdefault(cols[6], len(kind_codes)))
         if len(flat) >= 1 << 18:
             flush()
     flush()
+    base_of, kind_of = np.full(upto, -1, np.int32), np.full(upto, -1, np.int32)
+    at = np.array(all_slots, np.int32)
+    base_of[at], kind_of[at] = np.array(bases, np.int32), np.array(kinds, np.int32)
     if not word_ids:
-        return [], np.zeros(0, np.int32), np.zeros(0, np.int32)
-    return list(vocab), np.concatenate(word_ids), np.concatenate(word_slots)
+        return [], np.zeros(0, np.int32), np.zeros(0, np.int32), base_codes, base_of, kind_codes, kind_of
+    return (list(vocab), np.concatenate(word_ids), np.concatenate(word_slots), base_codes, base_of, kind_codes,
+            kind_of)
