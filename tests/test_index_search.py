@@ -45,7 +45,8 @@ def _queries(rng: random.Random, texts: list[str]) -> list[Filters]:
             Filters(q="anime", no_preview=False), Filters(q="a", update=True), Filters(base="SDXL 1.0"),
             Filters(base=""), Filters(subdir="d2"), Filters(subdir="/D1/"), Filters(base="sd 1.5", subdir="d0"),
             Filters(kind="LyCORIS"), Filters(kind="lora"), Filters(kind="Checkpoint", q="anime", base="SDXL 1.0"),
-            Filters(base="Pony")]
+            Filters(base="Pony"), Filters(verify="none"), Filters(no_preview=False), Filters(verify="ok"),
+            Filters(no_preview=True, kind="LoRA")]
     return out
 
 
@@ -67,6 +68,9 @@ def test_a_search_keeps_exactly_what_a_check_of_every_row_keeps(seed: int, monke
     pairs = dict(_row(rng, n) for n in range(400))
     rows = Rows.load("1", pairs)
     queries = _queries(rng, [r.split("\t")[4] for r in pairs.values()])
+    picked = frozenset(rng.sample(sorted(pairs), 40))  # some are removed below
+    queries += [Filters(ids=picked), Filters(ids=picked, q="a"), Filters(ids=frozenset({"loras/0/nope"})),
+                Filters(ids=picked, verify="none", base="SD 1.5")]
     _check(rows, queries)
     for gen in range(2, 12):
         # When a few rows are added, changed and removed

@@ -66,13 +66,13 @@ def _plain(f: Filters) -> list[str]:
 
 def terms(f: Filters) -> tuple[list[str], bool]:
     """What every kept row's text holds (the search's tokens, wildcards too, the filters' marks and the
-    subfolder, which the text starts with), and whether holding them, the base model and the type is all ``f``
-    asks."""
+    subfolder, which the text starts with), and whether holding them (besides the base model, the type, the ids
+    and the marks a row lacks, which the word index answers whole) is all ``f`` asks."""
     tokens = [t for t in (f.q or "").lower().split() if t.strip("*")]
     plain = _plain(f)
     marks = len(plain) - sum("*" not in t for t in tokens)
     subdir = (f.subdir or "").strip("/").lower()
-    only_words = (not marks and f.ids is None and not subdir and f.verify != "none" and f.no_preview is not False)
+    only_words = not marks and not subdir
     return list(dict.fromkeys(tokens + plain + subdir.split())), only_words
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.store.index.filters import Filters, Row, columns, row_filter, select, terms
-from shared.store.index.words import Mask, WordIndex, give_back_memory, pieces
+from shared.store.index.words import MARKS, Mask, WordIndex, give_back_memory, pieces
 
 #: Sort keys read from a search row ("size TAB created TAB modified TAB lower(name) TAB text ...") without
 #: splitting all of it (a process re-reads every row after each index change).
@@ -219,16 +219,16 @@ class Rows:
         if keep is None:
             return order
         wanted, only_words = terms(f)
-        mask, exact = self._holding(wanted, f.base, f.kind)
+        mask, exact = self._holding(wanted, f)
         if mask is None:
             return select(order, f, keep)
         hits = np.flatnonzero(mask[self.slots_of(folder, sort)])
         picked = order if len(hits) == len(order) else [order[i] for i in hits.tolist()]
         return picked if exact and only_words else [r for r in picked if keep(r)]
 
-    def _holding(self, wanted: list[str], base: str | None, kind: str | None) -> tuple[Mask | None, bool]:
-        """Which slots can hold every term and have this base model and type (None: the index cannot narrow
-        them), and whether exactly those do."""
+    def _holding(self, wanted: list[str], f: Filters) -> tuple[Mask | None, bool]:
+        """Which slots can hold every term and have the base model, type, ids and absent marks ``f`` asks for
+        (None: the index cannot narrow them), and whether exactly those do as far as the terms go."""
         words, fresh = self._word_index()
         mask: Mask | None = None
         exact = True
@@ -244,7 +244,7 @@ class Rows:
                     if part in row[1].split("\t", 5)[4]:
                         got[row[2]] = True
                 mask = got if mask is None else mask & got
-        for column, value, at in (("base", None if base is None else base.lower(), 5), ("kind", kind, 6)):
+        for column, value, at in (("base", None if f.base is None else f.base.lower(), 5), ("kind", f.kind, 6)):
             if value is None:
                 continue
             got = words.with_value(column, value, self.next_slot)
@@ -252,6 +252,19 @@ class Rows:
                 cols = columns(row[1])
                 if (cols[at].lower() if at == 5 else cols[at]) == value:
                     got[row[2]] = True
+            mask = got if mask is None else mask & got
+        for mark, lacking in ((MARKS[0], f.verify == "none"), (MARKS[1], f.no_preview is False)):
+            if lacking:
+                got = words.without(mark, self.next_slot)
+                for row in fresh:
+                    got[row[2]] = mark not in f" {columns(row[1])[4]} "
+                mask = got if mask is None else mask & got
+        if f.ids is not None:
+            got = np.zeros(self.next_slot, np.bool_)
+            for mid in f.ids:
+                i = bisect.bisect_left(self.rows, mid, key=_row_id)
+                if i < len(self.rows) and self.rows[i][0] == mid:
+                    got[self.rows[i][2]] = True
             mask = got if mask is None else mask & got
         return mask, exact
 

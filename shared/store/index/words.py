@@ -60,7 +60,8 @@ class WordIndex:
 
     def __init__(self, rows: Iterable[tuple[int, str]], upto: int) -> None:
         self.upto = upto
-        vocab, ids, every, self.base_codes, self.base_of, self.kind_codes, self.kind_of = _postings(rows, upto)
+        vocab, ids, every, self.base_codes, self.base_of, self.kind_codes, self.kind_of, self.marked = \
+            _postings(rows, upto)
         order = np.argsort(ids, kind="stable")  # stable: each word's slots in the rows' order
         self.slots = every[order]
         self.starts = np.zeros(len(vocab) + 1, np.int64)
@@ -78,6 +79,13 @@ class WordIndex:
         mask = np.zeros(size, np.bool_)
         if (code := codes.get(value)) is not None:
             mask[:self.upto] = of == code
+        return mask
+
+    def without(self, mark: str, size: int) -> Mask:
+        """Which slots (of ``size``) have a row whose text lacks this whole word (``MARKS``)."""
+        mask = np.zeros(size, np.bool_)
+        mask[:self.upto] = ~self.marked[mark]
+        mask[:self.upto] &= self.base_of >= 0  # a slot without a row lacks nothing
         return mask
 
     def holding(self, piece: str, size: int) -> Mask | None:
@@ -103,10 +111,17 @@ class WordIndex:
 Codes = npt.NDArray[np.int32]
 
 
+#: The words the filters that exclude look for (a verdict's mark starts with the first; the second is whole),
+#: as ``filters.row_filter`` does, in the text between spaces
+MARKS = (" verify:", " no:preview ")
+
+
 def _postings(rows: Iterable[tuple[int, str]], upto: int) -> tuple[list[bytes], Codes, Codes, dict[str, int],
-                                                                   Codes, dict[str, int], Codes]:
+                                                                   Codes, dict[str, int], Codes,
+                                                                   dict[str, npt.NDArray[np.bool_]]]:
     """Every word (UTF-8), and for each (word, row) pair the word's number and the row's slot; then the base
-    models (lower-cased) and the types, and each slot's number of its own (-1: no row)."""
+    models (lower-cased) and the types, and each slot's number of its own (-1: no row); and which slots' texts
+    hold each of ``MARKS``."""
     vocab: dict[bytes, int] = {}
     word_ids: list[Codes] = []
     word_slots: list[Codes] = []
@@ -115,6 +130,7 @@ def _postings(rows: Iterable[tuple[int, str]], upto: int) -> tuple[list[bytes], 
     base_codes: dict[str, int] = {}
     kind_codes: dict[str, int] = {}
     bases, kinds, all_slots = array("i"), array("i"), array("i")
+    marked: dict[str, list[int]] = {mark: [] for mark in MARKS}
 
     def flush() -> None:
         if not counts:
@@ -137,13 +153,21 @@ def _postings(rows: Iterable[tuple[int, str]], upto: int) -> tuple[list[bytes], 
         all_slots.append(slot)
         bases.append(base_codes.setdefault(cols[5].lower(), len(base_codes)))
         kinds.append(kind_codes.setdefault(cols[6], len(kind_codes)))
+        padded = f" {cols[4]} "
+        for mark, holding in marked.items():
+            if mark in padded:
+                holding.append(slot)
         if len(flat) >= 1 << 18:
             flush()
     flush()
     base_of, kind_of = np.full(upto, -1, np.int32), np.full(upto, -1, np.int32)
     at = np.array(all_slots, np.int32)
     base_of[at], kind_of[at] = np.array(bases, np.int32), np.array(kinds, np.int32)
+    flags = {}
+    for mark, holding in marked.items():
+        flags[mark] = np.zeros(upto, np.bool_)
+        flags[mark][np.array(holding, np.int64)] = True
     if not word_ids:
-        return [], np.zeros(0, np.int32), np.zeros(0, np.int32), base_codes, base_of, kind_codes, kind_of
+        return [], np.zeros(0, np.int32), np.zeros(0, np.int32), base_codes, base_of, kind_codes, kind_of, flags
     return (list(vocab), np.concatenate(word_ids), np.concatenate(word_slots), base_codes, base_of, kind_codes,
-            kind_of)
+            kind_of, flags)
