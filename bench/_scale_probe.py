@@ -53,6 +53,8 @@ def main() -> None:
     out["deep page"] = _ms(lambda: get(f"/api/v1/models?sort=name&limit=100&offset={total // 2}"), rounds)
     out["search 1 term"] = _ms(lambda: get("/api/v1/models?q=watercolor&limit=100"), max(5, rounds // 5))
     out["search 3 terms"] = _ms(lambda: get("/api/v1/models?q=neon%20glow%20v3&limit=100"), max(5, rounds // 5))
+    out["base model chip"] = _ms(lambda: get("/api/v1/models?base_model=Pony&limit=100"), max(5, rounds // 5))
+    out["duplicates filter"] = _ms(lambda: get("/api/v1/models?duplicates=true&limit=100"), max(5, rounds // 5))
     writer = StoreIndex(client.application.extensions["depot"].services.redis, settings)
     doc = next(writer.models())
     changes, searches = [], []

@@ -50,9 +50,10 @@ def test_duplicates_follow_a_changed_hash_and_a_removal(settings: Settings, redi
     index.put_docs([_doc("a.safetensors", "AA" * 32), _doc("b.safetensors", "AA" * 32),
                     _doc("c.safetensors", "CC" * 32)])
     assert [[m["relpath"] for m in g["models"]] for g in index.duplicates()] == [["a.safetensors", "b.safetensors"]]
+    assert index.duplicate_ids() == {"loras/0/a.safetensors", "loras/0/b.safetensors"}
     # When b's bytes change, and then c gets a's hash and a is removed
     index.put_docs([_doc("b.safetensors", "BB" * 32)])
-    assert index.duplicates() == []
+    assert index.duplicates() == [] and index.duplicate_ids() == frozenset()
     index.put_docs([_doc("c.safetensors", "AA" * 32)])
     assert index.duplicate_ids() == {"loras/0/a.safetensors", "loras/0/c.safetensors"}
     index.remove("loras", 0, "a.safetensors")

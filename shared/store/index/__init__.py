@@ -62,3 +62,4 @@ class StoreIndex(IndexWrites):
         self._cache = Rows("", [])
         self._cache_lock = threading.Lock()
         self.full_reloads = 0  # times this process re-read every search row (the rest were caught up)
+        self._duplicates: tuple[str | None, frozenset[str]] | None = None  # (gen, ids) of the last answer

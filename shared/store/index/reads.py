@@ -36,6 +36,7 @@ class IndexReads(IndexDirs):
     _cache: Rows
     _cache_lock: threading.Lock
     full_reloads: int
+    _duplicates: tuple[str | None, frozenset[str]] | None
 
     def _require(self, folder: str, path_index: int, relpath: str) -> ModelDoc:
         doc = self.lookup(folder, path_index, relpath)
@@ -153,8 +154,16 @@ class IndexReads(IndexDirs):
         return groups
 
     def duplicate_ids(self) -> frozenset[str]:
-        """Every model whose SHA256 another model shares (the library's "duplicates" filter)."""
-        return frozenset(mid for ids in self._sha_groups().values() if len(ids) > 1 for mid in ids)
+        """Every model whose SHA256 another model shares (the library's "duplicates" filter), kept until the
+        index changes: it reads the SHA256 of every model."""
+        gen = cast(str | None, self.redis.get(GEN))
+        known = self._duplicates
+        if known is not None and gen is not None and known[0] == gen:
+            return known[1]
+        # Read after gen, so at least that new (a later gen reads again)
+        ids = frozenset(mid for ids in self._sha_groups().values() if len(ids) > 1 for mid in ids)
+        self._duplicates = (gen, ids)
+        return ids
 
     def duplicates(self, folder: str | None = None) -> list[dict[str, Any]]:
         groups = self._sha_groups()
