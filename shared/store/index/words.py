@@ -56,7 +56,8 @@ def pieces(token: str) -> tuple[list[str], bool]:
 
 class WordIndex:
     """Every word of the rows' texts and the slots of the rows holding it (compressed sparse rows: the slots of
-    word ``w`` are ``slots[starts[w]:starts[w + 1]]``, each once); slots from ``upto`` on are not in it."""
+    word ``w`` are ``slots[starts[w]:starts[w + 1]]``, each once), and each slot's base model, type and
+    ``MARKS``; slots from ``upto`` on are not in it."""
 
     def __init__(self, rows: Iterable[tuple[int, str]], upto: int) -> None:
         self.upto = upto
