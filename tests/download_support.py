@@ -6,6 +6,7 @@ import io
 import json
 import os
 import struct
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,28 @@ def safetensors_bytes(n: int, seed: int = 1) -> bytes:
     block = bytes((i * 31 + seed) % 251 for i in range(65536))
     body = block * (n // len(block) + 1)
     return struct.pack("<Q", len(header)) + header + body[:n]
+
+
+def tiny_safetensors(body: bytes) -> bytes:
+    """The smallest safetensors a scan takes for a model: an 8-byte header ``{"a":1}``, then ``body``."""
+    return b"\x08" + b"\0" * 7 + b'{"a":1} ' + body
+
+
+def styled_lora(settings: Settings, stem: str, body: bytes, sidecars: dict[str, str | bytes],
+                plain: tuple[str, bytes]) -> Path:
+    """A store of default folders with ``loras/styles/<stem>.safetensors`` (``tiny_safetensors(body)``), its
+    sidecars (suffix -> content) and one more LoRA ``loras/<plain name>`` (``plain``: name, bytes); returns the
+    store."""
+    from shared.store.layout import StoreLayout
+    StoreLayout(settings.store).ensure_default_dirs()
+    styles = settings.store / "loras" / "styles"
+    styles.mkdir()
+    (styles / f"{stem}.safetensors").write_bytes(tiny_safetensors(body))
+    for suffix, content in sidecars.items():
+        path = styles / f"{stem}{suffix}"
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    (settings.store / "loras" / plain[0]).write_bytes(plain[1])
+    return settings.store
 
 
 def jpeg_bytes(color: str = "red") -> bytes:

@@ -12,6 +12,7 @@ import pytest
 from shared.config import Settings
 from shared.store.front_matter import split_front_matter
 from shared.store.layout import StoreLayout
+from tests.download_support import tiny_safetensors
 from tests.multihost_support import finished
 from tests.test_scan import scan
 
@@ -22,7 +23,7 @@ def store(settings: Settings) -> Path:
     incoming = settings.store / "loras" / "incoming"
     incoming.mkdir()
     for i in range(50):
-        (incoming / f"m{i:02}.safetensors").write_bytes(b"\x08" + b"\0" * 7 + b'{"a":1} ' + bytes([i]) * 64)
+        (incoming / f"m{i:02}.safetensors").write_bytes(tiny_safetensors(bytes([i]) * 64))
         (incoming / f"m{i:02}.md").write_text(f"# Trigger Words\n\nword{i}\n")
     (settings.store / "loras" / "keep.safetensors").write_bytes(b"k" * 10)
     scan(settings, mode="full")

@@ -14,6 +14,7 @@ from ruamel.yaml import YAML
 from shared.config import Settings
 from shared.store.front_matter import split_front_matter
 from shared.store.layout import StoreLayout
+from tests.download_support import styled_lora
 from tests.test_scan import scan
 
 URL = "/api/v1/models/loras/0/styles/Neon.safetensors"
@@ -25,13 +26,9 @@ FRONT = ("---\nauthor: alice\nbaseModel: SDXL 1.0\nhashes:\n  AutoV2: '012345678
 
 @pytest.fixture
 def store(settings: Settings) -> Path:
-    StoreLayout(settings.store).ensure_default_dirs()
-    styles = settings.store / "loras" / "styles"
-    styles.mkdir()
-    (styles / "Neon.safetensors").write_bytes(b"\x08" + b"\0" * 7 + b'{"a":1} ' + b"w" * 100)
-    (styles / "Neon.md").write_text(FRONT)
-    (styles / "Neon.civitai.info").write_text(json.dumps({"id": 9, "modelId": 1, "trainedWords": ["civ"]}))
-    (settings.store / "loras" / "Plain.safetensors").write_bytes(b"p" * 50)
+    styled_lora(settings, "Neon", b"w" * 100,
+                {".md": FRONT, ".civitai.info": json.dumps({"id": 9, "modelId": 1, "trainedWords": ["civ"]})},
+                ("Plain.safetensors", b"p" * 50))
     scan(settings)
     return settings.store
 

@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 
 from shared.store.layout import StoreLayout
-from tests.download_support import civitai_at_upstream, jpeg_bytes  # noqa: F401 - the fixture
+from tests.download_support import civitai_at_upstream, jpeg_bytes, tiny_safetensors  # noqa: F401 - the fixture
 from tests.test_scan import scan
 
 URL = "/api/v1/models/loras/0/ink.safetensors"
-DATA = b"\x08" + b"\0" * 7 + b'{"a":1} ' + b"k" * 500
+DATA = tiny_safetensors(b"k" * 500)
 
 
 @pytest.fixture

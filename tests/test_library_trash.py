@@ -17,6 +17,7 @@ from cli import main
 from shared.config import Settings
 from shared.library import trash
 from shared.store.layout import StoreLayout
+from tests.download_support import styled_lora
 from tests.test_same_stem import comfyui_filename_list
 from tests.test_scan import scan
 
@@ -25,13 +26,9 @@ URL = "/api/v1/models/loras/0/styles/Ink.safetensors"
 
 @pytest.fixture
 def store(settings: Settings) -> Path:
-    StoreLayout(settings.store).ensure_default_dirs()
-    styles = settings.store / "loras" / "styles"
-    styles.mkdir()
-    (styles / "Ink.safetensors").write_bytes(b"\x08" + b"\0" * 7 + b'{"a":1} ' + b"i" * 1000)
-    (styles / "Ink.md").write_text("---\nbaseModel: SDXL 1.0\n---\n\n# Trigger Words\n\ninky\n")
-    (styles / "Ink.preview.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    (settings.store / "loras" / "Other.safetensors").write_bytes(b"o" * 10)
+    styled_lora(settings, "Ink", b"i" * 1000, {".md": "---\nbaseModel: SDXL 1.0\n---\n\n# Trigger Words\n\ninky\n",
+                                               ".preview.png": b"\x89PNG\r\n\x1a\n"},
+                ("Other.safetensors", b"o" * 10))
     scan(settings, mode="full")
     return settings.store
 
