@@ -230,42 +230,44 @@ class Rows:
         """Which slots can hold every term and have the base model, type, ids and absent marks ``f`` asks for
         (None: the index cannot narrow them), and whether exactly those do as far as the terms go."""
         words, fresh = self._word_index()
-        mask: Mask | None = None
+        later = [(row[2], columns(row[1])) for row in fresh]  # the rows the index has not seen, split once
+        masks: list[Mask] = []
+
+        def narrow(got: Mask, test: Callable[[list[str]], bool]) -> None:
+            for slot, cols in later:
+                got[slot] = test(cols)
+            masks.append(got)
+
         exact = True
         for term in wanted:
             parts, whole = pieces(term)
             exact = exact and whole
             for part in parts:
-                got = words.holding(part, self.next_slot)
-                if got is None:
+                if (got := words.holding(part, self.next_slot)) is None:
                     exact = False
-                    continue
-                for row in fresh:
-                    if part in row[1].split("\t", 5)[4]:
-                        got[row[2]] = True
-                mask = got if mask is None else mask & got
-        for column, value, at in (("base", None if f.base is None else f.base.lower(), 5), ("kind", f.kind, 6)):
-            if value is None:
-                continue
-            got = words.with_value(column, value, self.next_slot)
-            for row in fresh:
-                cols = columns(row[1])
-                if (cols[at].lower() if at == 5 else cols[at]) == value:
-                    got[row[2]] = True
-            mask = got if mask is None else mask & got
+                else:
+                    narrow(got, lambda cols: part in cols[4])  # noqa: B023 - narrow calls it at once
+        if f.base is not None:
+            base = f.base.lower()
+            narrow(words.with_value("base", base, self.next_slot), lambda cols: cols[5].lower() == base)
+        if f.kind is not None:
+            kind = f.kind
+            narrow(words.with_value("kind", kind, self.next_slot), lambda cols: cols[6] == kind)
         for mark, lacking in ((MARKS[0], f.verify == "none"), (MARKS[1], f.no_preview is False)):
             if lacking:
-                got = words.without(mark, self.next_slot)
-                for row in fresh:
-                    got[row[2]] = mark not in f" {columns(row[1])[4]} "
-                mask = got if mask is None else mask & got
+                narrow(words.without(mark, self.next_slot), lambda cols: mark not in f" {cols[4]} ")  # noqa: B023
         if f.ids is not None:
             got = np.zeros(self.next_slot, np.bool_)
             for mid in f.ids:
                 i = bisect.bisect_left(self.rows, mid, key=_row_id)
                 if i < len(self.rows) and self.rows[i][0] == mid:
                     got[self.rows[i][2]] = True
-            mask = got if mask is None else mask & got
+            masks.append(got)
+        if not masks:
+            return None, exact
+        mask = masks[0]
+        for more in masks[1:]:
+            mask &= more
         return mask, exact
 
     def _word_index(self) -> tuple[WordIndex, list[Row]]:
