@@ -18,6 +18,7 @@ import re
 import string
 from array import array
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -61,10 +62,13 @@ class WordIndex:
 
     def __init__(self, rows: Iterable[tuple[int, str]], upto: int) -> None:
         self.upto = upto
-        vocab, ids, every, self.base_codes, self.base_of, self.kind_codes, self.kind_of, self.marked = \
-            _postings(rows, upto)
+        built = _postings(rows, upto)
+        vocab, ids = built.vocab, built.ids
+        self.base_codes, self.base_of = built.base_codes, built.base_of
+        self.kind_codes, self.kind_of = built.kind_codes, built.kind_of
+        self.marked = built.marked
         order = np.argsort(ids, kind="stable")  # stable: each word's slots in the rows' order
-        self.slots = every[order]
+        self.slots = built.slots[order]
         self.starts = np.zeros(len(vocab) + 1, np.int64)
         np.cumsum(np.bincount(ids, minlength=len(vocab)), out=self.starts[1:])
         # The vocabulary as one string, each word after a newline: a piece is looked for in it by find (C)
@@ -117,12 +121,21 @@ Codes = npt.NDArray[np.int32]
 MARKS = (" verify:", " no:preview ")
 
 
-def _postings(rows: Iterable[tuple[int, str]], upto: int) -> tuple[list[bytes], Codes, Codes, dict[str, int],
-                                                                   Codes, dict[str, int], Codes,
-                                                                   dict[str, npt.NDArray[np.bool_]]]:
-    """Every word (UTF-8), and for each (word, row) pair the word's number and the row's slot; then the base
-    models (lower-cased) and the types, and each slot's number of its own (-1: no row); and which slots' texts
-    hold each of ``MARKS``."""
+class _Built(NamedTuple):
+    """What one pass over the rows gives ``WordIndex``."""
+
+    vocab: list[bytes]  # every word (UTF-8)
+    ids: Codes  # for each (word, row) pair: the word's number
+    slots: Codes  # ... and the row's slot
+    base_codes: dict[str, int]  # each base model (lower-cased) and type, numbered
+    base_of: Codes  # each slot's base model number (-1: no row)
+    kind_codes: dict[str, int]
+    kind_of: Codes
+    marked: dict[str, npt.NDArray[np.bool_]]  # which slots' texts hold each of ``MARKS``
+
+
+def _postings(rows: Iterable[tuple[int, str]], upto: int) -> _Built:
+    """One pass over ``(slot, row)`` pairs: the words, base models, types and marks of slots below ``upto``."""
     vocab: dict[bytes, int] = {}
     word_ids: list[Codes] = []
     word_slots: list[Codes] = []
@@ -169,6 +182,6 @@ def _postings(rows: Iterable[tuple[int, str]], upto: int) -> tuple[list[bytes], 
         flags[mark] = np.zeros(upto, np.bool_)
         flags[mark][np.array(holding, np.int64)] = True
     if not word_ids:
-        return [], np.zeros(0, np.int32), np.zeros(0, np.int32), base_codes, base_of, kind_codes, kind_of, flags
-    return (list(vocab), np.concatenate(word_ids), np.concatenate(word_slots), base_codes, base_of, kind_codes,
-            kind_of, flags)
+        word_ids, word_slots = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
+    return _Built(list(vocab), np.concatenate(word_ids), np.concatenate(word_slots), base_codes, base_of,
+                  kind_codes, kind_of, flags)
